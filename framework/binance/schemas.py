@@ -1,0 +1,325 @@
+"""msgspec Structs for Binance REST responses (public market data).
+
+Decimal values stay strings, exactly as Binance sends them; conversion to Nautilus types happens in
+parsing, so nothing is rounded on the way in. Unknown fields are ignored, absent optional fields
+default, so both older and current response shapes decode.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Empty(msgspec.Struct, frozen=True):
+    """``{}`` (ping)."""
+
+
+class ServerTime(msgspec.Struct, frozen=True):
+    serverTime: int
+
+
+class RateLimit(msgspec.Struct, frozen=True):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    limit: int
+
+
+class SymbolInfo(msgspec.Struct, frozen=True):
+    symbol: str
+    status: str
+    baseAsset: str
+    quoteAsset: str
+    filters: list[dict] = []
+    baseAssetPrecision: int | None = None
+    quotePrecision: int | None = None
+    pricePrecision: int | None = None
+    quantityPrecision: int | None = None
+    contractType: str | None = None
+    pair: str | None = None
+    deliveryDate: int | None = None
+    onboardDate: int | None = None
+    marginAsset: str | None = None
+
+
+class SpotExchangeInfo(msgspec.Struct, frozen=True):
+    timezone: str
+    serverTime: int
+    rateLimits: list[RateLimit]
+    symbols: list[SymbolInfo]
+
+
+class FuturesExchangeInfo(msgspec.Struct, frozen=True):
+    timezone: str
+    serverTime: int
+    rateLimits: list[RateLimit]
+    symbols: list[SymbolInfo]
+    futuresType: str | None = None
+
+
+class Depth(msgspec.Struct, frozen=True):
+    lastUpdateId: int
+    bids: list[tuple[str, str]]
+    asks: list[tuple[str, str]]
+    E: int | None = None
+    T: int | None = None
+
+
+class SpotTrade(msgspec.Struct, frozen=True):
+    id: int
+    price: str
+    qty: str
+    quoteQty: str
+    time: int
+    isBuyerMaker: bool
+    isBestMatch: bool
+
+
+class FuturesTrade(msgspec.Struct, frozen=True):
+    id: int
+    price: str
+    qty: str
+    quoteQty: str
+    time: int
+    isBuyerMaker: bool
+
+
+class SpotAggTrade(msgspec.Struct, frozen=True):
+    a: int
+    p: str
+    q: str
+    f: int
+    l: int  # noqa: E741 (Binance's field name)
+    T: int
+    m: bool
+    M: bool
+
+
+class FuturesAggTrade(msgspec.Struct, frozen=True):
+    a: int
+    p: str
+    q: str
+    f: int
+    l: int  # noqa: E741
+    T: int
+    m: bool
+
+
+class Kline(msgspec.Struct, array_like=True, frozen=True):
+    open_time: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    close_time: int
+    quote_volume: str
+    trades: int
+    taker_buy_volume: str
+    taker_buy_quote_volume: str
+    ignore: str = "0"
+
+
+class AvgPrice(msgspec.Struct, frozen=True):
+    mins: int
+    price: str
+    closeTime: int | None = None  # absent in responses before 2023
+
+
+class SpotTicker24hr(msgspec.Struct, frozen=True):
+    symbol: str
+    priceChange: str
+    priceChangePercent: str
+    weightedAvgPrice: str
+    openPrice: str
+    highPrice: str
+    lowPrice: str
+    lastPrice: str
+    volume: str
+    quoteVolume: str
+    openTime: int
+    closeTime: int
+    firstId: int
+    lastId: int
+    count: int
+    prevClosePrice: str | None = None
+    lastQty: str | None = None
+    bidPrice: str | None = None
+    bidQty: str | None = None
+    askPrice: str | None = None
+    askQty: str | None = None
+
+
+class SpotTradingDayTicker(msgspec.Struct, frozen=True):
+    symbol: str
+    priceChange: str
+    priceChangePercent: str
+    weightedAvgPrice: str
+    openPrice: str
+    highPrice: str
+    lowPrice: str
+    lastPrice: str
+    volume: str
+    quoteVolume: str
+    openTime: int
+    closeTime: int
+    firstId: int
+    lastId: int
+    count: int
+
+
+SpotRollingTicker = SpotTradingDayTicker
+
+
+class SpotTickerPrice(msgspec.Struct, frozen=True):
+    symbol: str
+    price: str
+
+
+class SpotBookTicker(msgspec.Struct, frozen=True):
+    symbol: str
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
+
+
+class FuturesTicker24hr(msgspec.Struct, frozen=True):
+    symbol: str
+    priceChange: str
+    priceChangePercent: str
+    weightedAvgPrice: str
+    lastPrice: str
+    lastQty: str
+    openPrice: str
+    highPrice: str
+    lowPrice: str
+    volume: str
+    quoteVolume: str
+    openTime: int
+    closeTime: int
+    firstId: int
+    lastId: int
+    count: int
+
+
+class FuturesTickerPrice(msgspec.Struct, frozen=True):
+    symbol: str
+    price: str
+    time: int | None = None
+
+
+class FuturesBookTicker(msgspec.Struct, frozen=True):
+    symbol: str
+    bidPrice: str
+    bidQty: str
+    askPrice: str
+    askQty: str
+    time: int | None = None
+
+
+class PremiumIndex(msgspec.Struct, frozen=True):
+    symbol: str
+    markPrice: str
+    indexPrice: str
+    estimatedSettlePrice: str
+    lastFundingRate: str
+    interestRate: str
+    nextFundingTime: int
+    time: int
+
+
+class FundingRate(msgspec.Struct, frozen=True):
+    symbol: str
+    fundingTime: int
+    fundingRate: str
+    markPrice: str | None = None  # older rows have none
+
+
+class FundingInfo(msgspec.Struct, frozen=True):
+    symbol: str
+    adjustedFundingRateCap: str
+    adjustedFundingRateFloor: str
+    fundingIntervalHours: int
+    disclaimer: bool = False
+
+
+class DeliveryPrice(msgspec.Struct, frozen=True):
+    deliveryTime: int
+    # An unquoted JSON number with trailing zeros; Raw keeps its exact text (see ``decimal_of``).
+    deliveryPrice: msgspec.Raw
+
+
+class OpenInterest(msgspec.Struct, frozen=True):
+    openInterest: str
+    symbol: str
+    time: int
+
+
+class OpenInterestHist(msgspec.Struct, frozen=True):
+    symbol: str
+    sumOpenInterest: str
+    sumOpenInterestValue: str
+    timestamp: int | str
+    CMCCirculatingSupply: str | None = None
+
+
+class LongShortRatio(msgspec.Struct, frozen=True):
+    symbol: str
+    longShortRatio: str
+    longAccount: str
+    shortAccount: str
+    timestamp: int | str
+
+
+class TakerBuySellVolume(msgspec.Struct, frozen=True):
+    buySellRatio: str
+    buyVol: str
+    sellVol: str
+    timestamp: int | str
+
+
+class IndexAsset(msgspec.Struct, frozen=True):
+    baseAsset: str
+    quoteAsset: str
+    weightInQuantity: str
+    weightInPercentage: str
+
+
+class IndexInfo(msgspec.Struct, frozen=True):
+    symbol: str
+    time: int
+    component: str
+    baseAssetList: list[IndexAsset]
+
+
+class AssetIndex(msgspec.Struct, frozen=True):
+    symbol: str
+    time: int
+    index: str
+    bidBuffer: str
+    askBuffer: str
+    bidRate: str
+    askRate: str
+    autoExchangeBidBuffer: str
+    autoExchangeAskBuffer: str
+    autoExchangeBidRate: str
+    autoExchangeAskRate: str
+
+
+class Constituent(msgspec.Struct, frozen=True):
+    exchange: str
+    symbol: str
+    price: str | None = None
+    weight: str | None = None
+
+
+class Constituents(msgspec.Struct, frozen=True):
+    symbol: str
+    time: int
+    constituents: list[Constituent]
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    code: int
+    msg: str

@@ -1,0 +1,140 @@
+"""The local exchange: spot and USD-M REST + streams on loopback, in-process or as a command.
+
+Spot and futures each get a port (their WebSocket paths overlap, as on Binance's separate hosts)::
+
+    async with LocalExchange(ExchangeConfig(speed=0)) as ex:      # inside a running loop
+        ex.urls["futures_http"]
+
+    with LocalExchangeThread(ExchangeConfig()) as ex:             # from synchronous code
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from aiohttp import web
+
+from framework.binance.endpoints import Market
+from framework.exchange.data import ExchangeData
+from framework.exchange.data import load_data
+from framework.exchange.faults import FaultConfig
+from framework.exchange.limits import RateLimiter
+from framework.exchange.market import LocalMarket
+from framework.exchange.market import MarketClock
+from framework.exchange.rest import RestApi
+from framework.exchange.rest import Served
+from framework.exchange.streams import StreamServer
+
+BINANCE_WEIGHT_LIMITS = {Market.SPOT: 6000, Market.FUTURES: 2400}
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """'90s', '15m', '6h', '30d' -> milliseconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use a number and s/m/h/d, e.g. 6h or 30d")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+@dataclass
+class ExchangeConfig:
+    """Everything the local exchange can be told. Defaults behave like Binance."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # spot on port, futures on port + 1; 0 picks free ports
+    data: Path | None = None  # None: the packaged data
+    seed: int = 0
+    speed: float = 1.0  # market seconds per wall second; 0 freezes the clock
+    history: str = "1d"  # how much tape lies before the clock's start
+    weight_limit: int | None = None  # None: Binance's (spot 6000, USD-M 2400 per window)
+    window_seconds: float = 60.0  # length of a rate-limit window (shorter for drills)
+    ban_after: int = 2  # requests ignoring a 429 before a 418 ban
+    ban_seconds: float = 120.0
+    ping_seconds: dict[Market, float] = field(default_factory=lambda: {Market.SPOT: 20.0, Market.FUTURES: 180.0})
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    journal: bool = False  # keep every served REST body (tests compare against it)
+
+
+class LocalExchange:
+    """A Binance-compatible server pair (spot, USD-M) on loopback."""
+
+    def __init__(self, config: ExchangeConfig | None = None, data: ExchangeData | None = None):
+        self.config = config or ExchangeConfig()
+        self.data = data or load_data(self.config.data)
+        self.clock = MarketClock(LocalMarket.default_origin(self.data), self.config.speed)
+        self.market = LocalMarket(self.data, self.clock, self.config.seed, parse_duration_ms(self.config.history))
+        self.journal: list[Served] | None = [] if self.config.journal else None
+        self.limiters: dict[Market, RateLimiter] = {}
+        self.rest: dict[Market, RestApi] = {}
+        self.streams: dict[Market, StreamServer] = {}
+        self.urls: dict[str, str] = {}
+        self._runners: list[web.AppRunner] = []
+
+    def _app(self, market: Market) -> web.Application:
+        c = self.config
+        limit = c.weight_limit or BINANCE_WEIGHT_LIMITS[market]
+        self.limiters[market] = RateLimiter(limit, c.window_seconds, c.ban_after, c.ban_seconds)
+        self.rest[market] = RestApi(market, self.market, self.limiters[market], c.faults, self.journal)
+        self.streams[market] = StreamServer(market, self.market, c.faults, c.ping_seconds[market])
+        app = web.Application()
+        app.add_routes(self.rest[market].routes())
+        app.add_routes(self.streams[market].routes())
+        app.on_shutdown.append(lambda _app: self.streams[market].close_all())
+        return app
+
+    async def start(self) -> dict[str, str]:
+        for offset, market in enumerate(Market):
+            runner = web.AppRunner(self._app(market), access_log=None, handle_signals=False)
+            await runner.setup()
+            port = self.config.port + offset if self.config.port else 0
+            site = web.TCPSite(runner, self.config.host, port)
+            await site.start()
+            self._runners.append(runner)
+            bound = runner.addresses[0][1]
+            self.urls[f"{market.value}_http"] = f"http://{self.config.host}:{bound}"
+            self.urls[f"{market.value}_ws"] = f"ws://{self.config.host}:{bound}"
+        return self.urls
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def __aenter__(self) -> LocalExchange:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class LocalExchangeThread:
+    """Runs a LocalExchange on its own event loop in a daemon thread (for synchronous callers)."""
+
+    def __init__(self, config: ExchangeConfig | None = None):
+        self.exchange = LocalExchange(config)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="local-exchange", daemon=True)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.exchange.urls
+
+    def __enter__(self) -> LocalExchange:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.exchange.start(), self.loop).result(timeout=30)
+        return self.exchange
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.exchange.stop(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()

@@ -1,0 +1,374 @@
+"""The market tape: recorded trades, their aggTrades and klines, repeated into an endless market.
+
+A tape holds the trades of one symbol recorded from a Binance stream (the *base cycle*). The base cycle
+spans whole minutes (``cycle_ms``); cycle ``k`` is the same trades shifted by ``k * cycle_ms`` in time and
+``k * len(trades)`` in trade ids (likewise for aggTrade ids). Cycle 0 sits at the recording's real
+timestamps. This makes an unbounded, deterministic market whose every trade, aggTrade and kline can be
+looked up in O(1) / O(log n) without materialising history, so REST pages and stream frames always agree.
+
+Quantities are kept as integers in the symbol's smallest units, so sums (volumes, quote volumes) are exact.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+MINUTE_MS = 60_000
+SECOND_MS = 1_000
+
+#: Kline intervals Binance accepts, with their fixed length in ms (months are calendar months: None).
+INTERVAL_MS: dict[str, int | None] = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+    "1M": None,
+}
+# Weekly klines open on Monday 00:00 UTC; the epoch was a Thursday.
+_WEEK_OFFSET_MS = 4 * 86_400_000
+
+
+def bucket_open(interval: str, t_ms: int) -> int:
+    """Open time of the ``interval`` kline containing ``t_ms``."""
+    if interval == "1M":
+        d = datetime.fromtimestamp(t_ms / 1000, UTC)
+        return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
+    length = INTERVAL_MS[interval]
+    assert length is not None
+    if interval == "1w":
+        return (t_ms - _WEEK_OFFSET_MS) // length * length + _WEEK_OFFSET_MS
+    return t_ms // length * length
+
+
+def bucket_close(interval: str, open_ms: int) -> int:
+    """Open time of the kline after the one opening at ``open_ms`` (exclusive end)."""
+    if interval == "1M":
+        d = datetime.fromtimestamp(open_ms / 1000, UTC)
+        year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+        return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+    length = INTERVAL_MS[interval]
+    assert length is not None
+    return open_ms + length
+
+
+def fmt_units(units: int, decimals: int) -> str:
+    """Format an integer amount of 10**-decimals units as Binance does (fixed decimals)."""
+    sign = "-" if units < 0 else ""
+    units = abs(units)
+    if decimals == 0:
+        return f"{sign}{units}"
+    whole, frac = divmod(units, 10**decimals)
+    return f"{sign}{whole}.{frac:0{decimals}d}"
+
+
+def parse_units(text: str, decimals: int) -> int:
+    """Parse a decimal string into integer units of 10**-decimals (exact)."""
+    whole, _, frac = text.partition(".")
+    frac = frac.ljust(decimals, "0")
+    if len(frac) > decimals and frac[decimals:].strip("0"):
+        raise ValueError(f"{text!r} has more than {decimals} decimals")
+    negative = whole.startswith("-")
+    value = int(whole.lstrip("-") or 0) * 10**decimals + int(frac[:decimals] or 0)
+    return -value if negative else value
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: int
+    price: int  # price units
+    qty: int  # qty units
+    time: int  # trade time T (ms)
+    event_time: int  # stream event time E (ms)
+    is_buyer_maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AggTrade:
+    id: int
+    price: int
+    qty: int
+    first_id: int
+    last_id: int
+    time: int
+    event_time: int
+    is_buyer_maker: bool
+
+
+@dataclass(slots=True)
+class Kline:
+    open_time: int
+    close_time: int  # open time of the next kline - 1 ms, as Binance reports it
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int  # base qty units
+    quote_volume: int  # price*qty units (price_decimals + qty_decimals)
+    trades: int
+    taker_buy_volume: int
+    taker_buy_quote_volume: int
+    first_trade_id: int = -1
+    last_trade_id: int = -1
+
+    def merge(self, other: Kline) -> None:
+        """Extend this kline with a later one of the same bucket."""
+        if other.trades == 0:
+            return
+        if self.trades == 0:
+            self.open = other.open
+            self.high, self.low = other.high, other.low
+            self.first_trade_id = other.first_trade_id
+        else:
+            self.high = max(self.high, other.high)
+            self.low = min(self.low, other.low)
+        self.close = other.close
+        self.volume += other.volume
+        self.quote_volume += other.quote_volume
+        self.trades += other.trades
+        self.taker_buy_volume += other.taker_buy_volume
+        self.taker_buy_quote_volume += other.taker_buy_quote_volume
+        self.last_trade_id = other.last_trade_id
+
+
+class SymbolTape:
+    """One symbol's endless tape built from a base cycle of recorded trades."""
+
+    def __init__(self, symbol: str, rows: list[tuple[str, str, str, str, str, str]]):
+        if not rows:
+            raise ValueError(f"tape for {symbol} has no trades")
+        self.symbol = symbol
+        self.price_decimals = max(len(r[1].partition(".")[2]) for r in rows)
+        self.qty_decimals = max(len(r[2].partition(".")[2]) for r in rows)
+        pd, qd = self.price_decimals, self.qty_decimals
+        self.first_trade_id = int(rows[0][0])
+        self._price = [parse_units(r[1], pd) for r in rows]
+        self._qty = [parse_units(r[2], qd) for r in rows]
+        self._time = [int(r[3]) for r in rows]
+        self._event = [int(r[4]) for r in rows]
+        self._maker = [r[5] in ("1", "true", "True") for r in rows]
+        ids = [int(r[0]) for r in rows]
+        if ids != list(range(ids[0], ids[0] + len(ids))):
+            raise ValueError(f"tape for {symbol}: trade ids must be contiguous")
+        self.n_trades = len(rows)
+        self.origin_ms = self._time[0] // MINUTE_MS * MINUTE_MS
+        self.cycle_ms = (self._time[-1] // MINUTE_MS + 1) * MINUTE_MS - self.origin_ms
+        self._build_aggregates()
+        self._build_minutes()
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _build_aggregates(self) -> None:
+        # Binance aggregates fills of one taker order at one price; in a trade stream those are the
+        # consecutive trades sharing time, price and side.
+        starts = [0]
+        for i in range(1, self.n_trades):
+            if (self._time[i], self._price[i], self._maker[i]) != (
+                self._time[i - 1],
+                self._price[i - 1],
+                self._maker[i - 1],
+            ):
+                starts.append(i)
+        self._agg_first = starts
+        self._agg_last = starts[1:] + [self.n_trades]
+        self._agg_qty = [sum(self._qty[a:b]) for a, b in zip(self._agg_first, self._agg_last)]
+        self._agg_time = [self._time[a] for a in starts]
+        self.n_aggs = len(starts)
+        # Aggregate ids are not in a trade recording; derive a stable base from the first trade id.
+        self.first_agg_id = self.first_trade_id * 7 // 10
+
+    def _build_minutes(self) -> None:
+        n_minutes = self.cycle_ms // MINUTE_MS
+        self._minutes: list[Kline | None] = [None] * n_minutes
+        for i in range(self.n_trades):
+            m = (self._time[i] - self.origin_ms) // MINUTE_MS
+            k = self._minutes[m]
+            one = self._trade_kline(i, self.first_trade_id + i, self.origin_ms + m * MINUTE_MS, MINUTE_MS)
+            if k is None:
+                self._minutes[m] = one
+            else:
+                k.merge(one)
+        cycle = self.empty_kline(self.origin_ms, self.cycle_ms, self._price[0])
+        for k in self._minutes:
+            if k is not None:
+                cycle.merge(k)
+        self._cycle_kline = cycle
+        self.cycle_volume = cycle.volume
+
+    def _trade_kline(self, i: int, tid: int, open_ms: int, length: int) -> Kline:
+        p, q = self._price[i], self._qty[i]
+        buy = 0 if self._maker[i] else q
+        return Kline(open_ms, open_ms + length - 1, p, p, p, p, q, p * q, 1, buy, p * buy, tid, tid)
+
+    @staticmethod
+    def empty_kline(open_ms: int, length: int, price: int) -> Kline:
+        return Kline(open_ms, open_ms + length - 1, price, price, price, price, 0, 0, 0, 0, 0)
+
+    # -- addressing --------------------------------------------------------------------------------
+
+    def _split_trade(self, trade_id: int) -> tuple[int, int]:
+        return divmod(trade_id - self.first_trade_id, self.n_trades)
+
+    def _split_agg(self, agg_id: int) -> tuple[int, int]:
+        return divmod(agg_id - self.first_agg_id, self.n_aggs)
+
+    def trade(self, trade_id: int) -> Trade:
+        k, i = self._split_trade(trade_id)
+        shift = k * self.cycle_ms
+        return Trade(
+            trade_id, self._price[i], self._qty[i], self._time[i] + shift, self._event[i] + shift, self._maker[i]
+        )
+
+    def agg_trade(self, agg_id: int) -> AggTrade:
+        k, j = self._split_agg(agg_id)
+        a, b = self._agg_first[j], self._agg_last[j]
+        shift = k * self.cycle_ms
+        first_tid = self.first_trade_id + k * self.n_trades + a
+        return AggTrade(
+            agg_id,
+            self._price[a],
+            self._agg_qty[j],
+            first_tid,
+            first_tid + (b - a) - 1,
+            self._agg_time[j] + shift,
+            self._event[b - 1] + shift,
+            self._maker[a],
+        )
+
+    def agg_for_trade(self, trade_id: int) -> int:
+        """Id of the aggTrade holding ``trade_id``."""
+        k, i = self._split_trade(trade_id)
+        j = bisect.bisect_right(self._agg_first, i) - 1
+        return self.first_agg_id + k * self.n_aggs + j
+
+    def first_trade_at(self, t_ms: int) -> int:
+        """Id of the first trade with time >= t_ms."""
+        k, r = divmod(t_ms - self.origin_ms, self.cycle_ms)
+        i = bisect.bisect_left(self._time, self.origin_ms + r)
+        if i == self.n_trades:
+            k, i = k + 1, 0
+        return self.first_trade_id + k * self.n_trades + i
+
+    def last_trade_at(self, t_ms: int) -> int:
+        """Id of the last trade with time <= t_ms."""
+        return self.first_trade_at(t_ms + 1) - 1
+
+    def first_agg_at(self, t_ms: int) -> int:
+        """Id of the first aggTrade with time >= t_ms."""
+        k, r = divmod(t_ms - self.origin_ms, self.cycle_ms)
+        j = bisect.bisect_left(self._agg_time, self.origin_ms + r)
+        if j == self.n_aggs:
+            k, j = k + 1, 0
+        return self.first_agg_id + k * self.n_aggs + j
+
+    def last_agg_at(self, t_ms: int) -> int:
+        return self.first_agg_at(t_ms + 1) - 1
+
+    def price_at(self, t_ms: int) -> int:
+        """Last traded price at or before ``t_ms`` (price units)."""
+        return self._price[self._split_trade(self.last_trade_at(t_ms))[1]]
+
+    # -- klines --------------------------------------------------------------------------------
+
+    def minute_kline(self, minute_open: int) -> Kline | None:
+        """The 1m kline opening at ``minute_open`` (None when no trade fell in it)."""
+        k, r = divmod(minute_open - self.origin_ms, self.cycle_ms)
+        base = self._minutes[r // MINUTE_MS]
+        if base is None:
+            return None
+        return self._shift_kline(base, k, minute_open, MINUTE_MS)
+
+    def _shift_kline(self, base: Kline, k: int, open_ms: int, length: int) -> Kline:
+        shift_ids = k * self.n_trades
+        return Kline(
+            open_ms,
+            open_ms + length - 1,
+            base.open,
+            base.high,
+            base.low,
+            base.close,
+            base.volume,
+            base.quote_volume,
+            base.trades,
+            base.taker_buy_volume,
+            base.taker_buy_quote_volume,
+            base.first_trade_id + shift_ids,
+            base.last_trade_id + shift_ids,
+        )
+
+    def kline(self, interval: str, open_ms: int, start_ms: int, end_ms: int) -> Kline:
+        """The ``interval`` kline opening at ``open_ms``, counting only trades in [start_ms, end_ms].
+
+        ``start_ms``/``end_ms`` clip the market's life (listing time, the exchange clock's now).
+        """
+        close_ms = bucket_close(interval, open_ms)
+        out = self.window(max(open_ms, start_ms), min(close_ms - 1, end_ms), start_ms, exact=interval == "1s")
+        out.open_time, out.close_time = open_ms, close_ms - 1
+        return out
+
+    def window(self, lo: int, hi: int, listed_ms: int, exact: bool = False) -> Kline:
+        """Aggregate of the trades with time in [lo, hi] (open/close times set to lo/hi).
+
+        A window with no trade has the previous close as open/high/low/close, as Binance reports quiet
+        periods. Whole minutes and whole cycles come from precomputed klines, so long windows are cheap.
+        """
+        reference = self.last_trade_at(lo - 1) if lo > listed_ms else self.first_trade_at(lo)
+        out = self.empty_kline(lo, max(hi - lo + 1, 1), self._price[self._split_trade(reference)[1]])
+        if lo > hi:
+            return out
+        whole_lo = -(-lo // MINUTE_MS) * MINUTE_MS  # first whole minute inside
+        whole_hi = (hi + 1) // MINUTE_MS * MINUTE_MS  # end of the last whole minute inside
+        if exact or whole_lo >= whole_hi:
+            self._merge_trades(out, lo, hi)
+            return out
+        if lo < whole_lo:
+            self._merge_trades(out, lo, whole_lo - 1)
+        t = whole_lo
+        while t < whole_hi:
+            k, r = divmod(t - self.origin_ms, self.cycle_ms)
+            if r == 0 and t + self.cycle_ms <= whole_hi:
+                out.merge(self._shift_kline(self._cycle_kline, k, t, self.cycle_ms))
+                t += self.cycle_ms
+                continue
+            m = self.minute_kline(t)
+            if m is not None:
+                out.merge(m)
+            t += MINUTE_MS
+        if whole_hi <= hi:
+            self._merge_trades(out, whole_hi, hi)
+        return out
+
+    def _merge_trades(self, out: Kline, lo: int, hi: int) -> None:
+        for tid in range(self.first_trade_at(lo), self.last_trade_at(hi) + 1):
+            out.merge(self._trade_kline(self._split_trade(tid)[1], tid, out.open_time, 1))
+
+
+def load_tape(path: Path) -> SymbolTape:
+    """Load ``<SYMBOL>.csv[.gz]`` (columns id, price, qty, time, event_time, is_buyer_maker)."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    reader = csv.reader(io.StringIO(raw.decode()))
+    header = next(reader)
+    expected = ["id", "price", "qty", "time", "event_time", "is_buyer_maker"]
+    if header != expected:
+        raise ValueError(f"{path}: header must be {','.join(expected)}")
+    symbol = path.name.split(".")[0].upper()
+    return SymbolTape(symbol, [tuple(r) for r in reader])  # type: ignore[misc]

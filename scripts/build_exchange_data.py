@@ -1,0 +1,87 @@
+"""Rebuild ``framework/exchange/data`` from the recorded fixtures in ``../shared/fixtures/binance``.
+
+The local exchange ships this compact copy so that ``--offline`` works from an installed project.
+Run: ``python scripts/build_exchange_data.py [FIXTURES_DIR]``. Values are copied, never changed:
+REST bodies byte-for-byte (large ones gzipped), trade tapes as CSV rows holding the frames' exact strings.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "framework" / "exchange" / "data"
+GZIP_OVER = 16_384
+
+# (market, fixture file) -> name under <market>/rest/
+SNAPSHOTS = {
+    "spot": [
+        "exchangeInfo.json", "depth.json", "depth__limit1000_BTCUSDT_2024.json", "avgPrice.json",
+        "ticker_24hr.json", "ticker_tradingDay.json", "ticker_price.json", "ticker_bookTicker.json",
+        "ticker_rollingWindow.json",
+    ],
+    "futures": [
+        "exchangeInfo.json", "depth.json", "depth__BTCUSDT_2024.json", "premiumIndex.json",
+        "premiumIndex__all_symbols.json", "fundingInfo.json", "ticker_24hr.json", "ticker_price.json",
+        "ticker_bookTicker.json", "delivery-price.json", "indexInfo.json", "assetIndex.json", "constituents.json",
+        "openInterest.json",
+    ],
+}
+WS_SAMPLES = {
+    "spot": ["ticker_1h.doc.jsonl", "ticker_24hr.doc.jsonl"],
+    "futures": ["markPrice_1s.jsonl"],
+}
+TAPES = {
+    # market -> (symbol, source file, gzip capture?)
+    "spot": ("BTCUSDT", "datasets/spot_stream_capture/BTCUSDT_trade_frames_2024-08-08.jsonl", False),
+    "futures": ("BTCUSDT", "datasets/futures_stream_capture/btcusdt_20240808.gz", True),
+}
+
+
+def trade_rows(path: Path, capture: bool):
+    opener = gzip.open if capture else open
+    with opener(path, "rt") as f:
+        for line in f:
+            payload = line.split(" ", 1)[1] if capture else line
+            if '"@trade"' not in payload and "@trade" not in payload[:40]:
+                continue
+            data = json.loads(payload)["data"]
+            yield data["t"], data["p"], data["q"], data["T"], data["E"], int(data["m"])
+
+
+def main() -> None:
+    fixtures = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "fixtures" / "binance"
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    for market, names in SNAPSHOTS.items():
+        rest = OUT / market / "rest"
+        rest.mkdir(parents=True)
+        for name in names:
+            body = (fixtures / market / "rest" / name).read_bytes()
+            if len(body) > GZIP_OVER:
+                (rest / (name + ".gz")).write_bytes(gzip.compress(body, 9, mtime=0))
+            else:
+                (rest / name).write_bytes(body)
+        ws = OUT / market / "ws"
+        ws.mkdir()
+        for name in WS_SAMPLES[market]:
+            shutil.copyfile(fixtures / market / "ws" / name, ws / name)
+    for market, (symbol, source, capture) in TAPES.items():
+        tape = OUT / market / "tape"
+        tape.mkdir()
+        rows = sorted(set(trade_rows(fixtures / source, capture)))
+        text = "id,price,qty,time,event_time,is_buyer_maker\n" + "".join(
+            ",".join(map(str, r)) + "\n" for r in rows
+        )
+        (tape / f"{symbol}.csv.gz").write_bytes(gzip.compress(text.encode(), 9, mtime=0))
+        print(f"{market} {symbol}: {len(rows)} trades")
+    total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
+    print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()
