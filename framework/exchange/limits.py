@@ -42,7 +42,7 @@ class RateLimiter:
         self,
         weight_limit: int,
         window_seconds: float = 60.0,
-        ban_after: int = 2,
+        ban_after: int = 20,
         ban_seconds: float = 120.0,
         family_limits: dict[Family, tuple[int, int]] | None = None,
         clock: Callable[[], float] = time.time,

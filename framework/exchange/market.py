@@ -60,7 +60,8 @@ class MarketClock:
 
 
 def fmt_decimal(value: Decimal | float, decimals: int) -> str:
-    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN))
+    # format "f": str() would print small amounts in exponent form ("0E-8", "1.2E-7")
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN), "f")
 
 
 @dataclass(frozen=True)

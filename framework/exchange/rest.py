@@ -276,12 +276,19 @@ class RestApi:
 
         return handle
 
+    def _listed(self, endpoint: Endpoint) -> dict:
+        """Symbols a request may name: assetIndex takes asset-index ones (ADAUSD, ...), not trading ones."""
+        if endpoint.name != "asset_index":
+            return self._data.symbols
+        rows = self._data.snapshot("assetIndex") or []
+        return {r["symbol"]: r for r in (rows if isinstance(rows, list) else [rows])}
+
     async def answer(self, endpoint: Endpoint, request: web.Request) -> web.Response:
         self.requests += 1
         ip = request.remote or "?"
         headers: dict[str, str] = {}
         try:
-            params = validate(endpoint, dict(request.query), self._data.symbols, self._data.pairs)
+            params = validate(endpoint, dict(request.query), self._listed(endpoint), self._data.pairs)
             used = self.limiter.charge(ip, endpoint.weight(params), endpoint.family)
             if self.faults.http_5xx_rate and self._rng.random() < self.faults.http_5xx_rate:
                 raise ApiError(503, -1001, "Internal error; unable to process your request. Please try again.")

@@ -56,7 +56,7 @@ class ExchangeConfig:
     history: str = "1d"  # how much tape lies before the clock's start
     weight_limit: int | None = None  # None: Binance's (spot 6000, USD-M 2400 per window)
     window_seconds: float = 60.0  # length of a rate-limit window (shorter for drills)
-    ban_after: int = 2  # requests ignoring a 429 before a 418 ban
+    ban_after: int = 20  # requests sent while a 429's Retry-After runs before a 418 ban
     ban_seconds: float = 120.0
     ping_seconds: dict[Market, float] = field(default_factory=lambda: {Market.SPOT: 20.0, Market.FUTURES: 180.0})
     faults: FaultConfig = field(default_factory=FaultConfig)

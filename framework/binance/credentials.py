@@ -1,0 +1,32 @@
+"""API credentials from the environment. Never logged, never dumped: ``repr`` hides them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from dataclasses import field
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        """``API_KEY`` / ``API_SECRET`` (the legacy names), else ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET``."""
+        env = os.environ
+        return cls(
+            env.get("API_KEY") or env.get("BINANCE_API_KEY") or None,
+            env.get("API_SECRET") or env.get("BINANCE_API_SECRET") or None,
+        )
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={'set' if self.api_key else 'unset'}, api_secret={'set' if self.api_secret else 'unset'})"
+
+    def redact(self, text: str) -> str:
+        """``text`` with any credential replaced by ``***``."""
+        for secret in (self.api_key, self.api_secret):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
