@@ -163,14 +163,14 @@ class BinanceRestClient:
             await limiter.acquire(weight)
             if ep.family is not None:
                 await self.families[ep.family].acquire()
-            sent_at = time.time()
-            started = time.perf_counter()
             try:
-                async with self._slots, self.session.get(url, params=query, headers=headers) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    used = _int_header(resp.headers.get("X-MBX-USED-WEIGHT-1M"))
-                    retry_after = _int_header(resp.headers.get("Retry-After"))
+                async with self._slots:
+                    sent_at, started = time.time(), time.perf_counter()
+                    async with self.session.get(url, params=query, headers=headers) as resp:
+                        body = await resp.read()
+                        status = resp.status
+                        used = _int_header(resp.headers.get("X-MBX-USED-WEIGHT-1M"))
+                        retry_after = _int_header(resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 failure = f"{type(e).__name__}: {e}".strip(": ")
                 if attempt > retry.max_retries:

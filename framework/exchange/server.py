@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
+from datetime import UTC
+from datetime import datetime
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -44,6 +47,28 @@ def parse_duration_ms(text: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
+def clock_origin(start: str, data: ExchangeData) -> int:
+    """The market time (ms) at which the exchange's clock starts."""
+    if start == "recorded":
+        return LocalMarket.default_origin(data)
+    if start == "now":
+        return int(time.time() * 1000)  # wall-clock time, so receive time - E is a real latency
+    return parse_time_ms(start)
+
+
+def parse_time_ms(text: str) -> int:
+    """Epoch milliseconds or an ISO 8601 time (UTC unless it says otherwise) -> epoch ms."""
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: use epoch milliseconds or an ISO time like 2024-08-08T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
 @dataclass
 class ExchangeConfig:
     """Everything the local exchange can be told. Defaults behave like Binance."""
@@ -53,6 +78,9 @@ class ExchangeConfig:
     data: Path | None = None  # None: the packaged data
     seed: int = 0
     speed: float = 1.0  # market seconds per wall second; 0 freezes the clock
+    # Where the clock starts: "now" (wall-clock time, like Binance), "recorded" (the end of the
+    # recordings, their original timestamps), or a time (epoch ms or ISO 8601 UTC).
+    start: str = "now"
     history: str = "1d"  # how much tape lies before the clock's start
     weight_limit: int | None = None  # None: Binance's (spot 6000, USD-M 2400 per window)
     window_seconds: float = 60.0  # length of a rate-limit window (shorter for drills)
@@ -69,7 +97,7 @@ class LocalExchange:
     def __init__(self, config: ExchangeConfig | None = None, data: ExchangeData | None = None):
         self.config = config or ExchangeConfig()
         self.data = data or load_data(self.config.data)
-        self.clock = MarketClock(LocalMarket.default_origin(self.data), self.config.speed)
+        self.clock = MarketClock(clock_origin(self.config.start, self.data), self.config.speed)
         self.market = LocalMarket(self.data, self.clock, self.config.seed, parse_duration_ms(self.config.history))
         self.journal: list[Served] | None = [] if self.config.journal else None
         self.limiters: dict[Market, RateLimiter] = {}

@@ -1,0 +1,136 @@
+"""Binance market-stream connections: URLs, frames as received, reconnects with jittered backoff.
+
+Frames are handed on as the exact bytes received with the local receive time, so recorders can keep
+them verbatim and decoders (``stream_schemas``) parse them on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from framework.binance.endpoints import Market
+
+log = logging.getLogger("framework.binance.websocket")
+
+# Since 2026-04 USD-M streams are split by path: /public for book data, /market for the rest.
+_PUBLIC_SUFFIXES = ("@bookTicker", "@depth")
+
+
+def futures_category(stream: str) -> str:
+    """``public`` or ``market``: the USD-M path a stream lives under."""
+    return "public" if any(s in stream for s in _PUBLIC_SUFFIXES) or stream == "!bookTicker" else "market"
+
+
+def stream_url(market: Market | str, base: str, streams: Sequence[str], combined: bool = True) -> str:
+    """The connection URL for ``streams`` on ``market`` (combined ``/stream?streams=`` or raw ``/ws/``)."""
+    if not streams:
+        raise ValueError("no stream to connect to")
+    prefix = ""
+    if Market(market) is Market.FUTURES:
+        categories = {futures_category(s) for s in streams}
+        if len(categories) > 1:
+            raise ValueError(f"USD-M streams {list(streams)} mix /market and /public paths; use two connections")
+        prefix = "/" + categories.pop()
+    base = base.rstrip("/")
+    if combined:
+        return f"{base}{prefix}/stream?streams={'/'.join(streams)}"
+    return f"{base}{prefix}/ws/{'/'.join(streams)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    data: bytes  # the text frame exactly as received
+    recv_ns: int  # local wall-clock receive time (ns since epoch)
+
+
+class StreamConnection:
+    """One logical stream connection that reconnects until closed.
+
+    ``frames()`` yields every text frame; after a drop it waits a jittered, growing delay and connects
+    again (``reconnects`` counts them). aiohttp answers the server's pings.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession | None = None,
+        reconnect: bool = True,
+        max_backoff_s: float = 30.0,
+        heartbeat_s: float | None = None,
+    ):
+        self.url = url
+        self.reconnect = reconnect
+        self.max_backoff_s = max_backoff_s
+        self.heartbeat_s = heartbeat_s
+        self._session = session
+        self._own_session = session is None
+        self._closed = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.reconnects = 0
+        self.frames_received = 0
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        failures = 0
+        while not self._closed:
+            try:
+                session = self._session or aiohttp.ClientSession()
+                self._session = session
+                async with session.ws_connect(self.url, heartbeat=self.heartbeat_s, autoping=True) as ws:
+                    self._ws = ws
+                    failures = 0
+                    async for msg in ws:
+                        if msg.type is aiohttp.WSMsgType.TEXT:
+                            self.frames_received += 1
+                            yield Frame(msg.data.encode() if isinstance(msg.data, str) else msg.data, time.time_ns())
+                        elif msg.type is aiohttp.WSMsgType.BINARY:
+                            self.frames_received += 1
+                            yield Frame(msg.data, time.time_ns())
+                        elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                            break
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                failures += 1
+                log.warning("stream %s: %s", self.url, e)
+            finally:
+                self._ws = None
+            if self._closed or not self.reconnect:
+                return
+            self.reconnects += 1
+            delay = random.uniform(0, min(self.max_backoff_s, 0.1 * 2 ** min(failures, 10)))
+            log.info("stream %s dropped; reconnecting in %.2fs", self.url, delay)
+            await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None and self._own_session:
+            await self._session.close()
+
+
+async def capture(url: str, seconds: float) -> list[Frame]:
+    """Every frame received on ``url`` during ``seconds`` (reconnecting if the server drops us)."""
+    conn = StreamConnection(url)
+    frames: list[Frame] = []
+
+    async def read() -> None:
+        async for frame in conn.frames():
+            frames.append(frame)
+
+    task = asyncio.create_task(read())
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        await conn.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return frames

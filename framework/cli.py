@@ -1,0 +1,78 @@
+"""What every command shares: network options, ``--offline``, logging, and error handling."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+from framework.binance.config import URL_ENV
+from framework.binance.config import BinanceUrls
+from framework.errors import FrameworkError
+from framework.errors import UsageError
+
+URL_FLAGS = {
+    "spot_http": "--base-path-spot",
+    "futures_http": "--base-path-futures",
+    "spot_ws": "--stream-url-spot",
+    "futures_ws": "--stream-url-futures",
+}
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """``--offline`` and the four URL overrides (each also read from its environment variable)."""
+    group = parser.add_argument_group("Binance connection")
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="start the local exchange in-process on the bundled data and use it instead of Binance",
+    )
+    for field, flag in URL_FLAGS.items():
+        group.add_argument(flag, dest=f"url_{field}", metavar="URL", help=f"overrides ${URL_ENV[field]}")
+
+
+def url_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    return {field: getattr(args, f"url_{field}", None) for field in URL_FLAGS}
+
+
+@contextlib.contextmanager
+def binance_urls(args: argparse.Namespace, yaml_urls: dict[str, Any] | None = None,
+                 offline_speed: float = 1.0) -> Iterator[BinanceUrls]:
+    """The URLs to use; with ``--offline``, those of a local exchange started for the duration."""
+    flags = url_flags(args)
+    if not getattr(args, "offline", False):
+        yield BinanceUrls.resolve(flags=flags, yaml=yaml_urls)
+        return
+    given = [URL_FLAGS[f] for f, v in flags.items() if v]
+    if given:
+        raise UsageError(f"--offline serves its own URLs; drop {', '.join(given)} or drop --offline")
+    from framework.exchange.server import ExchangeConfig
+    from framework.exchange.server import LocalExchangeThread
+
+    with LocalExchangeThread(ExchangeConfig(speed=offline_speed)) as exchange:
+        logging.getLogger("framework").info("offline: local exchange at %s", exchange.urls)
+        yield BinanceUrls(**exchange.urls)
+
+
+def setup_logging(level: str | None = None) -> None:
+    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    if level not in logging.getLevelNamesMapping():
+        raise UsageError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def run_command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; user mistakes and known failures print one line, not a traceback."""
+    try:
+        return fn(args)
+    except FrameworkError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1

@@ -1,0 +1,32 @@
+"""The command line: ``python -m framework.main <command> [options]`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from framework.cli import run_command
+from framework.commands import collect
+from framework.commands import local_exchange
+
+COMMANDS = (collect, local_exchange)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m framework.main",
+        description="Binance spot + USD-M research and trading framework on NautilusTrader.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="<command>", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
