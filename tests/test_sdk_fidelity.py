@@ -399,7 +399,7 @@ def test_every_legacy_method_is_covered() -> None:
 
 @pytest.fixture(scope="module")
 def exchange() -> Iterator[LocalExchange]:
-    with LocalExchangeThread(ExchangeConfig(speed=0, journal=True)) as ex:
+    with LocalExchangeThread(ExchangeConfig(speed=0, start="recorded", journal=True)) as ex:
         yield ex
 
 

@@ -126,7 +126,9 @@ class AvgPrice(msgspec.Struct, frozen=True):
     closeTime: int | None = None  # absent in responses before 2023
 
 
-class SpotTicker24hr(msgspec.Struct, frozen=True):
+class TickerStats(msgspec.Struct, frozen=True):
+    """Rolling-window statistics shared by every ticker answer."""
+
     symbol: str
     priceChange: str
     priceChangePercent: str
@@ -142,6 +144,9 @@ class SpotTicker24hr(msgspec.Struct, frozen=True):
     firstId: int
     lastId: int
     count: int
+
+
+class SpotTicker24hr(TickerStats, frozen=True):
     prevClosePrice: str | None = None
     lastQty: str | None = None
     bidPrice: str | None = None
@@ -150,25 +155,8 @@ class SpotTicker24hr(msgspec.Struct, frozen=True):
     askQty: str | None = None
 
 
-class SpotTradingDayTicker(msgspec.Struct, frozen=True):
-    symbol: str
-    priceChange: str
-    priceChangePercent: str
-    weightedAvgPrice: str
-    openPrice: str
-    highPrice: str
-    lowPrice: str
-    lastPrice: str
-    volume: str
-    quoteVolume: str
-    openTime: int
-    closeTime: int
-    firstId: int
-    lastId: int
-    count: int
-
-
-SpotRollingTicker = SpotTradingDayTicker
+SpotTradingDayTicker = TickerStats
+SpotRollingTicker = TickerStats
 
 
 class SpotTickerPrice(msgspec.Struct, frozen=True):
@@ -184,23 +172,8 @@ class SpotBookTicker(msgspec.Struct, frozen=True):
     askQty: str
 
 
-class FuturesTicker24hr(msgspec.Struct, frozen=True):
-    symbol: str
-    priceChange: str
-    priceChangePercent: str
-    weightedAvgPrice: str
-    lastPrice: str
+class FuturesTicker24hr(TickerStats, frozen=True):
     lastQty: str
-    openPrice: str
-    highPrice: str
-    lowPrice: str
-    volume: str
-    quoteVolume: str
-    openTime: int
-    closeTime: int
-    firstId: int
-    lastId: int
-    count: int
 
 
 class FuturesTickerPrice(msgspec.Struct, frozen=True):
