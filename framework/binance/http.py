@@ -115,7 +115,8 @@ class BinanceRestClient:
         self._own_session = session is None
         self.weights = {m: WeightLimiter(DEFAULT_WEIGHT_LIMITS[m], headroom=self.config.weight_headroom) for m in Market}
         self.families = {f: RequestLimiter(*FAMILY_LIMITS[f]) for f in Family}
-        self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        # Per market: a request holds its slot while waiting for weight; that must not stall the other market.
+        self._slots = {m: asyncio.Semaphore(self.config.max_concurrency) for m in Market}
         self._rng = random.Random()
         self.stats = {"requests": 0, "retries": 0, "429": 0, "418": 0}
 
@@ -160,11 +161,13 @@ class BinanceRestClient:
         attempt = 0
         while True:
             attempt += 1
-            await limiter.acquire(weight)
-            if ep.family is not None:
-                await self.families[ep.family].acquire()
             try:
-                async with self._slots:
+                async with self._slots[ep.market]:
+                    # Reserve weight only once a slot is free: a request queued for a slot must not be sent
+                    # in a later window than it reserved weight in, nor slip past a Retry-After pause.
+                    await limiter.acquire(weight)
+                    if ep.family is not None:
+                        await self.families[ep.family].acquire()
                     sent_at, started = time.time(), time.perf_counter()
                     async with self.session.get(url, params=query, headers=headers) as resp:
                         body = await resp.read()

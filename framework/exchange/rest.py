@@ -148,6 +148,22 @@ def _exchange_info(m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
     return info
 
 
+def announce_weight_limit(body: Any, limit: int, window_seconds: float) -> Any:
+    """exchangeInfo with its REQUEST_WEIGHT entry saying the budget this server enforces.
+
+    The recordings announce the limits of their day (spot 1200/min in 2021); a client that adopts
+    ``rateLimits`` must learn the budget it will actually be held to, drills included.
+    """
+    info = msgspec.json.decode(body) if isinstance(body, bytes) else dict(body)
+    seconds = int(window_seconds)
+    interval, num = ("MINUTE", seconds // 60) if seconds % 60 == 0 else ("SECOND", seconds)
+    info["rateLimits"] = [
+        {**rl, "interval": interval, "intervalNum": num, "limit": limit} if rl.get("rateLimitType") == "REQUEST_WEIGHT" else rl
+        for rl in info.get("rateLimits", [])
+    ]
+    return info
+
+
 def _depth(m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
     raw = m.data.market(market).depth_snapshot(p["symbol"])
     if raw is None:
@@ -265,7 +281,18 @@ class RestApi:
         self.journal = journal
         self._rng = faults.rng(f"http-{market}")
         self._data = local.data.market(market)
+        self._views = {**VIEWS, "exchange_info": self._exchange_info}
+        self._full_exchange_info: bytes | None = None
         self.requests = 0
+
+    def _exchange_info(self, m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
+        limit, window = self.limiter.weight_limit, self.limiter.window_seconds
+        if p.get("symbol") or p.get("symbols"):
+            return announce_weight_limit(_exchange_info(m, market, p), limit, window)
+        if self._full_exchange_info is None:  # the spot recording is 1.8 MB: patch it once
+            body = announce_weight_limit(_exchange_info(m, market, p), limit, window)
+            self._full_exchange_info = msgspec.json.encode(body)
+        return self._full_exchange_info
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(e.path, self._handler(e)) for e in ENDPOINTS if e.market is self.market]
@@ -294,7 +321,7 @@ class RestApi:
                 raise ApiError(503, -1001, "Internal error; unable to process your request. Please try again.")
             if endpoint.api_key and not request.headers.get("X-MBX-APIKEY"):
                 raise ApiError(401, -2014, "API-key format invalid.")
-            body = VIEWS[endpoint.name](self.local, self.market, params)
+            body = self._views[endpoint.name](self.local, self.market, params)
             status = 200
             payload = body if isinstance(body, bytes) else msgspec.json.encode(body)
         except ApiError as e:

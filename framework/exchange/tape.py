@@ -7,6 +7,11 @@ timestamps. This makes an unbounded, deterministic market whose every trade, agg
 looked up in O(1) / O(log n) without materialising history, so REST pages and stream frames always agree.
 
 Quantities are kept as integers in the symbol's smallest units, so sums (volumes, quote volumes) are exact.
+
+Any time window (a kline, a 24h ticker, a taker-volume period) is a contiguous range of trade ids, which is
+at most a tail of one cycle, some whole cycles and a head of another. Prefix sums over the base cycle give the
+volumes and counts of a range, and sparse tables give its high and low, so a window costs a few bisections
+whatever its length or position; nothing walks trades or minutes at request time.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import bisect
 import csv
 import gzip
 import io
+from itertools import accumulate
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -167,13 +174,28 @@ class SymbolTape:
         ids = [int(r[0]) for r in rows]
         if ids != list(range(ids[0], ids[0] + len(ids))):
             raise ValueError(f"tape for {symbol}: trade ids must be contiguous")
+        if any(a > b for a, b in zip(self._time, self._time[1:])):
+            # time lookups bisect the trade times, and a time window must be a range of ids
+            raise ValueError(f"tape for {symbol}: trade times must not decrease with the ids")
         self.n_trades = len(rows)
         self.origin_ms = self._time[0] // MINUTE_MS * MINUTE_MS
         self.cycle_ms = (self._time[-1] // MINUTE_MS + 1) * MINUTE_MS - self.origin_ms
+        self._build_sums()
         self._build_aggregates()
-        self._build_minutes()
 
     # -- construction ----------------------------------------------------------------------------
+
+    def _build_sums(self) -> None:
+        # Prefix sums over the base cycle: the totals of trades [i, j) are cum[j] - cum[i], exact integers.
+        price, qty = self._price, self._qty
+        buy = [0 if maker else q for q, maker in zip(qty, self._maker)]
+        self._cum_volume = list(accumulate(qty, initial=0))
+        self._cum_quote = list(accumulate(map(int.__mul__, price, qty), initial=0))
+        self._cum_buy = list(accumulate(buy, initial=0))
+        self._cum_buy_quote = list(accumulate(map(int.__mul__, price, buy), initial=0))
+        self._high = SparseTable(price, max)
+        self._low = SparseTable(price, min)
+        self.cycle_volume = self._cum_volume[-1]
 
     def _build_aggregates(self) -> None:
         # Binance aggregates fills of one taker order at one price; in a trade stream those are the
@@ -188,34 +210,12 @@ class SymbolTape:
                 starts.append(i)
         self._agg_first = starts
         self._agg_last = starts[1:] + [self.n_trades]
-        self._agg_qty = [sum(self._qty[a:b]) for a, b in zip(self._agg_first, self._agg_last)]
+        cum = self._cum_volume
+        self._agg_qty = [cum[b] - cum[a] for a, b in zip(self._agg_first, self._agg_last)]
         self._agg_time = [self._time[a] for a in starts]
         self.n_aggs = len(starts)
         # Aggregate ids are not in a trade recording; derive a stable base from the first trade id.
         self.first_agg_id = self.first_trade_id * 7 // 10
-
-    def _build_minutes(self) -> None:
-        n_minutes = self.cycle_ms // MINUTE_MS
-        self._minutes: list[Kline | None] = [None] * n_minutes
-        for i in range(self.n_trades):
-            m = (self._time[i] - self.origin_ms) // MINUTE_MS
-            k = self._minutes[m]
-            one = self._trade_kline(i, self.first_trade_id + i, self.origin_ms + m * MINUTE_MS, MINUTE_MS)
-            if k is None:
-                self._minutes[m] = one
-            else:
-                k.merge(one)
-        cycle = self.empty_kline(self.origin_ms, self.cycle_ms, self._price[0])
-        for k in self._minutes:
-            if k is not None:
-                cycle.merge(k)
-        self._cycle_kline = cycle
-        self.cycle_volume = cycle.volume
-
-    def _trade_kline(self, i: int, tid: int, open_ms: int, length: int) -> Kline:
-        p, q = self._price[i], self._qty[i]
-        buy = 0 if self._maker[i] else q
-        return Kline(open_ms, open_ms + length - 1, p, p, p, p, q, p * q, 1, buy, p * buy, tid, tid)
 
     @staticmethod
     def empty_kline(open_ms: int, length: int, price: int) -> Kline:
@@ -289,29 +289,8 @@ class SymbolTape:
 
     def minute_kline(self, minute_open: int) -> Kline | None:
         """The 1m kline opening at ``minute_open`` (None when no trade fell in it)."""
-        k, r = divmod(minute_open - self.origin_ms, self.cycle_ms)
-        base = self._minutes[r // MINUTE_MS]
-        if base is None:
-            return None
-        return self._shift_kline(base, k, minute_open, MINUTE_MS)
-
-    def _shift_kline(self, base: Kline, k: int, open_ms: int, length: int) -> Kline:
-        shift_ids = k * self.n_trades
-        return Kline(
-            open_ms,
-            open_ms + length - 1,
-            base.open,
-            base.high,
-            base.low,
-            base.close,
-            base.volume,
-            base.quote_volume,
-            base.trades,
-            base.taker_buy_volume,
-            base.taker_buy_quote_volume,
-            base.first_trade_id + shift_ids,
-            base.last_trade_id + shift_ids,
-        )
+        out = self.window(minute_open, minute_open + MINUTE_MS - 1, minute_open)
+        return out if out.trades else None
 
     def kline(self, interval: str, open_ms: int, start_ms: int, end_ms: int) -> Kline:
         """The ``interval`` kline opening at ``open_ms``, counting only trades in [start_ms, end_ms].
@@ -319,45 +298,70 @@ class SymbolTape:
         ``start_ms``/``end_ms`` clip the market's life (listing time, the exchange clock's now).
         """
         close_ms = bucket_close(interval, open_ms)
-        out = self.window(max(open_ms, start_ms), min(close_ms - 1, end_ms), start_ms, exact=interval == "1s")
+        out = self.window(max(open_ms, start_ms), min(close_ms - 1, end_ms), start_ms)
         out.open_time, out.close_time = open_ms, close_ms - 1
         return out
 
-    def window(self, lo: int, hi: int, listed_ms: int, exact: bool = False) -> Kline:
+    def window(self, lo: int, hi: int, listed_ms: int) -> Kline:
         """Aggregate of the trades with time in [lo, hi] (open/close times set to lo/hi).
 
         A window with no trade has the previous close as open/high/low/close, as Binance reports quiet
-        periods. Whole minutes and whole cycles come from precomputed klines, so long windows are cheap.
+        periods (the first trade's price before ``listed_ms``, when there is no previous close to show).
+        Costs O(log n) for any window: see the module docstring.
         """
         reference = self.last_trade_at(lo - 1) if lo > listed_ms else self.first_trade_at(lo)
         out = self.empty_kline(lo, max(hi - lo + 1, 1), self._price[self._split_trade(reference)[1]])
-        if lo > hi:
-            return out
-        whole_lo = -(-lo // MINUTE_MS) * MINUTE_MS  # first whole minute inside
-        whole_hi = (hi + 1) // MINUTE_MS * MINUTE_MS  # end of the last whole minute inside
-        if exact or whole_lo >= whole_hi:
-            self._merge_trades(out, lo, hi)
-            return out
-        if lo < whole_lo:
-            self._merge_trades(out, lo, whole_lo - 1)
-        t = whole_lo
-        while t < whole_hi:
-            k, r = divmod(t - self.origin_ms, self.cycle_ms)
-            if r == 0 and t + self.cycle_ms <= whole_hi:
-                out.merge(self._shift_kline(self._cycle_kline, k, t, self.cycle_ms))
-                t += self.cycle_ms
-                continue
-            m = self.minute_kline(t)
-            if m is not None:
-                out.merge(m)
-            t += MINUTE_MS
-        if whole_hi <= hi:
-            self._merge_trades(out, whole_hi, hi)
+        if lo <= hi:
+            first, last = self.first_trade_at(lo), self.last_trade_at(hi)
+            if first <= last:
+                self._fill(out, first, last)
         return out
 
-    def _merge_trades(self, out: Kline, lo: int, hi: int) -> None:
-        for tid in range(self.first_trade_at(lo), self.last_trade_at(hi) + 1):
-            out.merge(self._trade_kline(self._split_trade(tid)[1], tid, out.open_time, 1))
+    def _fill(self, out: Kline, first_id: int, last_id: int) -> None:
+        """Set ``out``'s prices and totals to those of trades ``first_id``..``last_id`` (at least one)."""
+        k_first, i = self._split_trade(first_id)
+        k_last, j = self._split_trade(last_id)
+        n = self.n_trades
+        # Base-cycle index ranges [a, b) of the partial cycles, plus a number of whole cycles between them.
+        parts = [(i, j + 1)] if k_first == k_last else [(i, n), (0, j + 1)]
+        whole = max(0, k_last - k_first - 1)
+        extremes = [*parts, (0, n)] if whole else parts  # whole cycles share one high/low
+
+        def total(cum: list[int]) -> int:
+            return sum(cum[b] - cum[a] for a, b in parts) + whole * cum[n]
+
+        out.open, out.close = self._price[i], self._price[j]
+        out.high = max(self._high.query(a, b) for a, b in extremes)
+        out.low = min(self._low.query(a, b) for a, b in extremes)
+        out.volume = total(self._cum_volume)
+        out.quote_volume = total(self._cum_quote)
+        out.taker_buy_volume = total(self._cum_buy)
+        out.taker_buy_quote_volume = total(self._cum_buy_quote)
+        out.trades = last_id - first_id + 1
+        out.first_trade_id, out.last_trade_id = first_id, last_id
+
+
+class SparseTable:
+    """Range maximum (or minimum) of a fixed list in O(1) per query, after O(n log n) preparation.
+
+    Level ``e`` holds the ``op`` of every run of ``2**e`` values; any range is covered by two overlapping
+    runs of the largest power of two that fits in it. Levels keep references to the values (no copies).
+    """
+
+    def __init__(self, values: list[int], op: Callable[[int, int], int]):
+        self._op = op
+        self._levels = [list(values)]
+        span = 1
+        while 2 * span <= len(values):
+            prev = self._levels[-1]
+            self._levels.append(list(map(op, prev[:-span], prev[span:])))
+            span *= 2
+
+    def query(self, lo: int, hi: int) -> int:
+        """``op`` over values[lo:hi] (a non-empty range)."""
+        e = (hi - lo).bit_length() - 1
+        level = self._levels[e]
+        return self._op(level[lo], level[hi - (1 << e)])
 
 
 def load_tape(path: Path) -> SymbolTape:
