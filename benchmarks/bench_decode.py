@@ -60,11 +60,7 @@ try:
 except ImportError:  # the comparison rows are skipped
     NAUTILUS = None
 
-SHARED = Path("/work/shared/fixtures/binance")
-for _candidate in (ROOT.parent / "shared" / "fixtures" / "binance", SHARED):
-    if _candidate.is_dir():
-        SHARED = _candidate
-        break
+SHARED = ROOT / "tests" / "fixtures" / "binance"  # the repo's copy of the recorded fixtures
 DATASETS = SHARED / "datasets"
 AGG_FRAMES = DATASETS / "spot_aggTrade_frames" / "BTC_ETH_DOT_USDT_aggTrade_2021-04-04.jsonl"
 FUT_CAPTURE = DATASETS / "futures_stream_capture" / "btcusdt_20240808.gz"

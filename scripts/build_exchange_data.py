@@ -1,4 +1,4 @@
-"""Rebuild ``framework/exchange/data`` from the recorded fixtures in ``../shared/fixtures/binance``.
+"""Rebuild ``framework/exchange/data`` from the recorded fixtures (``tests/fixtures/binance``, a copy of the shared ones).
 
 The local exchange ships this compact copy so that ``--offline`` works from an installed project.
 Run: ``python scripts/build_exchange_data.py [FIXTURES_DIR]``. Values are copied, never changed:
@@ -54,7 +54,7 @@ def trade_rows(path: Path, capture: bool):
 
 
 def main() -> None:
-    fixtures = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "fixtures" / "binance"
+    fixtures = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "fixtures" / "binance"
     if OUT.exists():
         shutil.rmtree(OUT)
     for market, names in SNAPSHOTS.items():

@@ -1,23 +1,25 @@
-"""NautilusTrader's own Binance USD-M futures data client, run in a real TradingNode against the local exchange.
+"""NautilusTrader's own Binance USD-M futures data client, in a real TradingNode, against the local exchange.
 
-Nothing is mocked on the Nautilus side: ``BinanceLiveDataClientFactory`` builds ``BinanceFuturesDataClient`` from a
-``BinanceDataClientConfig`` whose ``base_url_http`` / ``base_url_ws`` point at the local exchange on 127.0.0.1 (no
-API keys: the public market-data path). A tiny Actor subscribes to BTCUSDT-PERP.BINANCE trade ticks and records
-them. The test asserts that
+Nothing is mocked on the Nautilus side: ``BinanceLiveDataClientFactory`` builds ``BinanceFuturesDataClient``
+from a ``BinanceDataClientConfig`` whose ``base_url_http`` / ``base_url_ws`` point at the local exchange on
+127.0.0.1 (no API keys: the public market-data path). A tiny Actor subscribes to BTCUSDT-PERP.BINANCE trade
+ticks and records them. The test asserts that
 
-* the instrument was loaded from the exchangeInfo the local exchange serves (a 2021 recording: its serverTime,
-  tick size, step size and lot limits),
-* Nautilus opened one websocket on ``/stream?streams=...`` and asked for ``btcusdt@aggTrade`` only (USD-M trades
-  are aggTrades in Nautilus 1.231), and every REST call it made was answered 200,
-* the node received a meaningful number of trade ticks, with contiguous, strictly increasing aggTrade ids (nothing
-  lost, nothing repeated), each equal to the exchange's tape for that id: price, size (with the instrument's
-  precisions), aggressor side (SELLER when the buyer was the maker) and event time,
-* the feed is live (no tick older than the exchange clock when the node started) and the node stops cleanly.
+* the instrument was loaded from the exchangeInfo the local exchange serves (a 2021 recording: its
+  serverTime, tick size, step size and lot limits),
+* Nautilus opened one websocket on ``/stream?streams=...`` and asked for ``btcusdt@aggTrade`` only (USD-M
+  trades are aggTrades in Nautilus 1.231), and every REST call it made was answered 200,
+* the node received a meaningful number of trade ticks, with contiguous, strictly increasing aggTrade ids
+  (nothing lost, nothing repeated), each equal to the exchange's tape for that id: price, size (with the
+  instrument's precisions), aggressor side (SELLER when the buyer was the maker) and event time,
+* the feed is live (no tick older than the exchange clock when the node started) and the node stops cleanly
+  (its socket closed from its side).
 
-The node runs on its own event loop in the test's (main) thread; the exchange runs on another loop in a thread
-(``LocalExchangeThread``), as a real venue would be. The test is synchronous, so it shares no loop with
+The node runs on its own event loop in the test's (main) thread; the exchange runs on another loop in a
+thread (``LocalExchangeThread``), as a real venue would. The test is synchronous, so it shares no loop with
 pytest-asyncio. Importing ``nautilus_trader.live.node`` under pytest does not install the uvloop policy (the
-kernel skips it when ``pytest`` is imported); the kernel's signal handlers are restored after the run.
+kernel skips it when ``pytest`` is imported); the kernel's signal handlers are restored after the run. The
+process-wide Nautilus logger keeps the LoggingConfig of the first kernel built in the process.
 """
 
 from __future__ import annotations
@@ -63,20 +65,23 @@ from framework.exchange.tape import fmt_units
 FUT = Market.FUTURES
 SYMBOL = "BTCUSDT"
 INSTRUMENT_ID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
-SPEED = 20  # market seconds per wall second; the tape's quietest minute still gives ~280 aggTrades per wall second
-MIN_TICKS = 300  # about one wall second of the quietest stretch of the tape
+SPEED = 20  # market seconds per wall second
+# The packaged BTCUSDT futures tape has >= 612 aggTrades in any 60 market seconds (3 wall seconds at SPEED 20;
+# ~10k per 6-minute cycle): half of that holds wherever the run lands on the tape. A quieter tape only makes
+# the run last longer (up to DEADLINE_SECONDS), it does not make the test fail.
+MIN_TICKS = 300
 MIN_RUN_SECONDS = 3.0  # keep receiving for at least this long after the first tick
-DEADLINE_SECONDS = 25.0  # for the node to start and the conditions above to be met (2 busy cores)
+DEADLINE_SECONDS = 25.0  # for the node to start and both conditions to be met (2 busy cores)
 NODE_STOP_SECONDS = 15.0
 
 
 def ns_to_ms(ns: int) -> int:
-    """Back to Binance's milliseconds (the adapter's ``millis_to_nanos`` goes through a float: ...908999936)."""
+    """Back to Binance's milliseconds (the adapter's ``millis_to_nanos`` goes through a float: ...8999936)."""
     return round(ns / 1_000_000)
 
 
 class TradeRecorder(Actor):
-    """Subscribes to one instrument's trade ticks and keeps them, with the instrument it found in the cache."""
+    """Subscribes to one instrument's trade ticks and keeps them (and the instrument found in the cache)."""
 
     def __init__(self) -> None:
         super().__init__(ActorConfig(component_id="TradeRecorder"))
@@ -146,7 +151,7 @@ def node_config(ex: LocalExchange) -> TradingNodeConfig:
                 account_type=BinanceAccountType.USDT_FUTURES,
                 base_url_http=ex.urls["futures_http"],
                 base_url_ws=ex.urls["futures_ws"],
-                # no api_key/api_secret: the public data path (a key would make the provider query the account)
+                # no api_key/api_secret: the public data path (with keys the provider queries the account)
                 instrument_provider=InstrumentProviderConfig(load_ids=frozenset({INSTRUMENT_ID})),
             ),
         },
@@ -173,7 +178,8 @@ async def drive(node: TradingNode, recorder: TradeRecorder, ex: LocalExchange) -
     try:
         while time.monotonic() < deadline and not run_task.done():
             first = recorder.first_tick_wall
-            if first is not None and len(recorder.ticks) >= MIN_TICKS and time.monotonic() - first >= MIN_RUN_SECONDS:
+            enough = len(recorder.ticks) >= MIN_TICKS
+            if first is not None and enough and time.monotonic() - first >= MIN_RUN_SECONDS:
                 break
             await asyncio.sleep(0.05)
         if run_task.done():
@@ -232,7 +238,8 @@ def test_nautilus_futures_data_client_receives_tape_trades(wire: WireLog, restor
     # -- what Nautilus asked for: REST (all answered 200) and one combined-stream socket for aggTrade
     rest_paths = sorted({s.path for s in journal})
     assert "/fapi/v1/exchangeInfo" in rest_paths, rest_paths
-    assert all(s.status == 200 for s in journal), [(s.path, s.query, s.status) for s in journal if s.status != 200]
+    refused = [(s.path, s.query, s.status) for s in journal if s.status != 200]
+    assert not refused, refused
     assert stream_server.connections == 1, f"expected one socket (no reconnect), got {wire.ws_paths}"
     assert wire.ws_paths == ["/stream?streams=btcusdt@aggTrade"], wire.ws_paths
     # a single stream rides in the URL; control frames (the UNSUBSCRIBE sent on stop) name no other stream
@@ -245,7 +252,7 @@ def test_nautilus_futures_data_client_receives_tape_trades(wire: WireLog, restor
     assert len(ticks) >= MIN_TICKS, f"{len(ticks)} ticks in {run.wall_seconds:.1f}s (speed {SPEED})"
     ids = [int(t.trade_id.value) for t in ticks]
     assert all(b > a for a, b in zip(ids, ids[1:])), "aggTrade ids must strictly increase"
-    assert ids == list(range(ids[0], ids[0] + len(ids))), "aggTrade ids must be contiguous (none lost or repeated)"
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "aggTrade ids must be contiguous (none lost)"
     assert stream_server.frames_sent >= len(ticks)
 
     tape = ex.market.tape(FUT, SYMBOL)
@@ -269,10 +276,11 @@ def test_nautilus_futures_data_client_receives_tape_trades(wire: WireLog, restor
     sides = {t.aggressor_side for t in ticks}
     assert sides == {AggressorSide.BUYER, AggressorSide.SELLER}, sides  # both mappings were exercised
     assert ns_to_ms(ticks[0].ts_event) >= run.market_start_ms, "the first tick predates the node: not live"
-    print(
-        f"\nnautilus received {len(ticks)} aggTrades (ids {ids[0]}..{ids[-1]}) in {run.wall_seconds:.1f}s wall at "
-        f"speed {SPEED}; exchange sent {stream_server.frames_sent} frames on {stream_server.connections} socket(s); "
-        f"REST {[(s.path, s.query, s.status) for s in journal]}; ws {wire.ws_paths}; control {wire.control_frames}; "
-        f"fees maker={instrument.maker_fee} taker={instrument.taker_fee}; market span "
-        f"{(ticks[-1].ts_event - ticks[0].ts_event) / 1e9:.1f}s from {run.market_start_ms}"
+    span_s = (ticks[-1].ts_event - ticks[0].ts_event) / 1e9
+    print(  # shown with -rP / -s
+        f"\nnautilus received {len(ticks)} aggTrades (ids {ids[0]}..{ids[-1]}, {span_s:.1f} market s) in "
+        f"{run.wall_seconds:.1f} wall s at speed {SPEED}; exchange sent {stream_server.frames_sent} frames "
+        f"on {stream_server.connections} socket(s); REST {[(s.path, s.query, s.status) for s in journal]}; "
+        f"ws {wire.ws_paths}; control frames {wire.control_frames}; "
+        f"fees maker={instrument.maker_fee} taker={instrument.taker_fee}"
     )

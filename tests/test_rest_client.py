@@ -37,10 +37,11 @@ from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.tape import parse_units
+from tests.conftest import FIXTURES
 
 SPOT, FUT = Market.SPOT, Market.FUTURES
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-ERRORS = Path("/work/shared/fixtures/binance/errors")
+ERRORS = FIXTURES / "errors"
 FAST_RETRY = RetryConfig(max_retries=3, base_delay_s=0.005, max_delay_s=0.02)
 
 

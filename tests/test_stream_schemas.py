@@ -41,9 +41,8 @@ from framework.binance.stream_schemas import StreamDecoder
 from framework.binance.stream_schemas import payload_type
 from framework.binance.stream_schemas import stream_kind
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "binance"
-if not FIXTURES.is_dir():  # run from a worktree elsewhere
-    FIXTURES = Path("/work/shared/fixtures/binance")
+from tests.conftest import FIXTURES
+
 DATASETS = FIXTURES / "datasets"
 SPOT, FUT = Market.SPOT, Market.FUTURES
 PREFIX = b'{"stream":"'
