@@ -115,8 +115,11 @@ class StreamConnection:
             await self._session.close()
 
 
-async def capture(url: str, seconds: float) -> list[Frame]:
-    """Every frame received on ``url`` during ``seconds`` (reconnecting if the server drops us)."""
+async def capture(url: str, seconds: float, status_every_s: float = 5.0) -> list[Frame]:
+    """Every frame received on ``url`` during ``seconds`` (reconnecting if the server drops us).
+
+    Logs a status line every ``status_every_s`` so a long capture shows its progress.
+    """
     conn = StreamConnection(url)
     frames: list[Frame] = []
 
@@ -124,13 +127,20 @@ async def capture(url: str, seconds: float) -> list[Frame]:
         async for frame in conn.frames():
             frames.append(frame)
 
-    task = asyncio.create_task(read())
+    async def status() -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(status_every_s)
+            log.info("capturing %s: %d frames, %.0f/%.0f s", url, len(frames), time.monotonic() - started, seconds)
+
+    tasks = [asyncio.create_task(read()), asyncio.create_task(status())]
     try:
-        await asyncio.wait_for(asyncio.shield(task), timeout=seconds)
+        await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=seconds)
     except asyncio.TimeoutError:
         pass
     finally:
         await conn.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return frames
