@@ -80,7 +80,8 @@ class Venue:
 @contextlib.asynccontextmanager
 async def venue(speed: float = 50, pings: dict[Market, float] = FAST_PINGS,
                 **faults: Any) -> AsyncIterator[Venue]:
-    config = ExchangeConfig(speed=speed, ping_seconds=dict(pings), faults=FaultConfig(**faults))
+    # the recordings' own start, so the tape under test is the same busy stretch on every run
+    config = ExchangeConfig(speed=speed, start="recorded", ping_seconds=dict(pings), faults=FaultConfig(**faults))
     async with LocalExchange(config, packaged_data()) as ex, aiohttp.ClientSession() as session:
         yield Venue(ex, session)
 

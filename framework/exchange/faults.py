@@ -10,12 +10,15 @@ from dataclasses import dataclass
 class FaultConfig:
     """What goes wrong, and how often.
 
-    ``drop_ws_every``: close each stream connection after N data frames (0 = never). With
+    ``drop_ws_every``: close each stream connection (1001) after N data frames (0 = never). With
     ``drop_ws_random`` the N of each connection is drawn from [1, 2N] by the seeded generator.
-    ``stall_pings``: stop sending pings and ignore pongs (a dead-looking server).
+    ``stall_pings``: the server stops sending pings, stops answering the client's pings and no longer
+    drops a client for a missing pong, while data frames keep flowing (a half-dead keep-alive that only
+    the client's own liveness checks can notice).
     ``latency_ms``: delay every HTTP answer and stream frame.
     ``http_5xx_rate``: share of REST requests answered 503 (-1001, outcome unknown).
-    ``malformed_frame_rate``: share of stream frames replaced by a truncated one.
+    ``malformed_frame_rate``: chance, per data frame, of an *extra* truncated (unparsable) copy sent just
+    before it. Real frames are never replaced or lost: a client that skips unparsable frames misses nothing.
     """
 
     seed: int = 0

@@ -4,10 +4,14 @@ Views take validated parameters and return the JSON body (a Python object, or re
 unchanged). History comes from the tape up to the clock's *now*; snapshots without a market meaning of
 their own (exchangeInfo, depth, index composition, ...) are the recorded fixtures; tickers, average price,
 mark price and open interest of taped symbols are computed from the tape so that they agree with it.
+
+``LocalMarket.at(t)`` is the same market with its clock stopped at market time ``t``: the stream server asks
+it what REST would answer at an event's time, so frames and REST rows agree.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +63,20 @@ class MarketClock:
         return self.origin_ms + int((self._monotonic() - self._start) * 1000 * self.speed)
 
 
+def rescale_units(units: int, decimals: int, to_decimals: int, half_even: bool = True) -> int:
+    """``units`` of 10**-decimals as units of 10**-to_decimals: exact, else rounded half to even (or floored).
+
+    Integer arithmetic only, for any pair of decimals (a power of ten with a negative exponent is a float).
+    """
+    if to_decimals >= decimals:
+        return units * 10 ** (to_decimals - decimals)
+    step = 10 ** (decimals - to_decimals)
+    whole, rest = divmod(units, step)  # floor division: 0 <= rest < step, also for negative units
+    if half_even and (2 * rest > step or (2 * rest == step and whole % 2)):
+        whole += 1
+    return whole
+
+
 def fmt_decimal(value: Decimal | float, decimals: int) -> str:
     # format "f": str() would print small amounts in exponent form ("0E-8", "1.2E-7")
     return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN), "f")
@@ -108,6 +126,17 @@ class LocalMarket:
 
     def now(self) -> int:
         return self.clock.now_ms()
+
+    def at(self, t_ms: int) -> LocalMarket:
+        """This market with its clock stopped at market time ``t_ms``: every view answers as of ``t_ms``.
+
+        A shallow copy sharing the data, formats, seed and listing time (nothing big is copied, a view costs
+        microseconds), so it agrees with this market on everything but the time. Views also use it to read
+        the clock once when they combine several answers.
+        """
+        view = copy.copy(self)
+        view.clock = MarketClock(t_ms, speed=0.0)
+        return view
 
     def tape(self, market: Market, symbol: str) -> SymbolTape | None:
         return self.data.market(market).tapes.get(symbol)
@@ -337,9 +366,9 @@ class LocalMarket:
             k = tape.window(max(t - step, self.listed_ms), t - 1, self.listed_ms)
             buy, sell = k.taker_buy_volume, k.volume - k.taker_buy_volume
             ratio = Decimal(buy) / Decimal(sell) if sell else Decimal(0)
-            shift = 4 - f.qty
-            return {"buySellRatio": fmt_decimal(ratio, 4), "buyVol": fmt_units(buy * 10**shift, 4),
-                    "sellVol": fmt_units(sell * 10**shift, 4), "timestamp": t}
+            vol = lambda units: fmt_units(rescale_units(units, f.qty, 4), 4)  # noqa: E731 (Binance prints 4)
+            return {"buySellRatio": fmt_decimal(ratio, 4), "buyVol": vol(buy), "sellVol": vol(sell),
+                    "timestamp": t}
         long = series.long_share(self.seed, f"{name}|{symbol}", t)
         short = 10_000 - long
         return {"symbol": symbol, "longShortRatio": fmt_decimal(Decimal(long) / Decimal(short), 4),
@@ -357,7 +386,8 @@ class LocalMarket:
             return {"openInterest": "0.000", "symbol": symbol, "time": now}
         f = self.formats[(Market.FUTURES, symbol)]
         oi = series.open_interest(self.seed, symbol, now, self._oi_base(tape))
-        return {"openInterest": fmt_units(oi // 10 ** (8 - f.qty), f.qty), "symbol": symbol, "time": now}
+        contracts = rescale_units(oi, series.MARK_DECIMALS, f.qty, half_even=False)  # truncated
+        return {"openInterest": fmt_units(contracts, f.qty), "symbol": symbol, "time": now}
 
     def premium_index(self, symbol: str) -> dict:
         now = self.now()
@@ -435,20 +465,21 @@ class LocalMarket:
         return f.p(bid), f.q(size("bid")), f.p(bid + tick), f.q(size("ask"))
 
     def ticker_24hr(self, market: Market, symbol: str) -> dict:
-        w = self.ticker_window(market, symbol, DAY_MS)
+        at = self.at(self.now())  # one reading of the clock for the window, last trade and book
+        w = at.ticker_window(market, symbol, DAY_MS)
         if market is Market.FUTURES:
-            last_qty = self._last_qty(market, symbol)
+            last_qty = at._last_qty(market, symbol)
             keys = ("symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice")
             out = {k: w[k] for k in keys}
             out["lastQty"] = last_qty
             out.update({k: w[k] for k in ("openPrice", "highPrice", "lowPrice", "volume", "quoteVolume",
                                           "openTime", "closeTime", "firstId", "lastId", "count")})
             return out
-        bid, bid_qty, ask, ask_qty = self.book_top(market, symbol) if self.tape(market, symbol) else ("0",) * 4
+        bid, bid_qty, ask, ask_qty = at.book_top(market, symbol) if at.tape(market, symbol) else ("0",) * 4
         prev_close = w["openPrice"]
         out = {k: w[k] for k in ("symbol", "priceChange", "priceChangePercent", "weightedAvgPrice")}
         out.update({"prevClosePrice": prev_close, "lastPrice": w["lastPrice"],
-                    "lastQty": self._last_qty(market, symbol), "bidPrice": bid, "bidQty": bid_qty,
+                    "lastQty": at._last_qty(market, symbol), "bidPrice": bid, "bidQty": bid_qty,
                     "askPrice": ask, "askQty": ask_qty})
         out.update({k: w[k] for k in ("openPrice", "highPrice", "lowPrice", "volume", "quoteVolume", "openTime",
                                       "closeTime", "firstId", "lastId", "count")})
@@ -470,10 +501,12 @@ class LocalMarket:
         return row
 
     def book_ticker(self, market: Market, symbol: str) -> dict:
-        bid, bq, ask, aq = self.book_top(market, symbol) if self.tape(market, symbol) else ("0",) * 4
+        now = self.now()
+        at = self.at(now)  # the book and its time from one reading of the clock
+        bid, bq, ask, aq = at.book_top(market, symbol) if at.tape(market, symbol) else ("0",) * 4
         row = {"symbol": symbol, "bidPrice": bid, "bidQty": bq, "askPrice": ask, "askQty": aq}
         if market is Market.FUTURES:
-            row["time"] = self.now()
+            row["time"] = now
         return row
 
     def avg_price(self, symbol: str) -> dict:

@@ -47,7 +47,6 @@ from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
 from framework.exchange.faults import FaultConfig
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import MarketClock
 from framework.exchange.tape import AggTrade
 from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
@@ -140,19 +139,6 @@ def parse_stream(name: str, market: Market, taped: Collection[str], category: st
 # -- payloads ------------------------------------------------------------------------------------
 
 
-class MarketAt:
-    """The local market's views evaluated at a chosen market time (a frozen twin of ``LocalMarket``)."""
-
-    def __init__(self, local: LocalMarket):
-        self._clock = MarketClock(local.clock.origin_ms, speed=0.0)
-        history_ms = local.clock.origin_ms - local.listed_ms  # so the twin lists symbols at the same time
-        self._market = LocalMarket(local.data, self._clock, local.seed, history_ms)
-
-    def __call__(self, t_ms: int) -> LocalMarket:
-        self._clock.origin_ms = t_ms
-        return self._market
-
-
 def _pick(row: dict, keys: tuple[tuple[str, str], ...]) -> dict:
     return {short: row[long] for short, long in keys}
 
@@ -180,12 +166,12 @@ class Payloads:
     def __init__(self, market: Market, local: LocalMarket):
         self.market = market
         self.local = local
-        self.at = MarketAt(local)
+        self.at = local.at  # the market as REST answers at an event's time
         self.spot = market is Market.SPOT
         self._memo: OrderedDict[tuple, dict] = OrderedDict()
 
     def _shared(self, key: tuple, build: Callable[[], dict]) -> dict:
-        # Clock-driven payloads are the same for every connection at a given time; tickers cost milliseconds.
+        # Clock-driven payloads are the same for every connection at a given time: build each once.
         if key not in self._memo:
             self._memo[key] = build()
             if len(self._memo) > self._MEMO_SIZE:

@@ -1,0 +1,471 @@
+"""Binance REST rows (``framework.binance.schemas`` Structs) -> Nautilus objects, exactly and fast.
+
+Trades and klines
+-----------------
+Decimal strings become Nautilus fixed-point values without passing through a float: Arrow casts
+each string column to ``decimal128(38, precision)`` (an error if a value has non-zero digits beyond
+the instrument's precision, so nothing is rounded silently), rescales it to
+``decimal128(38, FIXED_PRECISION)`` and reinterprets the 16-byte little-endian integers as
+Nautilus's raw values (``raw = value * 10**FIXED_PRECISION``; 1.231 wheels are built in
+high-precision mode: 16 decimals, 128-bit raws, the same layout as the catalog's
+``fixed_size_binary(16)`` columns). Nautilus's Rust wranglers turn the record batch into objects,
+converted to the Cython ``TradeTick``/``Bar`` that the catalog and the backtest engine take.
+
+Nautilus's own ``TradeTick/Bar.from_raw_arrays_to_list`` are not used: in 1.231 they take
+``double`` arrays (not raw integers) and build each value with ``Price(float, precision)``.
+
+Timestamps are integer milliseconds times 1_000_000 (Nautilus's ``millis_to_nanos`` goes through a
+double and is off by up to ~100 ns at current epochs).
+
+* aggTrades -> ``TradeTick``: ``trade_id`` = aggregate id ``a``, aggressor SELLER when ``m`` (the
+  buyer was the maker, so the taker sold), else BUYER; ``ts_event = ts_init = T``.
+* trades -> ``TradeTick``: ``trade_id`` = ``id``, same aggressor rule on ``isBuyerMaker``.
+* klines -> ``Bar`` + :class:`KlineStats`. Bars are stamped at the period end,
+  ``close_time + 1 ms`` (= open time + interval): Nautilus stamps bars at close, and a bar must not
+  reach a strategy before its period is over (stamping at Binance's open time would leak the whole
+  period's OHLC into the past). ``close_time`` itself (period end - 1 ms) would be off the interval
+  grid that Nautilus's own aggregated bars use.
+
+Rows are kept in Binance's order (ascending time); the catalog requires it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from nautilus_trader.core import nautilus_pyo3
+from nautilus_trader.core.data import Data
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.data import BarSpecification
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggregationSource
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.enums import BarAggregation
+from nautilus_trader.model.enums import PriceType
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import FIXED_PRECISION
+from nautilus_trader.model.objects import FIXED_PRECISION_BYTES
+
+from framework.binance import schemas as rest
+from framework.data.instruments import futures_instrument_id
+from framework.data.types import DECIMAL_TEXT
+from framework.data.types import NANOS_PER_MILLI
+from framework.data.types import FundingRate
+from framework.data.types import GlobalAccountRatio
+from framework.data.types import KlineStats
+from framework.data.types import OpenInterest
+from framework.data.types import TakerBuySellVolume
+from framework.data.types import TopTraderAccountRatio
+from framework.data.types import TopTraderPositionRatio
+from framework.data.types import checked_decimal_text
+from framework.data.types import fixed_raw
+
+AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
+TradeRow = rest.SpotTrade | rest.FuturesTrade
+LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] | type[GlobalAccountRatio]
+
+_PLAIN_DECIMAL = r"^-?\d+(\.\d+)?$"
+_BUYER = int(AggressorSide.BUYER)
+_SELLER = int(AggressorSide.SELLER)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact decimal columns -> Nautilus raw fixed-point columns
+# --------------------------------------------------------------------------------------------------
+
+
+def decimal_column(values: Sequence[str], precision: int, what: str) -> pa.Decimal128Array:
+    """``values`` as ``decimal128(38, precision)``, exactly; ``ValueError`` names the first bad value."""
+    array = plain_decimal_array(values, what)
+    try:
+        return pc.cast(array, pa.decimal128(38, precision))
+    except pa.ArrowInvalid:
+        for index, text in enumerate(values):
+            try:
+                fixed_raw(text, precision)
+            except ValueError as e:
+                raise ValueError(f"{what}[{index}]: {e} (instrument precision {precision})") from None
+        raise
+
+
+def plain_decimal_array(values: Sequence[str], what: str) -> pa.StringArray:
+    """``values`` as an Arrow string array after a vectorised check that each is a plain decimal."""
+    array = pa.array(values, pa.string())
+    if array.null_count or not pc.all(pc.match_substring_regex(array, _PLAIN_DECIMAL)).as_py():
+        index = next(i for i, v in enumerate(values) if v is None or DECIMAL_TEXT.fullmatch(v) is None)
+        raise ValueError(f"{what}[{index}] = {values[index]!r} is not a plain decimal")
+    return array
+
+
+def raw_column(decimals: pa.Decimal128Array) -> pa.FixedSizeBinaryArray:
+    """Nautilus raw values (``value * 10**FIXED_PRECISION``) of a decimal column, as the catalog's
+    ``fixed_size_binary(FIXED_PRECISION_BYTES)`` layout."""
+    scaled = pc.cast(decimals, pa.decimal128(38, FIXED_PRECISION))
+    count = len(scaled)
+    data = scaled.buffers()[1].slice(scaled.offset * 16, count * 16)
+    if FIXED_PRECISION_BYTES == 8:  # standard-precision build: 64-bit raws
+        words = np.frombuffer(data, dtype="<i8").reshape(-1, 2)
+        if not np.array_equal(words[:, 1], words[:, 0] >> 63):
+            raise ValueError("value out of the 64-bit raw range of a standard-precision build")
+        data = pa.py_buffer(np.ascontiguousarray(words[:, 0]).tobytes())
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(FIXED_PRECISION_BYTES), count, [None, data])
+
+
+def _check_positive(decimals: pa.Decimal128Array, what: str) -> None:
+    if len(decimals) and pc.min(decimals).as_py() <= 0:
+        index = pc.index(pc.less_equal(decimals, pa.scalar(0, decimals.type)), True).as_py()
+        raise ValueError(f"{what}[{index}] = {decimals[index]} is not positive")
+
+
+def _check_non_negative(decimals: pa.Decimal128Array, what: str) -> None:
+    if len(decimals) and pc.min(decimals).as_py() < 0:
+        raise ValueError(f"{what}: negative value {pc.min(decimals).as_py()}")
+
+
+def _nanos(millis: Iterable[int], count: int) -> np.ndarray:
+    """Integer milliseconds -> uint64 nanoseconds (exact)."""
+    return np.fromiter(millis, dtype=np.uint64, count=count) * np.uint64(NANOS_PER_MILLI)
+
+
+def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _fixed_field(name: str) -> pa.Field:
+    return pa.field(name, pa.binary(FIXED_PRECISION_BYTES), nullable=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Trades
+# --------------------------------------------------------------------------------------------------
+
+
+def _trade_schema(instrument: Instrument) -> pa.Schema:
+    return pa.schema(
+        [
+            _fixed_field("price"),
+            _fixed_field("size"),
+            pa.field("aggressor_side", pa.uint8(), nullable=False),
+            pa.field("trade_id", pa.string(), nullable=False),
+            pa.field("ts_event", pa.uint64(), nullable=False),
+            pa.field("ts_init", pa.uint64(), nullable=False),
+        ],
+        metadata={
+            "instrument_id": instrument.id.value,
+            "price_precision": str(instrument.price_precision),
+            "size_precision": str(instrument.size_precision),
+        },
+    )
+
+
+def trade_record_batch(
+    instrument: Instrument,
+    prices: Sequence[str],
+    sizes: Sequence[str],
+    buyer_maker: Iterable[bool],
+    trade_ids: Sequence[str],
+    millis: Iterable[int],
+) -> pa.RecordBatch:
+    """Trades as a record batch in the catalog's ``TradeTick`` layout (exact raw prices/sizes)."""
+    count = len(trade_ids)
+    price = decimal_column(prices, instrument.price_precision, "price")
+    size = decimal_column(sizes, instrument.size_precision, "size")
+    _check_positive(size, "size")
+    sides = np.fromiter((_SELLER if m else _BUYER for m in buyer_maker), dtype=np.uint8, count=count)
+    ts = _nanos(millis, count)
+    columns = [raw_column(price), raw_column(size), pa.array(sides), pa.array(trade_ids, pa.string()), ts, ts]
+    return pa.record_batch(columns, schema=_trade_schema(instrument))
+
+
+@lru_cache(maxsize=256)
+def _trade_wrangler(instrument_id: str, price_precision: int, size_precision: int) -> nautilus_pyo3.TradeTickDataWrangler:
+    return nautilus_pyo3.TradeTickDataWrangler(instrument_id, price_precision, size_precision)
+
+
+def _trade_ticks(instrument: Instrument, batch: pa.RecordBatch) -> list[TradeTick]:
+    if batch.num_rows == 0:
+        return []
+    wrangler = _trade_wrangler(instrument.id.value, instrument.price_precision, instrument.size_precision)
+    return TradeTick.from_pyo3_list(wrangler.process_record_batch_bytes(_ipc_bytes(batch)))
+
+
+def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> list[TradeTick]:
+    """aggTrades page -> ``TradeTick`` (id ``a``; SELLER aggressor when ``m``; ts = ``T``)."""
+    batch = trade_record_batch(
+        instrument,
+        prices=[r.p for r in rows],
+        sizes=[r.q for r in rows],
+        buyer_maker=(r.m for r in rows),
+        trade_ids=[str(r.a) for r in rows],
+        millis=(r.T for r in rows),
+    )
+    return _trade_ticks(instrument, batch)
+
+
+def parse_trades(rows: Sequence[TradeRow], instrument: Instrument) -> list[TradeTick]:
+    """trades/historicalTrades page -> ``TradeTick`` (id; SELLER aggressor when ``isBuyerMaker``)."""
+    batch = trade_record_batch(
+        instrument,
+        prices=[r.price for r in rows],
+        sizes=[r.qty for r in rows],
+        buyer_maker=(r.isBuyerMaker for r in rows),
+        trade_ids=[str(r.id) for r in rows],
+        millis=(r.time for r in rows),
+    )
+    return _trade_ticks(instrument, batch)
+
+
+# --------------------------------------------------------------------------------------------------
+# Klines
+# --------------------------------------------------------------------------------------------------
+
+_INTERVAL_UNITS = {
+    "s": BarAggregation.SECOND,
+    "m": BarAggregation.MINUTE,
+    "h": BarAggregation.HOUR,
+    "d": BarAggregation.DAY,
+    "w": BarAggregation.WEEK,
+    "M": BarAggregation.MONTH,
+}
+
+
+def kline_bar_type(instrument_id: InstrumentId, interval: str) -> BarType:
+    """Binance interval -> external LAST bar type: ``1m`` -> ``BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL``."""
+    try:
+        step, aggregation = int(interval[:-1]), _INTERVAL_UNITS[interval[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise ValueError(f"not a Binance kline interval: {interval!r}") from None
+    spec = BarSpecification(step, aggregation, PriceType.LAST)
+    return BarType(instrument_id, spec, AggregationSource.EXTERNAL)
+
+
+class KlinePage(NamedTuple):
+    """One klines page: plain Nautilus bars and, row for row, their :class:`KlineStats`."""
+
+    bars: list[Bar]
+    stats: list[KlineStats]
+
+
+def closed_klines(rows: Sequence[rest.Kline], now_ms: int) -> list[rest.Kline]:
+    """The rows whose period has ended by ``now_ms`` (REST answers include the running kline)."""
+    return [r for r in rows if r.close_time < now_ms]
+
+
+def _bar_schema(bar_type: BarType, instrument: Instrument) -> pa.Schema:
+    fields = [_fixed_field(name) for name in ("open", "high", "low", "close", "volume")]
+    fields += [pa.field("ts_event", pa.uint64(), nullable=False), pa.field("ts_init", pa.uint64(), nullable=False)]
+    metadata = {
+        "bar_type": str(bar_type),
+        "instrument_id": instrument.id.value,
+        "price_precision": str(instrument.price_precision),
+        "size_precision": str(instrument.size_precision),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def _check_ohlc(open_: pa.Array, high: pa.Array, low: pa.Array, close: pa.Array) -> None:
+    """Nautilus's Bar invariants (high >= open/low/close, low <= open/close)."""
+    broken = pc.or_(
+        pc.or_(pc.less(high, open_), pc.less(high, low)),
+        pc.or_(pc.less(high, close), pc.or_(pc.greater(low, open_), pc.greater(low, close))),
+    )
+    if pc.any(broken).as_py():
+        index = pc.index(broken, True).as_py()
+        raise ValueError(f"kline[{index}] violates high >= open/close >= low")
+
+
+def bar_record_batch(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> pa.RecordBatch:
+    """Klines as a record batch in the catalog's ``Bar`` layout, stamped at ``close_time + 1 ms``."""
+    pp, sp = instrument.price_precision, instrument.size_precision
+    open_ = decimal_column([r.open for r in rows], pp, "open")
+    high = decimal_column([r.high for r in rows], pp, "high")
+    low = decimal_column([r.low for r in rows], pp, "low")
+    close = decimal_column([r.close for r in rows], pp, "close")
+    volume = decimal_column([r.volume for r in rows], sp, "volume")
+    _check_non_negative(low, "low")
+    _check_non_negative(volume, "volume")
+    _check_ohlc(open_, high, low, close)
+    ts = _nanos((r.close_time + 1 for r in rows), len(rows))
+    columns = [raw_column(c) for c in (open_, high, low, close, volume)] + [ts, ts]
+    return pa.record_batch(columns, schema=_bar_schema(bar_type, instrument))
+
+
+@lru_cache(maxsize=256)
+def _bar_wrangler(bar_type: str, price_precision: int, size_precision: int) -> nautilus_pyo3.BarDataWrangler:
+    return nautilus_pyo3.BarDataWrangler(bar_type, price_precision, size_precision)
+
+
+def parse_kline_bars(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> list[Bar]:
+    """Klines -> ``Bar`` (exact OHLCV, ``ts_event = ts_init = close_time + 1 ms``)."""
+    if not rows:
+        return []
+    batch = bar_record_batch(rows, bar_type, instrument)
+    wrangler = _bar_wrangler(str(bar_type), instrument.price_precision, instrument.size_precision)
+    return Bar.from_pyo3_list(wrangler.process_record_batch_bytes(_ipc_bytes(batch)))
+
+
+def parse_kline_stats(rows: Sequence[rest.Kline], bar_type: BarType) -> list[KlineStats]:
+    """Klines -> :class:`KlineStats` (quote volume, trade count, taker-buy volumes), at the bar's ts."""
+    for name in ("quote_volume", "taker_buy_volume", "taker_buy_quote_volume"):
+        plain_decimal_array([getattr(r, name) for r in rows], name)
+    instrument_id = bar_type.instrument_id
+    key = str(bar_type)
+    stats = []
+    for r in rows:
+        ts = (r.close_time + 1) * NANOS_PER_MILLI
+        stats.append(
+            KlineStats(
+                instrument_id=instrument_id,
+                bar_type=key,
+                quote_volume_str=r.quote_volume,
+                trade_count=r.trades,
+                taker_buy_base_volume_str=r.taker_buy_volume,
+                taker_buy_quote_volume_str=r.taker_buy_quote_volume,
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return stats
+
+
+def parse_klines(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> KlinePage:
+    """Klines -> bars and their stats (see :func:`parse_kline_bars`, :func:`parse_kline_stats`)."""
+    return KlinePage(parse_kline_bars(rows, bar_type, instrument), parse_kline_stats(rows, bar_type))
+
+
+# --------------------------------------------------------------------------------------------------
+# USD-M statistics -> custom data
+# --------------------------------------------------------------------------------------------------
+
+
+def _millis(value: int | str) -> int:
+    """``timestamp`` fields come as int or as a decimal string of ms."""
+    return int(value)
+
+
+@lru_cache(maxsize=4096)
+def _futures_id(symbol: str) -> InstrumentId:
+    return futures_instrument_id(symbol)
+
+
+def funding_intervals(infos: Iterable[rest.FundingInfo]) -> dict[str, int]:
+    """Symbol -> funding interval hours from ``/fapi/v1/fundingInfo`` (unlisted symbols: 8 h)."""
+    return {info.symbol: info.fundingIntervalHours for info in infos}
+
+
+def parse_funding_rates(
+    rows: Sequence[rest.FundingRate],
+    intervals: Mapping[str, int] | int = 8,
+) -> list[FundingRate]:
+    """fundingRate rows -> :class:`FundingRate` (``ts_event`` = ``fundingTime``).
+
+    ``intervals``: hours for every symbol, or a mapping from :func:`funding_intervals` (symbols it
+    lacks use 8). fundingInfo describes the current interval; older rows of a symbol whose interval
+    changed get the current one.
+    """
+    out = []
+    for r in rows:
+        hours = intervals if isinstance(intervals, int) else intervals.get(r.symbol, 8)
+        ts = r.fundingTime * NANOS_PER_MILLI
+        out.append(
+            FundingRate(
+                instrument_id=_futures_id(r.symbol),
+                rate_str=checked_decimal_text(r.fundingRate),
+                mark_price_str=checked_decimal_text(r.markPrice or None),
+                funding_time=ts,
+                interval_hours=hours,
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return out
+
+
+def parse_open_interest_hist(rows: Sequence[rest.OpenInterestHist], period: str) -> list[OpenInterest]:
+    """openInterestHist rows -> :class:`OpenInterest` (contracts and quote value) for ``period``."""
+    out = []
+    for r in rows:
+        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        out.append(
+            OpenInterest(
+                instrument_id=_futures_id(r.symbol),
+                period=period,
+                open_interest_str=checked_decimal_text(r.sumOpenInterest),
+                open_interest_value_str=checked_decimal_text(r.sumOpenInterestValue),
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return out
+
+
+def parse_open_interest(row: rest.OpenInterest) -> OpenInterest:
+    """A ``/fapi/v1/openInterest`` snapshot -> :class:`OpenInterest` (no value, period "")."""
+    ts = row.time * NANOS_PER_MILLI
+    return OpenInterest(
+        instrument_id=_futures_id(row.symbol),
+        period="",
+        open_interest_str=checked_decimal_text(row.openInterest),
+        open_interest_value_str=None,
+        ts_event=ts,
+        ts_init=ts,
+    )
+
+
+def parse_long_short_ratios(
+    rows: Sequence[rest.LongShortRatio],
+    cls: LongShortRatioType,
+    period: str,
+) -> list[Data]:
+    """Ratio rows -> ``cls`` (one of the three ratio types; ``LONG_SHORT_RATIO_TYPES`` maps the
+    endpoint name to it). ``longAccount``/``shortAccount`` become ``long_share``/``short_share``."""
+    out = []
+    for r in rows:
+        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        out.append(
+            cls(
+                instrument_id=_futures_id(r.symbol),
+                period=period,
+                long_short_ratio_str=checked_decimal_text(r.longShortRatio),
+                long_share_str=checked_decimal_text(r.longAccount),
+                short_share_str=checked_decimal_text(r.shortAccount),
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return out
+
+
+def parse_taker_buy_sell_volume(
+    rows: Sequence[rest.TakerBuySellVolume],
+    instrument_id: InstrumentId,
+    period: str,
+) -> list[TakerBuySellVolume]:
+    """takerlongshortRatio rows (which carry no symbol) -> :class:`TakerBuySellVolume`."""
+    out = []
+    for r in rows:
+        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        out.append(
+            TakerBuySellVolume(
+                instrument_id=instrument_id,
+                period=period,
+                buy_volume_str=checked_decimal_text(r.buyVol),
+                sell_volume_str=checked_decimal_text(r.sellVol),
+                buy_sell_ratio_str=checked_decimal_text(r.buySellRatio),
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return out

@@ -1,0 +1,138 @@
+"""Page planners for ``ingest``: which requests cover a span, fetched concurrently, delivered in order.
+
+Time-paged kinds split the span into windows of ``page_rows`` x step; id-paged kinds (aggTrades, trades)
+first locate the ids at the span's ends, then split the contiguous id range into ``fromId`` pages. Either
+way the pages are independent, so many are in flight at once while the client's weight limiter keeps the
+budget, and pages come back in order so the writer can stream them to the catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from framework.binance.endpoints import Market
+from framework.binance.http import BinanceRestClient
+from framework.ingest.kinds import DataKind
+from framework.ingest.kinds import Paging
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Span:
+    """A closed range of keys (ms times for time kinds, ids for id kinds)."""
+
+    lo: int
+    hi: int
+
+    def __len__(self) -> int:
+        return max(0, self.hi - self.lo + 1)
+
+
+async def ordered(pages: Iterable[Awaitable[Any]], concurrency: int) -> AsyncIterator[Any]:
+    """Await up to ``concurrency`` pages at once; yield their results in the given order."""
+    queue: list[asyncio.Task] = []
+    it = iter(pages)
+    try:
+        for aw in it:
+            queue.append(asyncio.ensure_future(aw))
+            if len(queue) >= concurrency:
+                yield await queue.pop(0)
+        while queue:
+            yield await queue.pop(0)
+    finally:
+        for task in queue:
+            task.cancel()
+        await asyncio.gather(*queue, return_exceptions=True)
+
+
+class Fetcher:
+    """Fetches one series (kind, market, symbol[, step]) from Binance."""
+
+    def __init__(self, client: BinanceRestClient, market: Market, kind: DataKind, symbol: str,
+                 step: str | None = None, step_ms: int | None = None, concurrency: int = 8):
+        self.client = client
+        self.market = market
+        self.kind = kind
+        self.symbol = symbol
+        self.step = step
+        self.step_ms = step_ms
+        self.concurrency = concurrency
+        self.requests = 0
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {self.kind.symbol_param: self.symbol, **dict(self.kind.extra), **extra}
+        if self.step is not None and self.kind.step.value in ("interval", "period"):
+            params[self.kind.step.value] = self.step
+        return params
+
+    async def _get(self, name: str | None = None, **params: Any) -> list[Any]:
+        self.requests += 1
+        return await self.client.get(self.market, name or self.kind.endpoint, **params)
+
+    # -- time-paged -----------------------------------------------------------------------------
+
+    def time_windows(self, span: Span) -> list[Span]:
+        """Windows of ``page_rows`` steps covering ``span`` (keys are step-aligned times)."""
+        assert self.step_ms is not None
+        width = self.kind.page_rows[self.market] * self.step_ms
+        first = -(-span.lo // self.step_ms) * self.step_ms
+        return [Span(t, min(t + width - 1, span.hi)) for t in range(first, span.hi + 1, width)]
+
+    async def time_pages(self, span: Span) -> AsyncIterator[list[Any]]:
+        limit = self.kind.page_rows[self.market]
+        pages = (
+            self._get(**self._params(startTime=w.lo, endTime=w.hi, limit=limit)) for w in self.time_windows(span)
+        )
+        async for rows in ordered(pages, self.concurrency):
+            yield [r for r in rows if span.lo <= self.kind.key(r) <= span.hi]
+
+    # -- id-paged -------------------------------------------------------------------------------
+
+    async def _agg_at(self, t_ms: int, horizon_ms: int) -> Any | None:
+        """The first aggTrade at or after ``t_ms`` within ``horizon_ms`` (hour windows: the USD-M rule)."""
+        t = t_ms
+        while t < t_ms + horizon_ms:
+            rows = await self._get("agg_trades", symbol=self.symbol, startTime=t, endTime=t + HOUR_MS - 1, limit=1)
+            if rows:
+                return rows[0]
+            t += HOUR_MS
+        return None
+
+    async def id_span(self, start_ms: int, end_ms: int) -> Span | None:
+        """The ids of the rows with times in [start_ms, end_ms] (None when there is none)."""
+        first = await self._agg_at(start_ms, end_ms - start_ms + 1)
+        if first is None or first.T > end_ms:
+            return None
+        after = await self._agg_at(end_ms + 1, HOUR_MS)
+        if after is not None:
+            last_agg = after.a - 1
+            last_trade = after.f - 1
+        else:  # nothing after the end yet: the newest row is the last
+            newest = (await self._get("agg_trades", symbol=self.symbol, limit=1))[-1]
+            if newest.T > end_ms:
+                raise RuntimeError(f"no aggTrade within an hour after {end_ms} but newer ones exist")
+            last_agg, last_trade = newest.a, newest.l
+        if self.kind.name == "trades":
+            return Span(first.f, last_trade)
+        return Span(first.a, last_agg)
+
+    def id_pages_for(self, span: Span) -> list[Span]:
+        size = self.kind.page_rows[self.market]
+        return [Span(lo, min(lo + size - 1, span.hi)) for lo in range(span.lo, span.hi + 1, size)]
+
+    async def id_pages(self, span: Span) -> AsyncIterator[list[Any]]:
+        pages = (self._get(**self._params(fromId=p.lo, limit=len(p))) for p in self.id_pages_for(span))
+        async for rows in ordered(pages, self.concurrency):
+            yield [r for r in rows if span.lo <= self.kind.key(r) <= span.hi]
+
+    async def pages(self, span: Span) -> AsyncIterator[list[Any]]:
+        """Every row of ``span`` (times or ids, by the kind's paging), page by page in key order."""
+        source = self.id_pages(span) if self.kind.paging is Paging.ID else self.time_pages(span)
+        async for rows in source:
+            yield rows
