@@ -51,6 +51,7 @@ import itertools
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -416,6 +417,8 @@ class CatalogStore:
     recover : on open, clean temporaries and roll back / forward interrupted replacements in every series
         directory not locked by a live writer.
     lock_timeout : seconds to wait for another writer of the same series.
+    io_threads : threads writing (encoding + fsync) the new files of one write call in parallel; they are still
+        renamed into the catalog one by one in period order.
     """
 
     def __init__(
@@ -428,6 +431,7 @@ class CatalogStore:
         rows_per_group: int = DEFAULT_ROWS_PER_GROUP,
         recover: bool = True,
         lock_timeout: float = 60.0,
+        io_threads: int = 4,
     ) -> None:
         self.root = Path(path).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -436,6 +440,7 @@ class CatalogStore:
         self.write_empty = write_empty
         self.rows_per_group = int(rows_per_group)
         self.lock_timeout = lock_timeout
+        self.io_threads = max(1, int(io_threads))
         self.catalog = ParquetDataCatalog(str(self.root), max_rows_per_group=self.rows_per_group)
         if recover:
             self.recover()
@@ -656,23 +661,17 @@ class CatalogStore:
         with self._locked(d):
             self._recover_dir(d)
             files = self._list(d)
-            template = table.schema
+            pending: list[tuple[pa.Table, str]] = []  # new files for untouched periods, published in order
             try:
                 for seg_s, seg_e, ps, pe in period.segments(start, end):
                     lo = int(np.searchsorted(ts, seg_s, side="left"))
                     hi = int(np.searchsorted(ts, seg_e, side="right"))
                     files = self._write_segment(
-                        d,
-                        files,
-                        table.slice(lo, hi - lo),
-                        template,
-                        key_cols,
-                        seg_s,
-                        seg_e,
-                        ps,
-                        pe,
-                        report,
+                        d, files, pending, table.slice(lo, hi - lo), key_cols, seg_s, seg_e, ps, pe, report,
                     )
+                    if len(pending) >= 64:
+                        self._flush(d, pending)
+                self._flush(d, pending)
             except BaseException:
                 self._recover_dir(d)  # Ctrl-C or an error mid-replacement: put the directory back in order
                 raise
@@ -726,8 +725,8 @@ class CatalogStore:
         self,
         d: Path,
         files: list[FileSpan],
+        pending: list[tuple[pa.Table, str]],
         rows: pa.Table,
-        template: pa.Schema,
         key_cols: list[str],
         seg_s: int,
         seg_e: int,
@@ -755,15 +754,16 @@ class CatalogStore:
         if not group:
             if rows.num_rows == 0 and not self.write_empty:
                 return files
-            self._publish(d, rows, name, [])
+            pending.append((rows, name))
             report.written.append(name)
             report.rows_new += rows.num_rows
             return sorted([*files, FileSpan(name, lo, hi)], key=lambda f: (f.start, f.end))
 
         unchanged_bounds = len(group) == 1 and (group[0].start, group[0].end) == (lo, hi)
+        if rows.num_rows == 0 and unchanged_bounds:
+            return files
+        self._flush(d, pending)  # earlier periods first: the catalog only ever grows in order
         if rows.num_rows == 0:
-            if unchanged_bounds:
-                return files
             if len(group) == 1:  # only the bounds grow: rename (atomic), the bytes stay the same
                 os.rename(d / group[0].name, d / name)
                 report.renamed.append((group[0].name, name))
@@ -795,8 +795,8 @@ class CatalogStore:
         report.rows_new += new.num_rows
         return sorted([f for f in files if f not in group] + [FileSpan(name, lo, hi)], key=lambda f: (f.start, f.end))
 
-    def _publish(self, d: Path, table: pa.Table, name: str, replaced: list[FileSpan]) -> None:
-        """Write ``table`` as ``d/name`` atomically, replacing the files in ``replaced``."""
+    def _write_temp(self, d: Path, table: pa.Table, name: str) -> Path:
+        """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable)."""
         stem = name[: -len(".parquet")]
         tmp = d / f"{TMP_PREFIX}{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
         try:
@@ -811,6 +811,26 @@ class CatalogStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        return tmp
+
+    def _flush(self, d: Path, pending: list[tuple[pa.Table, str]]) -> None:
+        """Write the pending new files (in parallel: encoding and fsync release the GIL), then rename them in
+        period order, so an interruption leaves a prefix of them."""
+        if not pending:
+            return
+        if len(pending) == 1 or self.io_threads <= 1:
+            tmps = [self._write_temp(d, t, n) for t, n in pending]
+        else:
+            with ThreadPoolExecutor(max_workers=self.io_threads) as pool:
+                futures = [pool.submit(self._write_temp, d, t, n) for t, n in pending]
+                tmps = [f.result() for f in futures]
+        for tmp, (_, name) in zip(tmps, pending, strict=True):
+            os.replace(tmp, d / name)
+        pending.clear()
+
+    def _publish(self, d: Path, table: pa.Table, name: str, replaced: list[FileSpan]) -> None:
+        """Write ``table`` as ``d/name`` atomically, replacing the files in ``replaced``."""
+        tmp = self._write_temp(d, table, name)
         if not replaced or (len(replaced) == 1 and replaced[0].name == name):
             os.replace(tmp, d / name)
             return

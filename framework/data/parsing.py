@@ -131,9 +131,9 @@ def _check_non_negative(decimals: pa.Decimal128Array, what: str) -> None:
         raise ValueError(f"{what}: negative value {pc.min(decimals).as_py()}")
 
 
-def _nanos(millis: Iterable[int], count: int) -> np.ndarray:
-    """Integer milliseconds -> uint64 nanoseconds (exact)."""
-    return np.fromiter(millis, dtype=np.uint64, count=count) * np.uint64(NANOS_PER_MILLI)
+def _nanos(millis: Sequence[int]) -> np.ndarray:
+    """Integer milliseconds -> uint64 nanoseconds (exact integer math)."""
+    return np.array(millis, dtype=np.uint64) * np.uint64(NANOS_PER_MILLI)
 
 
 def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
@@ -174,17 +174,16 @@ def trade_record_batch(
     instrument: Instrument,
     prices: Sequence[str],
     sizes: Sequence[str],
-    buyer_maker: Iterable[bool],
+    buyer_maker: Sequence[bool],
     trade_ids: Sequence[str],
-    millis: Iterable[int],
+    millis: Sequence[int],
 ) -> pa.RecordBatch:
     """Trades as a record batch in the catalog's ``TradeTick`` layout (exact raw prices/sizes)."""
-    count = len(trade_ids)
     price = decimal_column(prices, instrument.price_precision, "price")
     size = decimal_column(sizes, instrument.size_precision, "size")
     _check_positive(size, "size")
-    sides = np.fromiter((_SELLER if m else _BUYER for m in buyer_maker), dtype=np.uint8, count=count)
-    ts = _nanos(millis, count)
+    sides = np.where(np.array(buyer_maker, dtype=bool), np.uint8(_SELLER), np.uint8(_BUYER))
+    ts = _nanos(millis)
     columns = [raw_column(price), raw_column(size), pa.array(sides), pa.array(trade_ids, pa.string()), ts, ts]
     return pa.record_batch(columns, schema=_trade_schema(instrument))
 
@@ -207,9 +206,9 @@ def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> lis
         instrument,
         prices=[r.p for r in rows],
         sizes=[r.q for r in rows],
-        buyer_maker=(r.m for r in rows),
+        buyer_maker=[r.m for r in rows],
         trade_ids=[str(r.a) for r in rows],
-        millis=(r.T for r in rows),
+        millis=[r.T for r in rows],
     )
     return _trade_ticks(instrument, batch)
 
@@ -220,9 +219,9 @@ def parse_trades(rows: Sequence[TradeRow], instrument: Instrument) -> list[Trade
         instrument,
         prices=[r.price for r in rows],
         sizes=[r.qty for r in rows],
-        buyer_maker=(r.isBuyerMaker for r in rows),
+        buyer_maker=[r.isBuyerMaker for r in rows],
         trade_ids=[str(r.id) for r in rows],
-        millis=(r.time for r in rows),
+        millis=[r.time for r in rows],
     )
     return _trade_ticks(instrument, batch)
 
@@ -297,7 +296,7 @@ def bar_record_batch(rows: Sequence[rest.Kline], bar_type: BarType, instrument: 
     _check_non_negative(low, "low")
     _check_non_negative(volume, "volume")
     _check_ohlc(open_, high, low, close)
-    ts = _nanos((r.close_time + 1 for r in rows), len(rows))
+    ts = _nanos([r.close_time + 1 for r in rows])
     columns = [raw_column(c) for c in (open_, high, low, close, volume)] + [ts, ts]
     return pa.record_batch(columns, schema=_bar_schema(bar_type, instrument))
 

@@ -87,11 +87,6 @@ def money_of(text: str, currency: Currency) -> Money:
     return Money.from_raw(fixed_raw(text, currency.precision), currency)
 
 
-def decimals_of(text: str) -> int:
-    """Number of significant decimals of a decimal string ("0.01000000" -> 2, "10" -> 0)."""
-    return max(0, -Decimal(text).normalize().as_tuple().exponent)
-
-
 def checked_decimal_text(text: str | None) -> str | None:
     """Return ``text`` unchanged if it is a plain decimal (or None); raise ``ValueError`` otherwise."""
     if text is not None and DECIMAL_TEXT.fullmatch(text) is None:
