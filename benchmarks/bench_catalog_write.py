@@ -126,8 +126,16 @@ def case_fast_trades(d, root, strings=False, durable=True):
     end = int(d["ts_event"][-1]) if len(d["ts_event"]) else DAY0
     t0 = time.perf_counter()
     store.write_trades(
-        INSTR, PRICE_PREC, SIZE_PREC, price=price, size=size, aggressor_side=d["aggressor_side"],
-        trade_id=d["trade_id"], ts_event=d["ts_event"], start=start, end=max(end, DAY0 + DAY - 1),
+        INSTR,
+        PRICE_PREC,
+        SIZE_PREC,
+        price=price,
+        size=size,
+        aggressor_side=d["aggressor_side"],
+        trade_id=d["trade_id"],
+        ts_event=d["ts_event"],
+        start=start,
+        end=max(end, DAY0 + DAY - 1),
     )
     return time.perf_counter() - t0, 0.0
 
@@ -140,9 +148,15 @@ def case_object_trades(d, root):
     cat = ParquetDataCatalog(str(root))
     t0 = time.perf_counter()
     objs = TradeTick.from_raw_arrays_to_list(
-        InstrumentId.from_str(INSTR), PRICE_PREC, SIZE_PREC,
-        d["price"] / 10**PRICE_PREC, d["size"] / 10**SIZE_PREC, d["aggressor_side"],
-        d["trade_id"].astype(str).tolist(), d["ts_event"], d["ts_event"],
+        InstrumentId.from_str(INSTR),
+        PRICE_PREC,
+        SIZE_PREC,
+        d["price"] / 10**PRICE_PREC,
+        d["size"] / 10**SIZE_PREC,
+        d["aggressor_side"],
+        d["trade_id"].astype(str).tolist(),
+        d["ts_event"],
+        d["ts_event"],
     )
     t_build = time.perf_counter() - t0
     for lo, hi, ps, pe in periods(d["ts_event"], False):
@@ -196,12 +210,24 @@ def case_object_bars(d, root, monthly=False):
     t0 = time.perf_counter()
     p, s = 10.0**PRICE_PREC, 10.0**SIZE_PREC
     objs = Bar.from_raw_arrays_to_list(
-        BarType.from_str(BAR_TYPE), PRICE_PREC, SIZE_PREC,
-        d["open"] / p, d["high"] / p, d["low"] / p, d["close"] / p, d["volume"] / s, d["ts_event"], d["ts_event"],
+        BarType.from_str(BAR_TYPE),
+        PRICE_PREC,
+        SIZE_PREC,
+        d["open"] / p,
+        d["high"] / p,
+        d["low"] / p,
+        d["close"] / p,
+        d["volume"] / s,
+        d["ts_event"],
+        d["ts_event"],
     )
     t_build = time.perf_counter() - t0
     for i, (lo, hi, ps, pe) in enumerate(periods(d["ts_event"], monthly)):
-        cat.write_data(objs[lo:hi], start=max(ps, DAY0) if i == 0 else ps, end=pe if hi < len(objs) else int(d["ts_event"][-1]))
+        cat.write_data(
+            objs[lo:hi],
+            start=max(ps, DAY0) if i == 0 else ps,
+            end=pe if hi < len(objs) else int(d["ts_event"][-1]),
+        )
     return time.perf_counter() - t0, t_build
 
 
@@ -223,7 +249,11 @@ def case_wrangler_bars(d, root, monthly=False):
     objs = BarDataWrangler(BarType.from_str(BAR_TYPE), inst).process(df)
     t_build = time.perf_counter() - t0
     for i, (lo, hi, ps, pe) in enumerate(periods(d["ts_event"], monthly)):
-        cat.write_data(objs[lo:hi], start=max(ps, DAY0) if i == 0 else ps, end=pe if hi < len(objs) else int(d["ts_event"][-1]))
+        cat.write_data(
+            objs[lo:hi],
+            start=max(ps, DAY0) if i == 0 else ps,
+            end=pe if hi < len(objs) else int(d["ts_event"][-1]),
+        )
     return time.perf_counter() - t0, t_build
 
 
@@ -305,8 +335,20 @@ def main() -> None:
         if args.only and args.only not in name:
             continue
         out = subprocess.run(
-            [sys.executable, __file__, "--case", name, "--rows", str(args.rows), "--repeats", str(args.repeats)],
-            capture_output=True, text=True, cwd=ROOT, check=False,
+            [
+                sys.executable,
+                __file__,
+                "--case",
+                name,
+                "--rows",
+                str(args.rows),
+                "--repeats",
+                str(args.repeats),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
         )
         if out.returncode != 0:
             print(f"{name}: failed\n{out.stderr[-2000:]}")
@@ -331,7 +373,11 @@ def main() -> None:
         kind = r["case"].split(" ")[0]
         obj = next((o for o in results if o["case"] == f"{kind} object path"), None)
         x = obj["secs"] / r["secs"] if obj else float("nan")
-        same = "ref" if ref.get(kind) is r else ("yes" if ref.get(kind, {}).get("digest") == r["digest"] else "no")
+        same = (
+            "ref"
+            if ref.get(kind) is r
+            else ("yes" if ref.get(kind, {}).get("digest") == r["digest"] else "no")
+        )
         build = f"{r['build']:.2f}" if r["build"] else "-"
         print(
             f"{r['case']:36s} {r['rows'] / r['secs']:>12,.0f} {r['secs']:>8.2f} {build:>8s} {x:>8.1f} "
@@ -339,7 +385,9 @@ def main() -> None:
         )
     fast = ref.get("trades")
     if fast:
-        print(f"\nsummary: fast path writes {fast['rows'] / fast['secs']:,.0f} trade rows/s (target 1,000,000).")
+        print(
+            f"\nsummary: fast path writes {fast['rows'] / fast['secs']:,.0f} trade rows/s (target 1,000,000)."
+        )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,7 @@ trade history page by page, the way the ingest command resumes (from the catalog
 them with SIGKILL at chosen file operations and at seeded random moments.
 """
 
-
-
+import itertools
 import os
 import random
 import signal
@@ -123,7 +122,9 @@ def trade_objects(d: dict[str, np.ndarray]) -> list[TradeTick]:
             int(t),
             int(t),
         )
-        for p, q, a, i, t in zip(d["price"], d["size"], d["aggressor_side"], d["trade_id"], d["ts_event"], strict=True)
+        for p, q, a, i, t in zip(
+            d["price"], d["size"], d["aggressor_side"], d["trade_id"], d["ts_event"], strict=True
+        )
     ]
 
 
@@ -171,31 +172,80 @@ def test_fast_path_bytes_equal_write_data(tmp_path: Path) -> None:
 def test_fast_path_inputs_and_validation() -> None:
     # decimal strings (spot has 8 decimals) == integer mantissas == mantissas at a finer scale
     t1 = trade_ticks_table(
-        INSTR, 2, 3, price=["65000.10000000", "1.00"], size=["0.001", "2.5"], aggressor_side=[1, 2],
-        trade_id=["7", "8"], ts_event=np.array([1, 2]),
+        INSTR,
+        2,
+        3,
+        price=["65000.10000000", "1.00"],
+        size=["0.001", "2.5"],
+        aggressor_side=[1, 2],
+        trade_id=["7", "8"],
+        ts_event=np.array([1, 2]),
     )
     t2 = trade_ticks_table(
-        INSTR, 2, 3, price=np.array([6_500_010, 100]), size=np.array([1, 2500]), aggressor_side=[1, 2],
-        trade_id=np.array([7, 8]), ts_event=np.array([1, 2]),
+        INSTR,
+        2,
+        3,
+        price=np.array([6_500_010, 100]),
+        size=np.array([1, 2500]),
+        aggressor_side=[1, 2],
+        trade_id=np.array([7, 8]),
+        ts_event=np.array([1, 2]),
     )
     t3 = trade_ticks_table(
-        INSTR, 2, 3, price=np.array([6_500_010_000_000, 100_000_000]), price_scale=8, size=np.array([1, 2500]),
-        aggressor_side=[1, 2], trade_id=np.array([7, 8]), ts_event=np.array([1, 2]),
+        INSTR,
+        2,
+        3,
+        price=np.array([6_500_010_000_000, 100_000_000]),
+        price_scale=8,
+        size=np.array([1, 2500]),
+        aggressor_side=[1, 2],
+        trade_id=np.array([7, 8]),
+        ts_event=np.array([1, 2]),
     )
     assert t1.equals(t2) and t2.equals(t3)
-    assert Price.from_raw(int.from_bytes(t1.column("price")[0].as_py(), "little", signed=True), 2) == Price.from_str(
+    assert Price.from_raw(
+        int.from_bytes(t1.column("price")[0].as_py(), "little", signed=True), 2
+    ) == Price.from_str(
         "65000.10",
     )
     with pytest.raises(pa.ArrowInvalid):
-        trade_ticks_table(INSTR, 2, 3, price=["1.001"], size=["1"], aggressor_side=[1], trade_id=["1"], ts_event=[1])
+        trade_ticks_table(
+            INSTR, 2, 3, price=["1.001"], size=["1"], aggressor_side=[1], trade_id=["1"], ts_event=[1]
+        )
     with pytest.raises(ValueError):
-        trade_ticks_table(INSTR, 2, 3, price=np.array([101]), price_scale=3, size=np.array([1]), aggressor_side=[1],
-                          trade_id=[1], ts_event=np.array([1]))
+        trade_ticks_table(
+            INSTR,
+            2,
+            3,
+            price=np.array([101]),
+            price_scale=3,
+            size=np.array([1]),
+            aggressor_side=[1],
+            trade_id=[1],
+            ts_event=np.array([1]),
+        )
     with pytest.raises(TypeError):
-        trade_ticks_table(INSTR, 2, 3, price=np.array([1.5]), size=np.array([1]), aggressor_side=[1], trade_id=[1],
-                          ts_event=np.array([1]))
-    neg = bars_table(BAR_TYPE, 1, 3, open=np.array([-5]), high=np.array([5]), low=np.array([-5]), close=np.array([0]),
-                     volume=np.array([1]), ts_event=np.array([1]))
+        trade_ticks_table(
+            INSTR,
+            2,
+            3,
+            price=np.array([1.5]),
+            size=np.array([1]),
+            aggressor_side=[1],
+            trade_id=[1],
+            ts_event=np.array([1]),
+        )
+    neg = bars_table(
+        BAR_TYPE,
+        1,
+        3,
+        open=np.array([-5]),
+        high=np.array([5]),
+        low=np.array([-5]),
+        close=np.array([0]),
+        volume=np.array([1]),
+        ts_event=np.array([1]),
+    )
     assert raw_to_float(neg.column("open")).tolist() == [-0.5]
     assert neg.schema.metadata[b"instrument_id"] == INSTR.encode()
 
@@ -282,7 +332,9 @@ def test_overlapping_batches_dedupe_to_the_single_write(tmp_path: Path) -> None:
     perm = np.random.default_rng(1).permutation(np.concatenate([np.arange(24_000), np.arange(0, 24_000, 7)]))
     r = write_trades(shuffled, take(d, perm))
     assert r.rows_new == 24_000 and r.rows_duplicate == len(perm) - 24_000
-    assert snapshot(tmp_path / "shuffled").values().__iter__ and list(snapshot(tmp_path / "shuffled").values()) == list(
+    assert snapshot(tmp_path / "shuffled").values().__iter__ and list(
+        snapshot(tmp_path / "shuffled").values()
+    ) == list(
         snapshot(tmp_path / "one").values(),
     )
     rows = ParquetDataCatalog(str(tmp_path / "many")).query(TradeTick, identifiers=[INSTR])
@@ -320,7 +372,9 @@ def test_gap_inside_a_period_is_not_bridged(tmp_path: Path) -> None:
     d = make_trades(6_000, 1.0)
     t = d["ts_event"]
     write_trades(store, take(d, t < DAY0 + 6 * 3600 * 10**9), start=DAY0, end=DAY0 + 6 * 3600 * 10**9 - 1)
-    write_trades(store, take(d, t >= DAY0 + 12 * 3600 * 10**9), start=DAY0 + 12 * 3600 * 10**9, end=DAY0 + DAY - 1)
+    write_trades(
+        store, take(d, t >= DAY0 + 12 * 3600 * 10**9), start=DAY0 + 12 * 3600 * 10**9, end=DAY0 + DAY - 1
+    )
     h = store.holdings(s)
     assert len(h.files) == 2 and not h.contiguous
     assert h.missing(DAY0, DAY0 + DAY - 1) == [(DAY0 + 6 * 3600 * 10**9, DAY0 + 12 * 3600 * 10**9 - 1)]
@@ -346,7 +400,9 @@ def test_holdings(tmp_path: Path) -> None:
     assert h.covered_from == DAY0 and h.covered_until == end and h.intervals == [(DAY0, end)]
     assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (end + 1, end + 10)]
     assert pq.read_metadata(store.series_dir(s) / h.files[-1].name).num_rows == 0  # the empty partial period
-    assert ParquetDataCatalog(str(tmp_path)).get_missing_intervals_for_request(DAY0, end, TradeTick, INSTR) == []
+    assert (
+        ParquetDataCatalog(str(tmp_path)).get_missing_intervals_for_request(DAY0, end, TradeTick, INSTR) == []
+    )
     # bars: last ts from the footer statistics
     bd = make_bars(3_000)
     store.write_bars(BAR_TYPE, 1, 3, **bd)
@@ -367,7 +423,9 @@ class FundingSample(Data):
 def test_object_path_and_custom_data(tmp_path: Path) -> None:
     store = CatalogStore(tmp_path)
     samples = [
-        FundingSample(ts_event=DAY0 + i * 8 * 3_600 * 10**9, ts_init=DAY0 + i * 8 * 3_600 * 10**9, rate=0.0001 * i)
+        FundingSample(
+            ts_event=DAY0 + i * 8 * 3_600 * 10**9, ts_init=DAY0 + i * 8 * 3_600 * 10**9, rate=0.0001 * i
+        )
         for i in range(9)
     ]
     (r,) = store.write_objects(samples[:5], start=DAY0)
@@ -383,8 +441,12 @@ def test_object_path_and_custom_data(tmp_path: Path) -> None:
     d = make_trades(100, 0.1)
     write_trades(store, d)
     with pytest.raises(CatalogStoreError):
-        store.write_trades(INSTR, 1, 3, **(take(d, slice(0, 3)) | {"price": d["price"][:3] // 10,
-                                                                      "trade_id": np.array([1, 2, 3])}))
+        store.write_trades(
+            INSTR,
+            1,
+            3,
+            **(take(d, slice(0, 3)) | {"price": d["price"][:3] // 10, "trade_id": np.array([1, 2, 3])}),
+        )
     with pytest.raises(CatalogStoreError):
         store.write_table(Series.trades("ETHUSDT-PERP.BINANCE"), trade_ticks_table(INSTR, 2, 3, **d))
 
@@ -415,12 +477,19 @@ def test_backtest_node_reads_store_bars(tmp_path: Path) -> None:
         ),
         venues=[
             BacktestVenueConfig(
-                name="BINANCE", oms_type="NETTING", account_type="MARGIN", starting_balances=["100000 USDT"],
+                name="BINANCE",
+                oms_type="NETTING",
+                account_type="MARGIN",
+                starting_balances=["100000 USDT"],
             ),
         ],
         data=[
-            BacktestDataConfig(catalog_path=str(tmp_path), data_cls="nautilus_trader.model.data:Bar",
-                               instrument_id=INSTR, bar_types=[BAR_TYPE]),
+            BacktestDataConfig(
+                catalog_path=str(tmp_path),
+                data_cls="nautilus_trader.model.data:Bar",
+                instrument_id=INSTR,
+                bar_types=[BAR_TYPE],
+            ),
         ],
         dispose_on_completion=False,
         raise_exception=True,
@@ -521,7 +590,9 @@ class _InterruptAt(_KillAt):
         return fn(*args)
 
 
-def _child_main() -> None:  # python -c "from tests.test_catalog_store import _child_main; _child_main()" ROOT N
+def _child_main() -> (
+    None
+):  # python -c "from tests.test_catalog_store import _child_main; _child_main()" ROOT N
     root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
     if kill_at:
         store_mod.os = _KillAt(kill_at)
@@ -535,7 +606,7 @@ def _assert_visible_catalog_sound(root: Path) -> None:
     if not d.exists():
         return
     spans = CatalogStore._list(d)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end < b.start, f"overlap {a.name} {b.name}"
     for f in spans:
         pq.read_table(d / f.name)
@@ -557,11 +628,17 @@ def test_sigkill_during_writes_then_rerun_equals_uninterrupted(tmp_path: Path) -
     rng = random.Random(20240818)
     # Op kills land before the n-th rename/replace/unlink of the run. A resumed run starts with a merge into the
     # partial day (rename old -> trash, replace temp -> new, unlink trash), so 1, 2, 3 hit each step of it.
-    plans = [("op", n) for n in (3, 1, 2, 3, 4)] + [("timed", rng.uniform(0.05, 0.9) * ref_secs) for _ in range(3)]
+    plans = [("op", n) for n in (3, 1, 2, 3, 4)] + [
+        ("timed", rng.uniform(0.05, 0.9) * ref_secs) for _ in range(3)
+    ]
     killed = 0
     for kind, arg in plans:
         proc = subprocess.Popen(
-            [*cmd, str(arg if kind == "op" else 0)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            [*cmd, str(arg if kind == "op" else 0)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout.readline().strip() == "ready"
         if kind == "timed":
@@ -612,4 +689,31 @@ def test_recovery_rolls_back_or_forward(tmp_path: Path) -> None:
     (sd / f"{TMP_PREFIX}live-2-def.tmp").write_bytes(b"...")
     with store._locked(sd):
         assert CatalogStore(tmp_path, recover=False).recover() == []
-    assert CatalogStore(tmp_path, recover=False).recover() == [f"{sd.relative_to(tmp_path)}: removed temporary {TMP_PREFIX}live-2-def.tmp"]
+    assert CatalogStore(tmp_path, recover=False).recover() == [
+        f"{sd.relative_to(tmp_path)}: removed temporary {TMP_PREFIX}live-2-def.tmp"
+    ]
+
+
+def test_appender_writes_each_period_once(tmp_path: Path) -> None:
+    d = make_trades(20_000, 3.5)
+    end = DAY0 + 3 * DAY + DAY // 2 + 7
+    ref = CatalogStore(tmp_path / "ref")
+    write_trades(ref, d, start=DAY0, end=end)
+    store = CatalogStore(tmp_path / "app")
+    s = Series.trades(INSTR)
+    with store.appender(s, start=DAY0) as w:
+        for lo in range(0, 20_000, 700):
+            w.add_trades(2, 3, **take(d, slice(lo, lo + 700)))
+            assert w.buffered_rows <= 8_000  # about a day at most
+        w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), end)  # the fetch ran to `end`
+    assert list(snapshot(tmp_path / "app").values()) == list(snapshot(tmp_path / "ref").values())
+    assert sum(len(r.written) for r in w.reports) == 4  # every file written exactly once
+    assert not any(r.removed or r.renamed for r in w.reports)
+    # resuming: start defaults to covered_until + 1; a page overlapping the held tail is deduped
+    more = make_trades(3_000, 0.3, seed=5, first_id=int(d["trade_id"][-1]) + 1)
+    more["ts_event"] = more["ts_event"] + 3 * DAY + DAY // 2 + 100
+    with store.appender(s) as w:
+        assert w.start == end + 1
+        w.add_trades(2, 3, **take(d, slice(19_990, 20_000)))
+        w.add_trades(2, 3, **more)
+    assert store.holdings(s).contiguous and store.read_table(s).num_rows == 23_000 and store.check(s) == []

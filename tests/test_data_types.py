@@ -129,10 +129,10 @@ def test_spot_instrument_values(spot_instruments: dict[str, Instrument]) -> None
     assert dec(btc.price_increment) == Decimal("0.01")
     assert dec(btc.size_increment) == Decimal("0.00001") == dec(btc.lot_size)
     assert dec(btc.min_quantity) == Decimal("0.00001")
-    assert dec(btc.max_quantity) == Decimal("9000")
+    assert dec(btc.max_quantity) == Decimal(9000)
     assert dec(btc.min_price) == Decimal("0.01")
-    assert dec(btc.max_price) == Decimal("1000000")
-    assert btc.min_notional.as_decimal() == Decimal("10") and btc.min_notional.currency.code == "USDT"
+    assert dec(btc.max_price) == Decimal(1000000)
+    assert btc.min_notional.as_decimal() == Decimal(10) and btc.min_notional.currency.code == "USDT"
     assert btc.max_notional is None
     assert (btc.maker_fee, btc.taker_fee) == (Decimal("0.001"), Decimal("0.001"))
     assert btc.ts_event == btc.ts_init == 1633998511098 * MS  # serverTime
@@ -157,9 +157,9 @@ def test_futures_exchange_info_all_symbols(futures_instruments: dict[str, Instru
     assert isinstance(perp, CryptoPerpetual) and perp.raw_symbol.value == "BTCUSDT"
     assert (perp.price_precision, perp.size_precision) == (2, 3)
     assert dec(perp.price_increment) == Decimal("0.01") and dec(perp.size_increment) == Decimal("0.001")
-    assert dec(perp.min_price) == Decimal("556.72") and dec(perp.max_price) == Decimal("1000000")
-    assert dec(perp.min_quantity) == Decimal("0.001") and dec(perp.max_quantity) == Decimal("1000")
-    assert perp.min_notional.as_decimal() == Decimal("5")
+    assert dec(perp.min_price) == Decimal("556.72") and dec(perp.max_price) == Decimal(1000000)
+    assert dec(perp.min_quantity) == Decimal("0.001") and dec(perp.max_quantity) == Decimal(1000)
+    assert perp.min_notional.as_decimal() == Decimal(5)
     assert perp.settlement_currency.code == "USDT" and not perp.is_inverse
     assert (perp.maker_fee, perp.taker_fee) == (Decimal("0.0002"), Decimal("0.0005"))
     assert (perp.margin_init, perp.margin_maint) == (Decimal(1), Decimal(1))
@@ -177,7 +177,11 @@ def test_fee_config_and_ids() -> None:
     perp = {i.id.value: i for i in parse_instruments("futures", info, fees, ts_ns=7, min_precision=4)}[
         "BTCUSDT-PERP.BINANCE"
     ]
-    assert (perp.maker_fee, perp.taker_fee, perp.margin_init) == (Decimal("0.00012"), Decimal("0.00032"), Decimal("0.5"))
+    assert (perp.maker_fee, perp.taker_fee, perp.margin_init) == (
+        Decimal("0.00012"),
+        Decimal("0.00032"),
+        Decimal("0.5"),
+    )
     assert perp.ts_init == 7 and perp.price_precision == 4 and dec(perp.price_increment) == Decimal("0.01")
     assert futures_instrument_id("BTCUSDT").value == "BTCUSDT-PERP.BINANCE"
     assert futures_instrument_id("BTCUSDT_240927").value == "BTCUSDT_240927.BINANCE"
@@ -188,7 +192,13 @@ def test_instruments_round_trip_catalog(
     spot_instruments: dict[str, Instrument],
     futures_instruments: dict[str, Instrument],
 ) -> None:
-    ids = ["BTCUSDT.BINANCE", "EURUSDT.BINANCE", "SHIBAUD.BINANCE", "BTCUSDT-PERP.BINANCE", "BTCUSDT_210924.BINANCE"]
+    ids = [
+        "BTCUSDT.BINANCE",
+        "EURUSDT.BINANCE",
+        "SHIBAUD.BINANCE",
+        "BTCUSDT-PERP.BINANCE",
+        "BTCUSDT_210924.BINANCE",
+    ]
     written = [{**spot_instruments, **futures_instruments}[i] for i in ids]
     catalog = ParquetDataCatalog(tmp_path)
     catalog.write_data(written)
@@ -246,7 +256,9 @@ def assert_trades_exact(
     assert len(ticks) == len(rows)
     for tick, (price, size, trade_id, buyer_maker, ms) in zip(ticks, rows, strict=True):
         assert tick.instrument_id == instrument.id
-        assert tick.price.as_decimal() == Decimal(price) and tick.price.precision == instrument.price_precision
+        assert (
+            tick.price.as_decimal() == Decimal(price) and tick.price.precision == instrument.price_precision
+        )
         assert tick.size.as_decimal() == Decimal(size) and tick.size.precision == instrument.size_precision
         assert tick.trade_id.value == trade_id
         assert tick.aggressor_side == (AggressorSide.SELLER if buyer_maker else AggressorSide.BUYER)
@@ -275,7 +287,10 @@ def test_recorded_agg_trade_frames_exact(spot_instruments: dict[str, Instrument]
 
 
 def test_futures_agg_trade_frames_exact(futures_instruments: dict[str, Instrument]) -> None:
-    frames = [json.loads(line)["data"] for line in (FIXTURES / "futures" / "ws" / "aggTrade.jsonl").read_text().splitlines()]
+    frames = [
+        json.loads(line)["data"]
+        for line in (FIXTURES / "futures" / "ws" / "aggTrade.jsonl").read_text().splitlines()
+    ]
     by_symbol: dict[str, list[dict]] = {}
     for f in frames:
         by_symbol.setdefault(f["s"], []).append(f)
@@ -297,7 +312,9 @@ def test_spot_trades_exact(name: str, spot_instruments: dict[str, Instrument]) -
     assert_trades_exact(ticks, btc, [(r.price, r.qty, str(r.id), r.isBuyerMaker, r.time) for r in rows])
 
 
-def test_trade_parsing_refuses_to_round(spot_instruments: dict[str, Instrument], futures_instruments: dict[str, Instrument]) -> None:
+def test_trade_parsing_refuses_to_round(
+    spot_instruments: dict[str, Instrument], futures_instruments: dict[str, Instrument]
+) -> None:
     row = load(SPOT_REST / "aggTrades.json", list[rest.SpotAggTrade])[0]
     perp = futures_instruments["BTCUSDT-PERP.BINANCE"]  # price precision 2, size precision 3
     with pytest.raises(ValueError, match=r"size\[0\].*more than 3 decimals"):
@@ -315,11 +332,18 @@ def test_trade_parsing_refuses_to_round(spot_instruments: dict[str, Instrument],
 # ------------------------------------------------------------------------------------------------
 
 
-def assert_klines_exact(rows: list[rest.Kline], bars: list[Bar], stats: list[KlineStats], bar_type: BarType) -> None:
+def assert_klines_exact(
+    rows: list[rest.Kline], bars: list[Bar], stats: list[KlineStats], bar_type: BarType
+) -> None:
     assert len(bars) == len(stats) == len(rows)
     for row, bar, stat in zip(rows, bars, stats, strict=True):
         assert bar.bar_type == bar_type
-        assert [bar.open.as_decimal(), bar.high.as_decimal(), bar.low.as_decimal(), bar.close.as_decimal()] == [
+        assert [
+            bar.open.as_decimal(),
+            bar.high.as_decimal(),
+            bar.low.as_decimal(),
+            bar.close.as_decimal(),
+        ] == [
             Decimal(row.open),
             Decimal(row.high),
             Decimal(row.low),
@@ -362,10 +386,12 @@ def test_futures_month_of_klines_exact(futures_instruments: dict[str, Instrument
 
 def test_kline_helpers(spot_instruments: dict[str, Instrument]) -> None:
     btc = spot_instruments["BTCUSDT.BINANCE"]
-    specs = {i: str(kline_bar_type(btc.id, i).spec) for i in KLINE_INTERVALS}
-    assert specs["1s"] == "1-SECOND-LAST" and specs["4h"] == "4-HOUR-LAST"
+    specs = {i: str(kline_bar_type(btc.id, i).spec) for i in KLINE_INTERVALS if i != "3d"}
+    assert len(specs) == 15 and specs["1s"] == "1-SECOND-LAST" and specs["4h"] == "4-HOUR-LAST"
     assert specs["1w"] == "1-WEEK-LAST" and specs["1M"] == "1-MONTH-LAST"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no Nautilus bar type"):
+        kline_bar_type(btc.id, "3d")  # Nautilus: a 3-DAY step does not divide the next unit
+    with pytest.raises(ValueError, match="not a Binance kline interval"):
         kline_bar_type(btc.id, "7x")
     rows = load(SPOT_REST / "klines.json", list[rest.Kline])
     assert closed_klines(rows, rows[-1].close_time) == rows[:-1]
@@ -387,14 +413,20 @@ def fixture_custom_data() -> dict[type, list]:
             load(FUT_REST / "fundingRate.json", list[rest.FundingRate]),
             funding_intervals(load(FUT_REST / "fundingInfo.json", list[rest.FundingInfo])),
         ),
-        OpenInterest: parse_open_interest_hist(load(FUT_REST / "openInterestHist.json", list[rest.OpenInterestHist]), "5m"),
+        OpenInterest: parse_open_interest_hist(
+            load(FUT_REST / "openInterestHist.json", list[rest.OpenInterestHist]), "5m"
+        ),
         TakerBuySellVolume: sorted(
-            parse_taker_buy_sell_volume(load(FUT_REST / "takerlongshortRatio.json", list[rest.TakerBuySellVolume]), perp, "5m"),
+            parse_taker_buy_sell_volume(
+                load(FUT_REST / "takerlongshortRatio.json", list[rest.TakerBuySellVolume]), perp, "5m"
+            ),
             key=lambda x: x.ts_init,
         ),
     }
     for endpoint, cls in LONG_SHORT_RATIO_TYPES.items():
-        data[cls] = parse_long_short_ratios(load(FUT_REST / f"{endpoint}.json", list[rest.LongShortRatio]), cls, "5m")
+        data[cls] = parse_long_short_ratios(
+            load(FUT_REST / f"{endpoint}.json", list[rest.LongShortRatio]), cls, "5m"
+        )
     klines = load(FUT_REST / "klines.json", list[rest.Kline])
     data[KlineStats] = parse_klines(klines, kline_bar_type(perp, "1w"), _any_instrument(perp)).stats
     return data
@@ -425,12 +457,20 @@ def test_custom_types_from_rows_exact() -> None:
     assert oi.ts_event == 1583127900000 * MS and oi.period == "5m"
 
     pos = data[TopTraderPositionRatio][0]
-    assert (pos.long_short_ratio, pos.long_share, pos.short_share) == (Decimal("1.4342"), Decimal("0.5891"), Decimal("0.4108"))
+    assert (pos.long_short_ratio, pos.long_share, pos.short_share) == (
+        Decimal("1.4342"),
+        Decimal("0.5891"),
+        Decimal("0.4108"),
+    )
     assert data[TopTraderAccountRatio][1].long_share == Decimal("0.3580")
     assert data[GlobalAccountRatio][0].long_short_ratio_float == 0.196
 
     taker = data[TakerBuySellVolume][0]  # sorted: the doc page is out of order
-    assert (taker.buy_volume, taker.sell_volume, taker.buy_sell_ratio) == (Decimal("343.9290"), Decimal("248.5030"), Decimal("1.3104"))
+    assert (taker.buy_volume, taker.sell_volume, taker.buy_sell_ratio) == (
+        Decimal("343.9290"),
+        Decimal("248.5030"),
+        Decimal("1.3104"),
+    )
 
     stats = data[KlineStats][0]
     assert (stats.quote_volume, stats.trade_count) == (Decimal("2434.19055334"), 308)
@@ -459,7 +499,9 @@ def test_custom_types_round_trip_catalog(tmp_path: Path) -> None:
 
 def test_bars_and_trades_round_trip_catalog(tmp_path: Path, spot_instruments: dict[str, Instrument]) -> None:
     btc = spot_instruments["BTCUSDT.BINANCE"]
-    bars = parse_kline_bars(load(SPOT_REST / "klines.json", list[rest.Kline]), kline_bar_type(btc.id, "1m"), btc)
+    bars = parse_kline_bars(
+        load(SPOT_REST / "klines.json", list[rest.Kline]), kline_bar_type(btc.id, "1m"), btc
+    )
     ticks = parse_agg_trades(load(SPOT_REST / "aggTrades.json", list[rest.SpotAggTrade]), btc)
     catalog = ParquetDataCatalog(tmp_path)
     catalog.write_data(bars)
@@ -514,9 +556,23 @@ def stream_data(link: Instrument) -> tuple[list[Bar], dict[type, list]]:
     klines = kline_csv(FIXTURES / "datasets" / "futures_um_klines_1m" / "LINKUSDT-1m-2023-02.csv")[:600]
     page = parse_klines(klines, kline_bar_type(link.id, "1m"), link)
     start, five_min = klines[0].open_time, 300_000
-    funding = shifted(load(FUT_REST / "fundingRate.json", list[rest.FundingRate]), 3, start, 4 * 3_600_000, symbol="LINKUSDT")
-    oi = shifted(load(FUT_REST / "openInterestHist.json", list[rest.OpenInterestHist]), 120, start, five_min, symbol="LINKUSDT")
-    taker = shifted(load(FUT_REST / "takerlongshortRatio.json", list[rest.TakerBuySellVolume]), 120, start, five_min)
+    funding = shifted(
+        load(FUT_REST / "fundingRate.json", list[rest.FundingRate]),
+        3,
+        start,
+        4 * 3_600_000,
+        symbol="LINKUSDT",
+    )
+    oi = shifted(
+        load(FUT_REST / "openInterestHist.json", list[rest.OpenInterestHist]),
+        120,
+        start,
+        five_min,
+        symbol="LINKUSDT",
+    )
+    taker = shifted(
+        load(FUT_REST / "takerlongshortRatio.json", list[rest.TakerBuySellVolume]), 120, start, five_min
+    )
     custom: dict[type, list] = {
         FundingRate: parse_funding_rates(funding, 4),
         OpenInterest: parse_open_interest_hist(oi, "5m"),
@@ -524,12 +580,20 @@ def stream_data(link: Instrument) -> tuple[list[Bar], dict[type, list]]:
         KlineStats: page.stats,
     }
     for endpoint, cls in LONG_SHORT_RATIO_TYPES.items():
-        rows = shifted(load(FUT_REST / f"{endpoint}.json", list[rest.LongShortRatio]), 120, start, five_min, symbol="LINKUSDT")
+        rows = shifted(
+            load(FUT_REST / f"{endpoint}.json", list[rest.LongShortRatio]),
+            120,
+            start,
+            five_min,
+            symbol="LINKUSDT",
+        )
         custom[cls] = parse_long_short_ratios(rows, cls, "5m")
     return page.bars, custom
 
 
-def test_streaming_backtest_receives_every_custom_type(tmp_path: Path, futures_instruments: dict[str, Instrument]) -> None:
+def test_streaming_backtest_receives_every_custom_type(
+    tmp_path: Path, futures_instruments: dict[str, Instrument]
+) -> None:
     link = futures_instruments["LINKUSDT-PERP.BINANCE"]
     bars, custom = stream_data(link)
     catalog = ParquetDataCatalog(tmp_path)
@@ -539,7 +603,9 @@ def test_streaming_backtest_receives_every_custom_type(tmp_path: Path, futures_i
         catalog.write_data(items)
 
     path = str(tmp_path)
-    data_configs = [BacktestDataConfig(catalog_path=path, data_cls=Bar, instrument_id=link.id, bar_spec="1-MINUTE-LAST")]
+    data_configs = [
+        BacktestDataConfig(catalog_path=path, data_cls=Bar, instrument_id=link.id, bar_spec="1-MINUTE-LAST")
+    ]
     data_configs += [
         BacktestDataConfig(catalog_path=path, data_cls=cls, client_id=STREAM_CLIENT, instrument_id=link.id)
         for cls in CUSTOM_DATA_TYPES

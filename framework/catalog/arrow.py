@@ -100,7 +100,9 @@ def _decimal_to_raw(arr: pa.Array) -> pa.FixedSizeBinaryArray:
     """decimal128(38, 16) -> fixed_size_binary[16] over the same buffer (no copy)."""
     if arr.null_count:
         raise ValueError("fixed-point column has nulls")
-    return pa.FixedSizeBinaryArray.from_buffers(_RAW_TYPE, len(arr), [None, arr.buffers()[1]], offset=arr.offset)
+    return pa.FixedSizeBinaryArray.from_buffers(
+        _RAW_TYPE, len(arr), [None, arr.buffers()[1]], offset=arr.offset
+    )
 
 
 def raw_column(values: Any, precision: int, scale: int | None = None) -> pa.FixedSizeBinaryArray:
@@ -120,17 +122,25 @@ def raw_column(values: Any, precision: int, scale: int | None = None) -> pa.Fixe
             if np.any(m % step):
                 raise ValueError(f"values have more than {precision} decimals (mantissas at scale {scale})")
         dec0 = pc.cast(pa.array(m, type=pa.int64()), pa.decimal128(38, 0))
-        dec = pa.Array.from_buffers(pa.decimal128(38, scale), len(m), [None, dec0.buffers()[1]], offset=dec0.offset)
+        dec = pa.Array.from_buffers(
+            pa.decimal128(38, scale), len(m), [None, dec0.buffers()[1]], offset=dec0.offset
+        )
         return _decimal_to_raw(pc.cast(dec, _DEC_RAW) if scale != FIXED_PRECISION else dec)
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
         raise TypeError("float prices/sizes are not accepted: pass integer mantissas or decimal strings")
-    if isinstance(values, pa.Array) and pa.types.is_fixed_size_binary(values.type) and values.type.byte_width == 16:
+    if (
+        isinstance(values, pa.Array)
+        and pa.types.is_fixed_size_binary(values.type)
+        and values.type.byte_width == 16
+    ):
         return values  # already raw
     arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     if pa.types.is_decimal(arr.type):
         checked = pc.cast(arr, pa.decimal128(38, precision))
     elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        checked = pc.cast(arr, pa.decimal128(38, precision))  # raises on more non-zero decimals than precision
+        checked = pc.cast(
+            arr, pa.decimal128(38, precision)
+        )  # raises on more non-zero decimals than precision
     else:
         raise TypeError(f"unsupported fixed-point input type {arr.type}")
     return _decimal_to_raw(pc.cast(checked, _DEC_RAW))
@@ -240,7 +250,9 @@ def trade_ticks_table(
         ts_e,
         ts_i,
     ]
-    return pa.Table.from_arrays(cols, schema=trade_tick_schema(instrument_id, price_precision, size_precision))
+    return pa.Table.from_arrays(
+        cols, schema=trade_tick_schema(instrument_id, price_precision, size_precision)
+    )
 
 
 def bars_table(
@@ -248,7 +260,7 @@ def bars_table(
     price_precision: int,
     size_precision: int,
     *,
-    open: Any,  # noqa: A002 (the Nautilus column name)
+    open: Any,
     high: Any,
     low: Any,
     close: Any,

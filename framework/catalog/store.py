@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -127,13 +128,13 @@ class Period:
         if not self.months:
             start = (ts // self.length) * self.length
             return start, start + self.length - 1
-        day = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=ts // 1000)
-        first = dt.datetime(day.year, day.month, 1)
-        nxt = dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
-        epoch = dt.datetime(1970, 1, 1)
-        return (first - epoch) // dt.timedelta(microseconds=1) * 1000, (nxt - epoch) // dt.timedelta(
-            microseconds=1,
-        ) * 1000 - 1
+        utc = dt.UTC
+        epoch = dt.datetime(1970, 1, 1, tzinfo=utc)
+        day = epoch + dt.timedelta(microseconds=ts // 1000)
+        first = dt.datetime(day.year, day.month, 1, tzinfo=utc)
+        nxt = dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1, tzinfo=utc)
+        us = dt.timedelta(microseconds=1)
+        return (first - epoch) // us * 1000, (nxt - epoch) // us * 1000 - 1
 
     def segments(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
         """``(seg_start, seg_end, period_start, period_end)`` for each period meeting ``[start, end]``."""
@@ -177,7 +178,9 @@ class Series:
         return cls(Bar, str(bar_type), period=Period(period) if period is not None else None)
 
     @classmethod
-    def custom(cls, data_cls: type, identifier: Any = None, key: Sequence[str] | None = None, period: Any = None) -> Series:
+    def custom(
+        cls, data_cls: type, identifier: Any = None, key: Sequence[str] | None = None, period: Any = None
+    ) -> Series:
         return cls(
             data_cls,
             None if identifier is None else str(identifier),
@@ -376,7 +379,9 @@ def _not_in(new: pa.Table, held: pa.Table, cols: list[str]) -> np.ndarray:
         return np.ones(new.num_rows, dtype=bool)
     if len(cols) == 1:
         value_set = held.column(cols[0]).combine_chunks()
-        return ~pc.is_in(new.column(cols[0]).combine_chunks(), value_set=value_set).to_numpy(zero_copy_only=False)
+        return ~pc.is_in(new.column(cols[0]).combine_chunks(), value_set=value_set).to_numpy(
+            zero_copy_only=False
+        )
     idx_new = pd.MultiIndex.from_frame(_key_frame(new, cols))
     idx_held = pd.MultiIndex.from_frame(_key_frame(held, cols))
     return ~np.asarray(idx_new.isin(idx_held))
@@ -667,7 +672,16 @@ class CatalogStore:
                     lo = int(np.searchsorted(ts, seg_s, side="left"))
                     hi = int(np.searchsorted(ts, seg_e, side="right"))
                     files = self._write_segment(
-                        d, files, pending, table.slice(lo, hi - lo), key_cols, seg_s, seg_e, ps, pe, report,
+                        d,
+                        files,
+                        pending,
+                        table.slice(lo, hi - lo),
+                        key_cols,
+                        seg_s,
+                        seg_e,
+                        ps,
+                        pe,
+                        report,
                     )
                     if len(pending) >= 64:
                         self._flush(d, pending)
@@ -763,14 +777,14 @@ class CatalogStore:
         if rows.num_rows == 0 and unchanged_bounds:
             return files
         self._flush(d, pending)  # earlier periods first: the catalog only ever grows in order
-        if rows.num_rows == 0:
-            if len(group) == 1:  # only the bounds grow: rename (atomic), the bytes stay the same
-                os.rename(d / group[0].name, d / name)
-                report.renamed.append((group[0].name, name))
-                return sorted(
-                    [f for f in files if f != group[0]] + [FileSpan(name, lo, hi)],
-                    key=lambda f: (f.start, f.end),
-                )
+        if rows.num_rows == 0 and len(group) == 1:
+            # only the bounds grow: rename (atomic), the bytes stay the same
+            os.rename(d / group[0].name, d / name)
+            report.renamed.append((group[0].name, name))
+            return sorted(
+                [f for f in files if f != group[0]] + [FileSpan(name, lo, hi)],
+                key=lambda f: (f.start, f.end),
+            )
 
         # Dedupe against what the group holds: the key columns first, the whole files only if rows are new.
         held_keys = pa.concat_tables([pq.read_table(d / f.name, columns=key_cols) for f in group])
@@ -793,7 +807,9 @@ class CatalogStore:
         report.written.append(name)
         report.removed += [f.name for f in group if f.name != name]
         report.rows_new += new.num_rows
-        return sorted([f for f in files if f not in group] + [FileSpan(name, lo, hi)], key=lambda f: (f.start, f.end))
+        return sorted(
+            [f for f in files if f not in group] + [FileSpan(name, lo, hi)], key=lambda f: (f.start, f.end)
+        )
 
     def _write_temp(self, d: Path, table: pa.Table, name: str) -> Path:
         """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable)."""
@@ -885,7 +901,7 @@ class CatalogStore:
         price_precision: int,
         size_precision: int,
         *,
-        open: Any,  # noqa: A002
+        open: Any,
         high: Any,
         low: Any,
         close: Any,
@@ -949,6 +965,15 @@ class CatalogStore:
         schema = pq.read_schema(self.series_dir(series) / files[-1].name)
         return self.write_table(series, schema.empty_table(), start, end)
 
+    def appender(
+        self,
+        series: Series,
+        start: int | None = None,
+        max_buffer_rows: int = 5_000_000,
+    ) -> SeriesAppender:
+        """A buffered writer for a stream of pages (see ``SeriesAppender``)."""
+        return SeriesAppender(self, series, start, max_buffer_rows)
+
     # -- maintenance ----------------------------------------------------------------------------------------
 
     def consolidate(self, series: Series, start: int | None = None, end: int | None = None) -> WriteReport:
@@ -1011,3 +1036,107 @@ def _identifier_of(obj: Any) -> str | None:
     if hasattr(obj, "instrument_id"):
         return obj.instrument_id.value
     return None
+
+
+class SeriesAppender:
+    """Buffers pages of one series and writes each period once, when the stream has moved past it.
+
+    Every ``write_table`` into a partial period rewrites that period's file, so writing page by page (1000
+    trades a request) would rewrite a growing file a thousand times a day. The appender keeps rows in memory
+    until the declared coverage passes a period boundary, then writes the completed periods in one call; the
+    rest (the partial period) is written on ``close()`` (also on leaving a ``with`` block, including by an
+    exception such as KeyboardInterrupt; pass ``flush_on_error=False`` to drop the buffer instead). A
+    ``kill -9`` loses only the buffer: the catalog stays consistent and the next run refetches from its end.
+
+    ``start``: the first ns the stream covers (default: the series' ``covered_until + 1``, or the first
+    row's ``ts_init`` for an empty series). ``add(table, end=...)``: ``end`` is how far the stream is known
+    complete (default: the page's last ``ts_init``); it never shrinks.
+    """
+
+    def __init__(self, store: CatalogStore, series: Series, start: int | None, max_buffer_rows: int) -> None:
+        self.store = store
+        self.series = series
+        self.period = series.period or store.period
+        if start is None:
+            until = store.holdings(series).covered_until
+            start = None if until is None else until + 1
+        self.start = start
+        self.end: int | None = None
+        self.max_buffer_rows = max_buffer_rows
+        self.flush_on_error = True
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+        self.reports: list[WriteReport] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self.flush_on_error:
+            with contextlib.suppress(Exception):
+                self.close()
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._rows
+
+    def add(self, table: pa.Table, end: int | None = None) -> None:
+        if table.num_rows:
+            self._parts.append(table)
+            self._rows += table.num_rows
+            ts = table.column("ts_init")
+            first, last = int(pc.min(ts).as_py()), int(pc.max(ts).as_py())
+            if self.start is None or first < self.start:
+                self.start = first if self.start is None else min(self.start, first)
+            end = last if end is None else max(end, last)
+        if end is not None:
+            self.end = end if self.end is None else max(self.end, end)
+        if self.end is None or self.start is None:
+            return
+        boundary = self.period.bounds(self.end)[0] - 1  # end of the last period the stream has completed
+        if self.end == self.period.bounds(self.end)[1]:
+            boundary = self.end
+        if boundary >= self.start:
+            self._write_until(boundary)
+        elif self._rows >= self.max_buffer_rows:
+            self._write_until(self.end)
+
+    def add_trades(
+        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
+    ) -> None:
+        self.add(
+            fast.trade_ticks_table(self.series.identifier, price_precision, size_precision, **columns), end
+        )
+
+    def add_bars(
+        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
+    ) -> None:
+        self.add(fast.bars_table(self.series.identifier, price_precision, size_precision, **columns), end)
+
+    def close(self) -> None:
+        if self.end is not None and self.start is not None and self.end >= self.start:
+            self._write_until(self.end)
+        self._parts, self._rows = [], 0
+
+    def _write_until(self, boundary: int) -> None:
+        table = pa.concat_tables(self._parts) if self._parts else None
+        if table is None:
+            if self._has_schema():
+                self.reports.append(self.store.declare_covered(self.series, self.start, boundary))
+            self.start = boundary + 1
+            return
+        ts = _ts_init(table.combine_chunks()) if table.num_rows else np.empty(0, np.int64)
+        if len(ts) and not (np.diff(ts) >= 0).all():
+            order = np.argsort(ts, kind="stable")
+            table, ts = table.take(pa.array(order)), ts[order]
+        cut = int(np.searchsorted(ts, boundary, side="right"))
+        self.reports.append(self.store.write_table(self.series, table.slice(0, cut), self.start, boundary))
+        rest = table.slice(cut)
+        self._parts = [rest] if rest.num_rows else []
+        self._rows = rest.num_rows
+        self.start = boundary + 1
+
+    def _has_schema(self) -> bool:
+        return bool(self.store.files(self.series))

@@ -73,7 +73,7 @@ AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
 TradeRow = rest.SpotTrade | rest.FuturesTrade
 LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] | type[GlobalAccountRatio]
 
-_PLAIN_DECIMAL = r"^-?\d+(\.\d+)?$"
+_PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 _BUYER = int(AggressorSide.BUYER)
 _SELLER = int(AggressorSide.SELLER)
 
@@ -100,6 +100,8 @@ def decimal_column(values: Sequence[str], precision: int, what: str) -> pa.Decim
 def plain_decimal_array(values: Sequence[str], what: str) -> pa.StringArray:
     """``values`` as an Arrow string array after a vectorised check that each is a plain decimal."""
     array = pa.array(values, pa.string())
+    if len(array) == 0:
+        return array
     if array.null_count or not pc.all(pc.match_substring_regex(array, _PLAIN_DECIMAL)).as_py():
         index = next(i for i, v in enumerate(values) if v is None or DECIMAL_TEXT.fullmatch(v) is None)
         raise ValueError(f"{what}[{index}] = {values[index]!r} is not a plain decimal")
@@ -189,7 +191,9 @@ def trade_record_batch(
 
 
 @lru_cache(maxsize=256)
-def _trade_wrangler(instrument_id: str, price_precision: int, size_precision: int) -> nautilus_pyo3.TradeTickDataWrangler:
+def _trade_wrangler(
+    instrument_id: str, price_precision: int, size_precision: int
+) -> nautilus_pyo3.TradeTickDataWrangler:
     return nautilus_pyo3.TradeTickDataWrangler(instrument_id, price_precision, size_precision)
 
 
@@ -241,12 +245,19 @@ _INTERVAL_UNITS = {
 
 
 def kline_bar_type(instrument_id: InstrumentId, interval: str) -> BarType:
-    """Binance interval -> external LAST bar type: ``1m`` -> ``BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL``."""
+    """Binance interval -> external LAST bar type: ``1m`` -> ``BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL``.
+
+    Every Binance interval but ``3d`` maps: Nautilus 1.231 requires a time bar's step to divide the
+    next unit (3 days do not divide a week), so ``3d`` raises ``ValueError``.
+    """
     try:
         step, aggregation = int(interval[:-1]), _INTERVAL_UNITS[interval[-1]]
     except (KeyError, ValueError, IndexError):
         raise ValueError(f"not a Binance kline interval: {interval!r}") from None
-    spec = BarSpecification(step, aggregation, PriceType.LAST)
+    try:
+        spec = BarSpecification(step, aggregation, PriceType.LAST)
+    except ValueError as e:
+        raise ValueError(f"Binance interval {interval!r} has no Nautilus bar type: {e}") from None
     return BarType(instrument_id, spec, AggregationSource.EXTERNAL)
 
 
@@ -264,7 +275,10 @@ def closed_klines(rows: Sequence[rest.Kline], now_ms: int) -> list[rest.Kline]:
 
 def _bar_schema(bar_type: BarType, instrument: Instrument) -> pa.Schema:
     fields = [_fixed_field(name) for name in ("open", "high", "low", "close", "volume")]
-    fields += [pa.field("ts_event", pa.uint64(), nullable=False), pa.field("ts_init", pa.uint64(), nullable=False)]
+    fields += [
+        pa.field("ts_event", pa.uint64(), nullable=False),
+        pa.field("ts_init", pa.uint64(), nullable=False),
+    ]
     metadata = {
         "bar_type": str(bar_type),
         "instrument_id": instrument.id.value,

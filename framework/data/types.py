@@ -48,7 +48,7 @@ NANOS_PER_MILLI = 1_000_000
 NANOS_PER_HOUR = 3_600_000_000_000
 
 #: A plain decimal as Binance writes it: optional sign, digits, optional fraction. No exponent.
-DECIMAL_TEXT = re.compile(r"-?\d+(\.\d+)?")
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""The gap report: per series, what the catalog holds and what is missing.
+
+Periodic series (klines, funding, open interest, ratios) report missing periods on their grid; trade
+series report missing id ranges (aggregate ids are contiguous on Binance, so any hole is a gap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+
+import numpy as np
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ranges(values: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted unique integers -> closed runs of consecutive values."""
+    if len(values) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(values) != 1)
+    starts = np.concatenate(([values[0]], values[breaks + 1]))
+    ends = np.concatenate((values[breaks], [values[-1]]))
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def missing_ids(ids: np.ndarray, lo: int | None = None, hi: int | None = None) -> list[tuple[int, int]]:
+    """Id ranges absent from ``ids`` (sorted) between lo and hi (default: its own first and last)."""
+    if len(ids) == 0:
+        return [] if lo is None or hi is None or lo > hi else [(lo, hi)]
+    lo = int(ids[0]) if lo is None else lo
+    hi = int(ids[-1]) if hi is None else hi
+    gaps: list[tuple[int, int]] = []
+    if lo < ids[0]:
+        gaps.append((lo, int(ids[0]) - 1))
+    jumps = np.flatnonzero(np.diff(ids) > 1)
+    gaps += [(int(ids[i]) + 1, int(ids[i + 1]) - 1) for i in jumps]
+    if hi > ids[-1]:
+        gaps.append((int(ids[-1]) + 1, hi))
+    return gaps
+
+
+def missing_periods(times: np.ndarray, step_ms: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Runs of grid times (multiples of ``step_ms`` in [lo, hi]) absent from ``times`` (ms), as (first, last)."""
+    first = -(-lo // step_ms) * step_ms
+    if first > hi:
+        return []
+    grid = np.arange(first, hi + 1, step_ms, dtype=np.int64)
+    absent = grid[~np.isin(grid, times)]
+    runs = ranges(absent // step_ms)
+    return [(a * step_ms, b * step_ms) for a, b in runs]
+
+
+@dataclass
+class SeriesReport:
+    series: str
+    rows: int = 0
+    first: str | None = None
+    last: str | None = None
+    unit: str = "periods"  # what `missing` counts: "periods" (times) or "ids"
+    missing: list[tuple[int, int]] = field(default_factory=list)
+    missing_count: int = 0
+    fetched: int = 0  # rows written by this run
+    requests: int = 0
+    note: str | None = None
+
+    @classmethod
+    def for_periods(cls, series: str, times_ms: np.ndarray, step_ms: int, lo: int, hi: int) -> SeriesReport:
+        gaps = missing_periods(times_ms, step_ms, lo, hi)
+        return cls(series, len(times_ms), iso(_first(times_ms)), iso(_last(times_ms)), "periods",
+                   gaps, sum((b - a) // step_ms + 1 for a, b in gaps))
+
+    @classmethod
+    def for_ids(cls, series: str, ids: np.ndarray, times_ms: np.ndarray, lo: int | None, hi: int | None) -> SeriesReport:
+        gaps = missing_ids(ids, lo, hi)
+        return cls(series, len(ids), iso(_first(times_ms)), iso(_last(times_ms)), "ids", gaps,
+                   sum(b - a + 1 for a, b in gaps))
+
+
+def _first(a: np.ndarray) -> int | None:
+    return int(a[0]) if len(a) else None
+
+
+def _last(a: np.ndarray) -> int | None:
+    return int(a[-1]) if len(a) else None
+
+
+def format_table(reports: list[SeriesReport]) -> str:
+    head = f"{'series':<44}{'rows':>11}  {'first':<25}{'last':<25}{'missing':>10} {'written':>9}"
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        missing = f"{r.missing_count} {'ids' if r.unit == 'ids' else 'per'}"
+        lines.append(f"{r.series:<44}{r.rows:>11}  {r.first or '-':<25}{r.last or '-':<25}{missing:>10} {r.fetched:>9}")
+        if r.note:
+            lines.append(f"    note: {r.note}")
+        for a, b in r.missing[:3]:
+            shown = f"{a}..{b}" if r.unit == "ids" else f"{iso(a)}..{iso(b)}"
+            lines.append(f"    missing {shown}")
+        if len(r.missing) > 3:
+            lines.append(f"    ... {len(r.missing) - 3} more gaps (see the JSON report)")
+    return "\n".join(lines)
