@@ -7,9 +7,10 @@ import sys
 
 from framework.cli import run_command
 from framework.commands import collect
+from framework.commands import ingest
 from framework.commands import local_exchange
 
-COMMANDS = (collect, local_exchange)
+COMMANDS = (collect, ingest, local_exchange)
 
 
 def parser() -> argparse.ArgumentParser:

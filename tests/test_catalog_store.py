@@ -332,11 +332,7 @@ def test_overlapping_batches_dedupe_to_the_single_write(tmp_path: Path) -> None:
     perm = np.random.default_rng(1).permutation(np.concatenate([np.arange(24_000), np.arange(0, 24_000, 7)]))
     r = write_trades(shuffled, take(d, perm))
     assert r.rows_new == 24_000 and r.rows_duplicate == len(perm) - 24_000
-    assert snapshot(tmp_path / "shuffled").values().__iter__ and list(
-        snapshot(tmp_path / "shuffled").values()
-    ) == list(
-        snapshot(tmp_path / "one").values(),
-    )
+    assert list(snapshot(tmp_path / "shuffled").values()) == list(snapshot(tmp_path / "one").values())
     rows = ParquetDataCatalog(str(tmp_path / "many")).query(TradeTick, identifiers=[INSTR])
     ids = [int(t.trade_id.value) for t in rows]
     assert ids == sorted(ids) == list(d["trade_id"])  # numeric order across 999,999 -> 1,000,000
@@ -400,9 +396,10 @@ def test_holdings(tmp_path: Path) -> None:
     assert h.covered_from == DAY0 and h.covered_until == end and h.intervals == [(DAY0, end)]
     assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (end + 1, end + 10)]
     assert pq.read_metadata(store.series_dir(s) / h.files[-1].name).num_rows == 0  # the empty partial period
-    assert (
-        ParquetDataCatalog(str(tmp_path)).get_missing_intervals_for_request(DAY0, end, TradeTick, INSTR) == []
-    )
+    cat = ParquetDataCatalog(str(tmp_path))
+    assert cat.get_missing_intervals_for_request(DAY0, end, TradeTick, INSTR) == []
+    assert len(cat.query(TradeTick, identifiers=[INSTR])) == 10_000  # the zero-row file reads fine
+    assert pd.read_parquet(store.series_dir(s)).shape == (10_000, 6)
     # bars: last ts from the footer statistics
     bd = make_bars(3_000)
     store.write_bars(BAR_TYPE, 1, 3, **bd)
@@ -557,7 +554,7 @@ def _ingest(root: Path) -> int:
 
 
 class _KillAt:
-    """Stands in for ``os`` inside the store module: SIGKILLs the process at the n-th rename/replace/unlink."""
+    """Stands in for ``os`` inside the store module: SIGKILLs the process at the n-th rename/replace/unlink"""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -626,8 +623,8 @@ def test_sigkill_during_writes_then_rerun_equals_uninterrupted(tmp_path: Path) -
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-c", "from tests.test_catalog_store import _child_main; _child_main()", str(root)]
     rng = random.Random(20240818)
-    # Op kills land before the n-th rename/replace/unlink of the run. A resumed run starts with a merge into the
-    # partial day (rename old -> trash, replace temp -> new, unlink trash), so 1, 2, 3 hit each step of it.
+    # Op kills land before the n-th rename/replace/unlink of the run. A resumed run starts with a merge into
+    # the partial day (rename old -> trash, replace temp -> new, unlink trash): 1, 2, 3 hit each step of it.
     plans = [("op", n) for n in (3, 1, 2, 3, 4)] + [
         ("timed", rng.uniform(0.05, 0.9) * ref_secs) for _ in range(3)
     ]

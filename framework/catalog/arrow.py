@@ -1,13 +1,15 @@
 """Fast path: decoded columns -> the Arrow tables Nautilus 1.231 writes for ``TradeTick`` and ``Bar``.
 
-Nautilus stores prices and sizes as 128-bit fixed-point integers scaled by 10**16 (``FIXED_PRECISION`` = 16 in
-the high-precision build) in ``fixed_size_binary[16]`` columns, little endian. That is exactly the unscaled
-integer of an Arrow ``decimal128(38, 16)``, so a column of decimal strings or of integer mantissas becomes a
-Nautilus column with one or two vectorised casts and a zero-copy re-labelling of the buffer, no Python objects.
+Nautilus stores prices and sizes as 128-bit fixed-point integers scaled by 10**16 (``FIXED_PRECISION`` =
+16 in the high-precision build) in ``fixed_size_binary[16]`` columns, little endian. That is exactly the
+unscaled integer of an Arrow ``decimal128(38, 16)``, so a column of decimal strings or of integer mantissas
+becomes a Nautilus column with one or two vectorised casts and a zero-copy re-labelling of the buffer, no
+Python objects.
 
-The schemas below are the ones ``ArrowSerializer.serialize_batch`` produces (field order, types, nullability and
-schema metadata in the same key order), so a table built here and written with the same writer options gives
-files byte-identical to ``ParquetDataCatalog.write_data`` (``tests/test_catalog_store.py`` checks the bytes).
+The schemas below are the ones ``ArrowSerializer.serialize_batch`` produces (field order, types,
+nullability, schema metadata in the same key order), so a table built here and written with the same
+writer options gives files byte-identical to ``ParquetDataCatalog.write_data``
+(``tests/test_catalog_store.py`` checks the bytes).
 
 Inputs per price/size column (``value = mantissa / 10**scale``):
 
@@ -238,7 +240,7 @@ def trade_ticks_table(
     price_scale: int | None = None,
     size_scale: int | None = None,
 ) -> pa.Table:
-    """Columns of decoded trades -> the Arrow table Nautilus writes for ``TradeTick`` (rows in input order)."""
+    """Columns of decoded trades -> the Arrow table Nautilus writes for ``TradeTick`` (input row order)."""
     ts_e = _u64(ts_event, "ts_event")
     n = len(ts_e)
     ts_i = ts_e if ts_init is None else _u64(ts_init, "ts_init", n)

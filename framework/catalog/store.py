@@ -7,37 +7,42 @@ the closed ``ts_init`` interval the file covers, in Nautilus's file-timestamp fo
 
 **Period chunks.** A write covers a closed interval ``[start, end]`` (by default the rows' first and last
 ``ts_init``; the caller passes wider bounds when it knows it fetched everything in them, e.g. the request's
-start and the time the fetch ran to). The interval is cut at period boundaries (UTC days by default, any fixed
-length or calendar months) and every piece becomes at most one file per period, named by the piece's bounds.
-A complete period's file is ``[period_start, period_end]``; files are disjoint and, when written in order,
-contiguous (``end + 1 == next start``), which is what ``consolidate_data`` asserts.
+start and the time the fetch ran to). The interval is cut at period boundaries (UTC days by default, any
+fixed length or calendar months, per store or per series) and each piece becomes at most one file per
+period, named by the piece's bounds. A complete period's file is ``[period_start, period_end]``; files are
+disjoint and, written in order, contiguous (``end + 1 == next start``), as ``consolidate_data`` asserts.
+A declared period without rows gets a zero-row file (``write_empty``), so coverage has no holes.
 
-**Partial periods are in the catalog, and get rewritten whole.** The last period of a write is usually partial
-(``[period_start, end]``, e.g. today). A later write whose piece overlaps that file or touches it (starts at
-``end + 1``) inside the same period merges with it: the store reads the file, adds the rows it does not hold,
-and replaces it by one file ``[period_start, new_end]``. So the period's data is usable at once, and
-completing it never leaves two files (overlap) or a hole. The alternative, keeping partials out until the
-period closes, would hide today's data from backtests and refetch it on every run.
+**Partial periods are in the catalog and get rewritten whole.** The last period of a write is usually
+partial (``[period_start, end]``, e.g. today). A later piece that overlaps that file or touches it (starts
+at ``end + 1``) inside the same period merges with it: the store reads the file, adds the rows it does not
+hold and replaces it by one file ``[period_start, new_end]`` (a bare rename when no rows are new). So the
+data is usable at once, and completing the period never leaves two files (overlap) or a hole. Keeping
+partials out until the period closes would hide today's data from backtests and refetch it on every run.
+Each write into a partial period rewrites its file: stream pages through ``appender()`` (``SeriesAppender``),
+which buffers rows and writes each period once, when the stream has passed it.
 
 **Dedupe.** Rows whose key is already held are dropped (existing rows win): ``trade_id`` for ``TradeTick``,
-``ts_init`` for ``Bar``, the whole row for other classes unless the series names a key. Rows are stored sorted
-by ``(ts_init, key)`` (numeric ``trade_id`` order), so a file's bytes depend only on the rows and bounds it
-holds, never on how the writes were split: an interrupted and resumed ingest produces byte-identical files,
-and writing what is already held changes nothing (no file is touched).
+``ts_init`` for ``Bar``, the whole row for other classes unless the series names a key. Rows are stored
+sorted by ``(ts_init, key)`` (numeric ``trade_id`` order), so a file's bytes depend only on the rows and
+bounds it holds, never on how the writes were split: an interrupted and resumed ingest produces
+byte-identical files, and writing what is already held touches no file.
 
 **Crash safety.** A file is written under a hidden temporary name in its own directory (``.cstmp-*.tmp``:
-ignored by Nautilus, which lists ``*.parquet``, and by pyarrow/pandas datasets, which skip dot files), fsynced,
-then ``os.replace``-d onto its final name. Replacing a partial file by one with another name goes: rename the
-old files to hidden ``.cstrash-*.trash`` names, rename the new file in, delete the trash. Recovery (on open,
-and under the series lock before every write) deletes temporaries and, for each trash file, deletes it if a
-visible file covers its interval (the new file made it) or renames it back (it did not). So after a ``kill
--9`` at any instruction the visible catalog is either the state before or after the file operation, never a
-half-written or overlapping file. Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``.
+Nautilus lists ``*.parquet`` only and pyarrow/pandas datasets skip dot files), fsynced, then
+``os.replace``-d onto its final name. New files of one write are encoded in parallel threads and renamed in
+period order. Replacing files by one with another name goes: rename the old files to hidden
+``.cstrash-*.trash`` names, rename the new file in, delete the trash. Recovery (on open, and under the series
+lock before every write) deletes temporaries and, for each trash file, deletes it if a visible file covers
+its interval (the new file made it) or renames it back (it did not). So after a ``kill -9`` anywhere the
+visible catalog is the state before or after one file operation: never a half-written file, never two
+files holding the same rows. A Ctrl-C (any exception) mid-write runs the same recovery on the way out.
+Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``.
 
 **What do I hold.** ``holdings(series)`` lists the files (names only), the merged covered intervals, the last
 ``ts_init`` held (parquet footer statistics of the last non-empty file) and, for trades, the largest numeric
-``trade_id`` (one column of that one file), without reading the data. ``missing(series, start, end)`` gives
-the gaps to fetch.
+``trade_id`` (one column of that one file: Binance ids grow with time), without reading the data.
+``missing(series, start, end)`` gives the gaps to fetch.
 
 Local filesystems only (the atomicity rests on POSIX ``rename``).
 """
@@ -97,8 +102,8 @@ class CatalogStoreError(RuntimeError):
 
 
 class Period:
-    """Fixed UTC chunk periods: a fixed length from the Unix epoch ("1D", "6h", "7D", a ``pd.Timedelta`` or an
-    int of ns) or calendar months ("month"). Periods are closed integer intervals ``[start, next_start - 1]``."""
+    """Fixed UTC chunk periods: a fixed length from the Unix epoch ("1D", "6h", "7D", a ``pd.Timedelta``, an
+    int of ns) or calendar months ("month"). Periods are closed intervals ``[start, next_start - 1]``."""
 
     def __init__(self, spec: str | int | pd.Timedelta | Period = "1D") -> None:
         if isinstance(spec, Period):
@@ -160,8 +165,8 @@ def _default_key(data_cls: type) -> tuple[str, ...] | None:
 class Series:
     """One series of the catalog: a data class and its identifier (instrument id, bar type or None).
 
-    ``key``: the columns that identify a row for dedupe (default: ``trade_id`` for trades, ``ts_init`` for bars,
-    every column otherwise). ``period``: chunk period for this series (default: the store's).
+    ``key``: the columns that identify a row for dedupe (default: ``trade_id`` for trades, ``ts_init`` for
+    bars, every column otherwise). ``period``: chunk period for this series (default: the store's).
     """
 
     data_cls: type
@@ -416,14 +421,14 @@ class CatalogStore:
     period : default chunk period for series that do not set one ("1D": UTC days).
     durable : fsync each file before it is renamed in and the directory after (power-loss safety; a
         ``kill -9`` is survived either way).
-    write_empty : write zero-row files for periods the caller declares covered but that have no rows, so the
-        coverage has no holes and ``consolidate_data`` sees contiguous files (readable by Nautilus and pyarrow).
-    rows_per_group : parquet row group size (Nautilus's ``max_rows_per_group``; 5000 gives write_data's bytes).
+    write_empty : write zero-row files for periods the caller declares covered but that have no rows, so
+        coverage has no holes and ``consolidate_data`` sees contiguous files (Nautilus and pyarrow read them).
+    rows_per_group : parquet row group size (Nautilus's ``max_rows_per_group``; 5000: write_data's bytes).
     recover : on open, clean temporaries and roll back / forward interrupted replacements in every series
         directory not locked by a live writer.
     lock_timeout : seconds to wait for another writer of the same series.
-    io_threads : threads writing (encoding + fsync) the new files of one write call in parallel; they are still
-        renamed into the catalog one by one in period order.
+    io_threads : threads writing (encoding + fsync) the new files of one write call in parallel; they are
+        still renamed into the catalog one by one, in period order.
     """
 
     def __init__(
@@ -462,7 +467,7 @@ class CatalogStore:
 
     @contextlib.contextmanager
     def _locked(self, series_dir: Path, wait: bool = True) -> Iterator[bool]:
-        """Exclusive lock of one series; yields False (no lock taken) when ``wait`` is False and it is busy."""
+        """Exclusive lock of one series; yields False (not taken) when ``wait`` is False and it is busy."""
         if fcntl is None:  # pragma: no cover
             yield True
             return
@@ -562,16 +567,26 @@ class CatalogStore:
         return self._list(self.series_dir(series))
 
     def holdings(self, series: Series) -> Holdings:
-        """Files, covered intervals, last ts_init and (trades) last trade id, without reading the data."""
+        """Files, covered intervals, last ts_init and (trades) last trade id, without reading the data.
+
+        Takes no lock: a writer replacing a file meanwhile makes it list again (the answer is then a state
+        the catalog was in)."""
         d = self.series_dir(series)
+        for attempt in range(5):
+            try:
+                return self._holdings(series, d)
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _holdings(self, series: Series, d: Path) -> Holdings:
         files = self._list(d)
         last_ts = last_id = None
         rows_last = 0
         for f in reversed(files):
-            try:
-                meta = pq.read_metadata(d / f.name)
-            except FileNotFoundError:  # replaced under our feet by a concurrent writer: take the next
-                continue
+            meta = pq.read_metadata(d / f.name)
             if meta.num_rows == 0:
                 continue
             rows_last = meta.num_rows
@@ -579,8 +594,7 @@ class CatalogStore:
             if last_ts is None:
                 last_ts = int(pc.max(pq.read_table(d / f.name, columns=["ts_init"]).column(0)).as_py())
             if "trade_id" in meta.schema.to_arrow_schema().names:
-                ids = pq.read_table(d / f.name, columns=["trade_id"]).column(0)
-                num = _numeric(ids)
+                num = _numeric(pq.read_table(d / f.name, columns=["trade_id"]).column(0))
                 last_id = int(num.max()) if num is not None else None
             break
         return Holdings(series, tuple(files), last_ts, last_id, rows_last)
@@ -641,9 +655,9 @@ class CatalogStore:
     ) -> WriteReport:
         """Write rows of one series, declaring ``[start, end]`` (ns, closed) as fully fetched.
 
-        ``start``/``end`` default to the rows' first/last ``ts_init`` and only ever widen the rows' span (a row
-        outside them widens the declared interval): pass ``start = holdings.covered_until + 1`` when resuming so
-        the new piece touches the held one, and ``end`` = how far the fetch is known to be complete.
+        ``start``/``end`` default to the rows' first/last ``ts_init`` and only ever widen the rows' span (a
+        row outside them widens the declared interval): pass ``start = holdings.covered_until + 1`` when
+        resuming so the new piece touches the held one, and ``end`` = how far the fetch is known complete.
         """
         report = WriteReport(series, rows_in=table.num_rows)
         if "ts_init" not in table.column_names:
@@ -797,7 +811,8 @@ class CatalogStore:
             if not t.schema.equals(schema, check_metadata=True):
                 raise CatalogStoreError(
                     f"{d.name}: schema/metadata differ from the held file {group[0].name} "
-                    f"(held {schema.metadata}, new {t.schema.metadata}); a precision change needs a new series",
+                    f"(held {schema.metadata}, new {t.schema.metadata}); "
+                    "a precision change needs a new series",
                 )
         merged = pa.concat_tables([*held, new]) if new.num_rows else pa.concat_tables(held)
         if new.num_rows:
@@ -938,8 +953,8 @@ class CatalogStore:
         end: int | None = None,
         series: Series | None = None,
     ) -> list[WriteReport]:
-        """Object path: Nautilus ``Data`` objects (TradeTick, Bar, custom data, CustomData wrappers), grouped by
-        class and identifier as ``write_data`` does, serialised with Nautilus's ``ArrowSerializer``."""
+        """Object path: Nautilus ``Data`` objects (TradeTick, Bar, custom data, CustomData wrappers), grouped
+        by class and identifier as ``write_data`` does, serialised with Nautilus's ``ArrowSerializer``."""
         groups: dict[tuple[type, str | None], list[Any]] = {}
         for obj in data:
             inner = obj.data if isinstance(obj, CustomData) else obj
@@ -977,9 +992,9 @@ class CatalogStore:
     # -- maintenance ----------------------------------------------------------------------------------------
 
     def consolidate(self, series: Series, start: int | None = None, end: int | None = None) -> WriteReport:
-        """Crash-safe ``consolidate_data``: merge each run of contiguous files inside ``[start, end]`` into one
-        file (same atomic replace as writes). Merging a partial last period is fine: later writes merge into
-        the consolidated file."""
+        """Crash-safe ``consolidate_data``: merge each run of contiguous files inside ``[start, end]`` into
+        one file (same atomic replace as writes). Merging a partial last period is fine: later writes merge
+        into the consolidated file (rewriting it whole, so consolidate complete periods)."""
         report = WriteReport(series)
         d = self.series_dir(series)
         with self._locked(d):

@@ -1,0 +1,261 @@
+"""``ingest``: fetch what the catalog is missing, write it in period chunks, report the gaps.
+
+For every series the catalog says which closed ns intervals it already covers; only the rest is fetched
+(``Fetcher``: concurrent pages under the weight budget), converted to Nautilus's Arrow layout and streamed
+into the store's appender, which writes each period once, atomically. A second run finds nothing missing
+and writes nothing; a run killed anywhere loses only its unwritten buffer, which the next run refetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
+from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
+
+from framework.binance.endpoints import Market
+from framework.binance.http import BinanceRestClient
+from framework.catalog.store import CatalogStore
+from framework.catalog.store import Series
+from framework.data import parsing
+from framework.data import types
+from framework.data.instruments import instrument_id_for
+from framework.data.instruments import parse_instruments
+from framework.errors import UsageError
+from framework.ingest.config import IngestConfig
+from framework.ingest.config import SeriesSpec
+from framework.ingest.config import parse_span
+from framework.ingest.config import plan_series
+from framework.ingest.fetch import Fetcher
+from framework.ingest.fetch import Span
+from framework.ingest.kinds import FUTURES_DATA_RETENTION_MS
+from framework.ingest.kinds import KINDS
+from framework.ingest.kinds import DataKind
+from framework.ingest.kinds import Paging
+from framework.ingest.kinds import Step
+from framework.ingest.kinds import step_ms
+from framework.ingest.report import SeriesReport
+from framework.ingest.report import format_table
+
+log = logging.getLogger("framework.ingest")
+NS = 1_000_000  # ns per ms
+
+_RATIO_TYPES = {
+    "top_position_ratio": types.TopTraderPositionRatio,
+    "top_account_ratio": types.TopTraderAccountRatio,
+    "global_account_ratio": types.GlobalAccountRatio,
+}
+
+
+@dataclass
+class Target:
+    """One series resolved against the catalog: where it lands and how its rows convert."""
+
+    spec: SeriesSpec
+    kind: DataKind
+    series: Series
+    instrument: Instrument
+    step_ms: int | None  # kline interval / period / funding interval
+    convert: Callable[[list[Any]], pa.Table]
+    # ts_init = Binance time + shift (klines are stamped at their close, Binance at the open)
+    shift_ms: int = 0
+
+
+def _objects_table(objs: list[Any], cls: type) -> pa.Table:
+    batch = ArrowSerializer.serialize_batch(sorted(objs, key=lambda o: o.ts_init), data_cls=cls)
+    return pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+
+
+class Ingestor:
+    """Runs one ingest configuration against one Binance (real or local)."""
+
+    def __init__(self, cfg: IngestConfig, client: BinanceRestClient, progress: bool | None = None):
+        self.cfg = cfg
+        self.client = client
+        self.catalog_path = Path(cfg.catalog)
+        self.specs = plan_series(cfg)
+        self.store: CatalogStore | None = None
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.fetched: dict[str, int] = {}
+        self.requests: dict[str, int] = {}
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    async def _instruments(self) -> dict[tuple[Market, str], Instrument]:
+        """Instruments of the requested symbols (unknown symbol: one line, nothing written)."""
+        found: dict[tuple[Market, str], Instrument] = {}
+        for market in sorted({s.market for s in self.specs}):
+            info = await self.client.get(market, "exchange_info")
+            self.client.apply_rate_limits(market, info)
+            wanted = sorted({s.symbol for s in self.specs if s.market is market})
+            listed = {s.symbol for s in info.symbols}
+            unknown = [s for s in wanted if s not in listed]
+            if unknown:
+                raise UsageError(f"markets.{market.value}.symbols: {', '.join(unknown)} not listed on Binance "
+                                 f"{market.value}; check the symbol (spot and USD-M list different ones)")
+            subset = msgspec.structs.replace(info, symbols=[s for s in info.symbols if s.symbol in wanted])
+            for inst in parse_instruments(market, subset, ts_ns=0):
+                found[(market, inst.raw_symbol.value)] = inst
+        return found
+
+    def _write_instruments(self, instruments: list[Instrument]) -> None:
+        """Write instruments that are new or changed (ts 0: the same definition is the same file)."""
+        catalog = ParquetDataCatalog(str(self.catalog_path))
+        held = {i.id: i for i in catalog.instruments()}
+        fresh = [i for i in instruments if i.id not in held or type(i).to_dict(i) != type(i).to_dict(held[i.id])]
+        if fresh:
+            catalog.write_data(fresh)
+
+    async def _funding_intervals(self) -> dict[str, int]:
+        if not any(s.kind == "funding" for s in self.specs):
+            return {}
+        return parsing.funding_intervals(await self.client.get(Market.FUTURES, "funding_rate_info"))
+
+    def _target(self, spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]) -> Target:
+        kind = KINDS[spec.kind]
+        iid = inst.id
+        if spec.kind in ("agg_trades", "trades"):
+            parse = parsing.parse_agg_trades if spec.kind == "agg_trades" else parsing.parse_trades
+            series = Series.trades(iid)
+            # both kinds land in TradeTick for the instrument; ids differ, so never mix them in one catalog
+            return Target(spec, kind, series, inst, None, lambda rows: _trade_table(rows, spec.kind, inst))
+        if spec.kind == "klines":
+            bar_type = parsing.kline_bar_type(iid, spec.step)
+            interval = step_ms(spec.step)
+            return Target(spec, kind, Series.bars(bar_type), inst, interval,
+                          lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
+                          shift_ms=interval)
+        if spec.kind == "funding":
+            hours = funding_hours.get(spec.symbol, 8)
+            return Target(spec, kind, Series.custom(types.FundingRate, iid), inst, hours * 3_600_000,
+                          lambda rows: _objects_table(parsing.parse_funding_rates(rows, hours), types.FundingRate))
+        if spec.kind == "open_interest":
+            period = spec.step
+            return Target(spec, kind, Series.custom(types.OpenInterest, iid), inst, step_ms(period),
+                          lambda rows: _objects_table(parsing.parse_open_interest_hist(rows, period), types.OpenInterest))
+        if spec.kind in _RATIO_TYPES:
+            cls, period = _RATIO_TYPES[spec.kind], spec.step
+            return Target(spec, kind, Series.custom(cls, iid), inst, step_ms(period),
+                          lambda rows: _objects_table(parsing.parse_long_short_ratios(rows, cls, period), cls))
+        if spec.kind == "taker_volume":
+            period = spec.step
+            cls = types.TakerBuySellVolume
+            return Target(spec, kind, Series.custom(cls, iid), inst, step_ms(period),
+                          lambda rows: _objects_table(parsing.parse_taker_buy_sell_volume(rows, iid, period), cls))
+        raise UsageError(f"{spec.kind}: not ingested yet (mark/index/premium klines need their bar types)")
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self) -> list[SeriesReport]:
+        instruments = await self._instruments()
+        now_ms = (await self.client.get(self.specs[0].market, "time")).serverTime
+        start_ms, end_ms = parse_span(self.cfg, now_ms)
+        funding_hours = await self._funding_intervals()
+        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        self._write_instruments(list(instruments.values()))
+        self.store = CatalogStore(str(self.catalog_path))
+        targets = [self._target(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
+        status = asyncio.create_task(self._status(targets))
+        try:
+            for target in targets:  # series one after another; pages of each run concurrently
+                await self._ingest(target, start_ms, end_ms, now_ms)
+        finally:
+            status.cancel()
+            await asyncio.gather(status, return_exceptions=True)
+        return [self._report(t, start_ms, end_ms, now_ms) for t in targets]
+
+    def _bounds(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> tuple[int, int]:
+        """The Binance-time span to hold for this series (ms, closed)."""
+        lo, hi = start_ms, end_ms
+        if t.kind.retention_ms is not None:
+            lo = max(lo, now_ms - t.kind.retention_ms + (t.step_ms or 0))
+        if t.kind.step is Step.INTERVAL:
+            hi = min(hi, now_ms) - t.step_ms  # only closed klines: open + interval <= now
+        return lo, hi
+
+    async def _ingest(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> None:
+        assert self.store is not None
+        lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
+        if lo > hi:
+            return
+        name = t.spec.name
+        self.fetched.setdefault(name, 0)
+        shift = t.shift_ms
+        missing = self.store.missing(t.series, (lo + shift) * NS, (hi + shift) * NS + NS - 1)
+        fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
+                          self.cfg.concurrency)
+        for a_ns, b_ns in missing:
+            a_ms, b_ms = -(-a_ns // NS) - shift, b_ns // NS - shift
+            if a_ms > b_ms:
+                continue
+            span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
+            with self.store.appender(t.series, start=a_ns) as app:
+                if span is not None:
+                    async for rows in fetcher.pages(span):
+                        if t.kind.step is Step.INTERVAL:
+                            rows = parsing.closed_klines(rows, now_ms)
+                        if rows:
+                            app.add(t.convert(rows))
+                            self.fetched[name] += len(rows)
+                app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
+        self.requests[name] = fetcher.requests
+
+    async def _status(self, targets: list[Target]) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(5)
+            done = ", ".join(f"{n}: {c:,}" for n, c in self.fetched.items())
+            log.info("ingest %.0fs: rows written %s", time.monotonic() - started, done or "none yet")
+
+    # -- report -------------------------------------------------------------------------------
+
+    def _report(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> SeriesReport:
+        assert self.store is not None
+        lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
+        table = self.store.read_table(t.series)
+        ts_ms = np.asarray(table.column("ts_init").to_numpy(), dtype=np.int64) // NS - t.shift_ms if table.num_rows else np.array([], dtype=np.int64)
+        name = t.spec.name
+        if t.kind.paging is Paging.ID:
+            ids = np.sort(np.array(table.column("trade_id").to_pylist(), dtype=np.int64)) if table.num_rows else np.array([], dtype=np.int64)
+            report = SeriesReport.for_ids(name, ids, ts_ms, None, None)
+        else:
+            report = SeriesReport.for_periods(name, ts_ms, t.step_ms or 1, lo, hi)
+            if t.kind.retention_ms is not None and start_ms < lo:
+                report.note = "Binance serves only the last 30 days here; older history: ingest --from-files"
+        report.fetched = self.fetched.get(name, 0)
+        report.requests = self.requests.get(name, 0)
+        return report
+
+
+_NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
+
+
+def _trade_table(rows: list[Any], kind: str, inst: Instrument) -> pa.Table:
+    if kind == "agg_trades":
+        batch = parsing.trade_record_batch(inst, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows],
+                                           [str(r.a) for r in rows], [r.T for r in rows])
+    else:
+        batch = parsing.trade_record_batch(inst, [r.price for r in rows], [r.qty for r in rows],
+                                           [r.isBuyerMaker for r in rows], [str(r.id) for r in rows],
+                                           [r.time for r in rows])
+    return pa.Table.from_batches([batch])
+
+
+def write_report(reports: list[SeriesReport], path: Path) -> str:
+    from framework.collect.runner import write_atomic
+
+    write_atomic(path, msgspec.json.format(msgspec.json.encode({"series": reports}), indent=2))
+    return format_table(reports)
