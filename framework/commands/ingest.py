@@ -12,6 +12,7 @@ import msgspec
 from framework.binance.config import URL_ENV
 from framework.binance.config import BinanceHttpConfig
 from framework.binance.credentials import Credentials
+from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.cli import add_network_options
 from framework.cli import binance_urls
@@ -36,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kinds", help="one-off run: comma-separated data kinds (klines, agg_trades, funding, ...)")
     p.add_argument("--intervals", help="one-off run: kline intervals, e.g. 1m,1h")
     p.add_argument("--periods", help="one-off run: /futures/data periods, e.g. 5m")
+    p.add_argument("--from-files", type=Path, metavar="DIR",
+                   help="import data.binance.vision files (klines, aggTrades, trades; CSV or zip) under DIR")
+    p.add_argument("--files-market", choices=["spot", "futures"],
+                   help="market of bulk files whose path does not say it")
     p.add_argument("--report", help="gap report JSON path (default <catalog>/ingest_report.json)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
     add_network_options(p)
@@ -44,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace) -> IngestConfig:
     raw = read_yaml(args.config)
+    if args.from_files:
+        raw.setdefault("markets", {})
+        raw.setdefault("start", "0")
     if args.market:
         selection = {"symbols": _split(args.symbols, "--symbols"), "kinds": _split(args.kinds, "--kinds")}
         if args.intervals:
@@ -72,10 +80,13 @@ def run(args: argparse.Namespace) -> int:
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     with binance_urls(args, yaml_urls) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
-        ingestor = Ingestor(cfg, client)
+        ingestor = Ingestor(cfg, client, files=args.from_files is not None)
 
         async def go():
             try:
+                if args.from_files is not None:
+                    market = Market(args.files_market) if args.files_market else None
+                    return await ingestor.import_files(args.from_files, market)
                 return await ingestor.run()
             finally:
                 await client.close()

@@ -35,6 +35,7 @@ from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.instruments import parse_instruments
 from framework.errors import UsageError
+from framework.ingest import bulk
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import SeriesSpec
 from framework.ingest.config import parse_span
@@ -82,11 +83,14 @@ def _objects_table(objs: list[Any], cls: type) -> pa.Table:
 class Ingestor:
     """Runs one ingest configuration against one Binance (real or local)."""
 
-    def __init__(self, cfg: IngestConfig, client: BinanceRestClient, progress: bool | None = None):
+    def __init__(self, cfg: IngestConfig, client: BinanceRestClient, progress: bool | None = None,
+                 files: bool = False):
         self.cfg = cfg
         self.client = client
         self.catalog_path = Path(cfg.catalog)
-        self.specs = plan_series(cfg)
+        if self.catalog_path.exists() and not self.catalog_path.is_dir():
+            raise UsageError(f"catalog: {self.catalog_path} is a file; point catalog at a folder")
+        self.specs = [] if files else plan_series(cfg)
         self.store: CatalogStore | None = None
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.fetched: dict[str, int] = {}
@@ -219,6 +223,38 @@ class Ingestor:
             await asyncio.sleep(5)
             done = ", ".join(f"{n}: {c:,}" for n, c in self.fetched.items())
             log.info("ingest %.0fs: rows written %s", time.monotonic() - started, done or "none yet")
+
+    # -- bulk files -------------------------------------------------------------------------------
+
+    async def import_files(self, root: Path, market: Market | None = None) -> list[SeriesReport]:
+        """Import data.binance.vision files under ``root`` (same dedupe and chunking as the REST path)."""
+        found = bulk.discover(root, market)
+        for skipped in found.skipped:
+            log.warning("skipped %s", skipped)
+        groups = found.series()
+        if not groups:
+            raise UsageError(f"--from-files {root}: no Binance bulk file found"
+                             f"{' (' + str(len(found.skipped)) + ' skipped, see the warnings)' if found.skipped else ''}")
+        self.specs = [SeriesSpec(m, kind, symbol, interval) for (m, kind, symbol, interval) in groups]
+        for spec in self.specs:
+            if spec.kind not in ("klines", "agg_trades", "trades"):
+                raise UsageError(f"{spec.name}: bulk files of this kind are not imported yet")
+        instruments = await self._instruments()
+        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        self._write_instruments(list(instruments.values()))
+        self.store = CatalogStore(str(self.catalog_path))
+        reports = []
+        for spec, files in zip(self.specs, groups.values()):
+            t = self._target(spec, instruments[(spec.market, spec.symbol)], {})
+            self.fetched[spec.name] = 0
+            with self.store.appender(t.series) as app:
+                for rows in bulk.read_series(files):
+                    app.add(t.convert(rows))
+                    self.fetched[spec.name] += len(rows)
+            first = min(f.start_ms for f in files if f.start_ms is not None)
+            last = max(f.end_ms for f in files if f.end_ms is not None)
+            reports.append(self._report(t, first, last, last + (t.step_ms or 0)))
+        return reports
 
     # -- report -------------------------------------------------------------------------------
 
