@@ -79,7 +79,11 @@ def test_full_ingest_equals_the_exchange_ground_truth(exchange, full) -> None:
     trade_qty = sum(tape.trade(i).qty for i in range(tape.first_trade_at(lo), tape.last_trade_at(hi - 1) + 1))
     # bars hold [lo, hi) minute by minute; the aggTrades above run to hi inclusive
     assert vol == Decimal(fmt_units(trade_qty, tape.qty_decimals))
-    stats = cat.query(types.KlineStats) if hasattr(types, "KlineStats") else []
+    stats = cat.query(types.KlineStats)
+    assert len(stats) == 60 and [s.ts_event for s in stats] == [b.ts_event for b in bars]
+    taker = sum(tape.trade(i).qty for i in range(tape.first_trade_at(lo), tape.last_trade_at(hi - 1) + 1)
+                if not tape.trade(i).is_buyer_maker)
+    assert sum(s.taker_buy_base_volume for s in stats) == Decimal(fmt_units(taker, tape.qty_decimals))
     assert len(cat.query(types.OpenInterest)) == 13  # 23:00 .. 00:00 every 5 minutes
     assert len(cat.query(types.TakerBuySellVolume)) == 13
     for cls in (types.TopTraderPositionRatio, types.TopTraderAccountRatio, types.GlobalAccountRatio):
@@ -88,7 +92,6 @@ def test_full_ingest_equals_the_exchange_ground_truth(exchange, full) -> None:
     report = json.loads((catalog / "ingest_report.json").read_text())
     assert all(s["missing_count"] == 0 for s in report["series"])
     assert "BTCUSDT agg_trades" in proc.stdout
-    del stats
 
 
 def test_second_run_writes_nothing(exchange, full) -> None:

@@ -9,6 +9,7 @@ and writes nothing; a run killed anywhere loses only its unwritten buffer, which
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -28,6 +29,7 @@ from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.catalog import arrow as fast_arrow
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 from framework.data import parsing
@@ -73,6 +75,8 @@ class Target:
     convert: Callable[[list[Any]], pa.Table]
     # ts_init = Binance time + shift (klines are stamped at their close, Binance at the open)
     shift_ms: int = 0
+    # series written from the same rows beside the main one (klines: their KlineStats)
+    companions: tuple[tuple[Series, Callable[[list[Any]], pa.Table]], ...] = ()
 
 
 def _objects_table(objs: list[Any], cls: type) -> pa.Table:
@@ -139,9 +143,11 @@ class Ingestor:
         if spec.kind == "klines":
             bar_type = parsing.kline_bar_type(iid, spec.step)
             interval = step_ms(spec.step)
+            stats = (Series.custom(types.KlineStats, bar_type),
+                     lambda rows: _objects_table(parsing.parse_kline_stats(rows, bar_type), types.KlineStats))
             return Target(spec, kind, Series.bars(bar_type), inst, interval,
                           lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
-                          shift_ms=interval)
+                          shift_ms=interval, companions=(stats,))
         if spec.kind == "funding":
             hours = funding_hours.get(spec.symbol, 8)
             return Target(spec, kind, Series.custom(types.FundingRate, iid), inst, hours * 3_600_000,
@@ -159,7 +165,12 @@ class Ingestor:
             cls = types.TakerBuySellVolume
             return Target(spec, kind, Series.custom(cls, iid), inst, step_ms(period),
                           lambda rows: _objects_table(parsing.parse_taker_buy_sell_volume(rows, iid, period), cls))
-        raise UsageError(f"{spec.kind}: not ingested yet (mark/index/premium klines need their bar types)")
+        if spec.kind in _DERIVED_KLINES:
+            bar_type = derived_bar_type(spec.kind, spec.symbol, spec.step)
+            interval = step_ms(spec.step)
+            return Target(spec, kind, Series.bars(bar_type), inst, interval,
+                          lambda rows: _derived_bars(rows, bar_type), shift_ms=interval)
+        raise UsageError(f"{spec.kind}: not an ingestible kind")
 
     # -- running -------------------------------------------------------------------------------
 
@@ -198,7 +209,9 @@ class Ingestor:
         name = t.spec.name
         self.fetched.setdefault(name, 0)
         shift = t.shift_ms
-        missing = self.store.missing(t.series, (lo + shift) * NS, (hi + shift) * NS + NS - 1)
+        # every output of the target must be complete: a kill between two of them refetches the span
+        wanted = ((lo + shift) * NS, (hi + shift) * NS + NS - 1)
+        missing = _union(self.store.missing(s, *wanted) for s in (t.series, *(c[0] for c in t.companions)))
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
                           self.cfg.concurrency)
         for a_ns, b_ns in missing:
@@ -206,15 +219,19 @@ class Ingestor:
             if a_ms > b_ms:
                 continue
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
-            with self.store.appender(t.series, start=a_ns) as app:
+            outputs = [(t.series, t.convert), *t.companions]
+            with contextlib.ExitStack() as stack:
+                apps = [(stack.enter_context(self.store.appender(s, start=a_ns)), conv) for s, conv in outputs]
                 if span is not None:
                     async for rows in fetcher.pages(span):
                         if t.kind.step is Step.INTERVAL:
                             rows = parsing.closed_klines(rows, now_ms)
                         if rows:
-                            app.add(t.convert(rows))
+                            for app, convert in apps:
+                                app.add(convert(rows))
                             self.fetched[name] += len(rows)
-                app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
+                for app, _ in apps:
+                    app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
         self.requests[name] = fetcher.requests
 
     async def _status(self, targets: list[Target]) -> None:
@@ -247,9 +264,12 @@ class Ingestor:
         for spec, files in zip(self.specs, groups.values()):
             t = self._target(spec, instruments[(spec.market, spec.symbol)], {})
             self.fetched[spec.name] = 0
-            with self.store.appender(t.series) as app:
+            with contextlib.ExitStack() as stack:
+                apps = [(stack.enter_context(self.store.appender(s)), conv)
+                        for s, conv in [(t.series, t.convert), *t.companions]]
                 for rows in bulk.read_series(files):
-                    app.add(t.convert(rows))
+                    for app, convert in apps:
+                        app.add(convert(rows))
                     self.fetched[spec.name] += len(rows)
             first = min(f.start_ms for f in files if f.start_ms is not None)
             last = max(f.end_ms for f in files if f.end_ms is not None)
@@ -274,6 +294,44 @@ class Ingestor:
         report.fetched = self.fetched.get(name, 0)
         report.requests = self.requests.get(name, 0)
         return report
+
+
+#: Binance prints mark, index and premium klines with 8 decimals and no volume.
+DERIVED_PRICE_PRECISION = 8
+_DERIVED_KLINES = {"mark_klines": "MARK", "index_klines": "INDEX", "premium_klines": "PREMIUM"}
+
+
+def derived_bar_type(kind: str, symbol: str, interval: str) -> str:
+    """Bar types of the derived price klines.
+
+    Mark price klines are the perpetual's MARK bars (``BTCUSDT-PERP.BINANCE-1-MINUTE-MARK-EXTERNAL``);
+    Nautilus has no index or premium price type, so those get instrument ids of their own:
+    ``BTCUSDT-INDEX.BINANCE-1-MINUTE-LAST-EXTERNAL``, ``BTCUSDT-PREMIUM.BINANCE-1-MINUTE-LAST-EXTERNAL``.
+    """
+    last = str(parsing.kline_bar_type(instrument_id_for(Market.FUTURES, symbol), interval))
+    if kind == "mark_klines":
+        return last.replace("-LAST-", "-MARK-")
+    return last.replace(f"{symbol}-PERP.", f"{symbol}-{_DERIVED_KLINES[kind]}.")
+
+
+def _derived_bars(rows: list[Any], bar_type: str) -> pa.Table:
+    return fast_arrow.bars_table(
+        bar_type, DERIVED_PRICE_PRECISION, 0,
+        open=[r.open for r in rows], high=[r.high for r in rows], low=[r.low for r in rows],
+        close=[r.close for r in rows], volume=["0"] * len(rows),
+        ts_event=fast_arrow.ms_to_ns(np.array([r.close_time + 1 for r in rows], dtype=np.int64)),
+    )
+
+
+def _union(interval_lists: Any) -> list[tuple[int, int]]:
+    """Merge closed intervals from several lists into sorted disjoint ones."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(iv for ivs in interval_lists for iv in ivs):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
