@@ -79,7 +79,7 @@ def test_full_ingest_equals_the_exchange_ground_truth(exchange, full) -> None:
     trade_qty = sum(tape.trade(i).qty for i in range(tape.first_trade_at(lo), tape.last_trade_at(hi - 1) + 1))
     # bars hold [lo, hi) minute by minute; the aggTrades above run to hi inclusive
     assert vol == Decimal(fmt_units(trade_qty, tape.qty_decimals))
-    stats = cat.query(types.KlineStats)
+    stats = [c.data for c in cat.query(types.KlineStats)]
     assert len(stats) == 60 and [s.ts_event for s in stats] == [b.ts_event for b in bars]
     taker = sum(tape.trade(i).qty for i in range(tape.first_trade_at(lo), tape.last_trade_at(hi - 1) + 1)
                 if not tape.trade(i).is_buyer_maker)
