@@ -122,7 +122,7 @@ def fetch_pages(agg_pages: int, kline_pages: int) -> tuple[list[bytes], list[byt
     from framework.exchange.server import LocalExchangeThread
 
     days = max(2, int(kline_pages * 1500 / 1440) + 3)
-    with LocalExchangeThread(ExchangeConfig(speed=0, start="recorded", history=f"{days}d")) as ex:
+    with LocalExchangeThread(ExchangeConfig(speed=0, start="recorded", history=f"{days}d", weight_limit=10**9)) as ex:
         fut = ex.urls["futures_http"]
         now_ms = ex.market.now()
         latest = json.loads(_get(f"{fut}/fapi/v1/aggTrades?symbol={SYMBOL}&limit=1000"))
@@ -355,13 +355,31 @@ def run_cli(urls: dict[str, str], catalog: Path, start_ms: int, end_ms: int) -> 
     with log.open("wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        samples: list[tuple[float, float]] = []  # (s since start, VmRSS MB): where in the run the peak falls
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                try:
+                    text = Path(f"/proc/{proc.pid}/status").read_text()
+                except OSError:
+                    return
+                kb = next((int(x.split()[1]) for x in text.splitlines() if x.startswith("VmRSS:")), 0)
+                samples.append((time.perf_counter() - t0, kb / 1024))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"ingest exited {proc.returncode}:\n{text[-3000:]}")
-    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime, "log": text}
+    tenths = [max((m for t, m in samples if t <= wall * k / 10), default=0.0) for k in range(1, 11)]
+    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime, "log": text,
+            "rss_tenths": tenths}
 
 
 def catalog_ids(catalog: Path) -> tuple[int, int, int, int, int]:
@@ -448,7 +466,8 @@ def part_day(res: Results, args) -> None:
     expected = hi - lo + 1
     ok = rows == distinct == expected and (mn, mx) == (lo, hi)
     res.add("3", "day backfill, ingest child peak RSS", f"{r['rss_mb']:,.0f} MB", target=f"< {TARGET_RSS_MB} MB",
-            met=_ok(r["rss_mb"] < TARGET_RSS_MB), detail=f"os.wait4 ru_maxrss of the CLI process")
+            met=_ok(r["rss_mb"] < TARGET_RSS_MB), detail="os.wait4 ru_maxrss of the CLI process; max VmRSS by 10%..100% of wall: "
+                   + " ".join(f"{m:.0f}" for m in r["rss_tenths"]))
     res.add("3", "day backfill, rows/s", f"{rows / r['wall']:,.0f} rows/s",
             detail=f"{rows:,} rows in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (child), {files} files {size:.0f} MB, "
                    f"429/418: {r429}/{r418}")

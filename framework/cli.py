@@ -42,8 +42,9 @@ def url_flags(args: argparse.Namespace) -> dict[str, str | None]:
 
 @contextlib.contextmanager
 def binance_urls(args: argparse.Namespace, yaml_urls: dict[str, Any] | None = None,
-                 offline_speed: float = 1.0) -> Iterator[BinanceUrls]:
-    """The URLs to use; with ``--offline``, those of a local exchange started for the duration."""
+                 offline: dict[str, Any] | None = None) -> Iterator[BinanceUrls]:
+    """The URLs to use; with ``--offline``, those of a local exchange (``ExchangeConfig(**offline)``)
+    started for the duration."""
     flags = url_flags(args)
     if not getattr(args, "offline", False):
         yield BinanceUrls.resolve(flags=flags, yaml=yaml_urls)
@@ -54,7 +55,7 @@ def binance_urls(args: argparse.Namespace, yaml_urls: dict[str, Any] | None = No
     from framework.exchange.server import ExchangeConfig
     from framework.exchange.server import LocalExchangeThread
 
-    with LocalExchangeThread(ExchangeConfig(speed=offline_speed)) as exchange:
+    with LocalExchangeThread(ExchangeConfig(**(offline or {}))) as exchange:
         logging.getLogger("framework").info("offline: local exchange at %s", exchange.urls)
         yield BinanceUrls(**exchange.urls)
 

@@ -211,3 +211,29 @@ def test_no_bulk_files_is_a_usage_error(exchange, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     proc = import_files(exchange, tmp_path / "cat", tmp_path / "empty")
     assert proc.returncode == 2 and "no Binance bulk file found" in proc.stderr
+
+
+def test_spot_agg_trades_and_klines(exchange, tmp_path: Path) -> None:
+    catalog = tmp_path / "spot"
+    proc = ingest(exchange, catalog, "--market", "spot", "--kinds", "agg_trades,klines", "--intervals", "1m,5m",
+                  "--start", "2024-08-08T23:50:00Z")
+    assert proc.returncode == 0, proc.stderr
+    tape = exchange.market.tape(Market.SPOT, "BTCUSDT")
+    lo, hi = parse_time_ms("2024-08-08T23:50:00Z"), parse_time_ms(END)
+    ticks = ParquetDataCatalog(str(catalog)).query(TradeTick)
+    assert [int(t.trade_id.value) for t in ticks] == list(range(tape.first_agg_at(lo), tape.last_agg_at(hi) + 1))
+    assert {str(t.instrument_id) for t in ticks} == {"BTCUSDT.BINANCE"}
+    bars = ParquetDataCatalog(str(catalog)).query(Bar)
+    assert sorted({str(b.bar_type) for b in bars}) == ["BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL",
+                                                       "BTCUSDT.BINANCE-5-MINUTE-LAST-EXTERNAL"]
+
+
+def test_every_example_config_runs_offline(tmp_path: Path) -> None:
+    for cfg in sorted((ROOT / "configs" / "ingest").glob("*.yaml")):
+        proc = subprocess.run([sys.executable, "-m", "framework.main", "ingest", str(cfg), "--offline",
+                               "--catalog", str(tmp_path / cfg.stem)],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, f"{cfg}: {proc.stderr[-2000:]}"
+        report = json.loads((tmp_path / cfg.stem / "ingest_report.json").read_text())
+        assert all(s["rows"] > 0 for s in report["series"]), report

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     setup_logging(args.log_level)
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
-    with binance_urls(args, yaml_urls) as urls:
+    # offline: the recordings' own time, frozen, with two days of tape, so example configs (dated) find data
+    with binance_urls(args, yaml_urls, offline={"start": "recorded", "speed": 0, "history": "2d"}) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
         ingestor = Ingestor(cfg, client, files=args.from_files is not None)
 

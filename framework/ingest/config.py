@@ -113,4 +113,7 @@ def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
                                          "use 1d and resample")
             for symbol in sel.symbols:
                 specs += [SeriesSpec(market, kind_name, symbol.upper(), step) for step in steps]
+        if {"agg_trades", "trades"} <= set(sel.kinds):
+            raise UsageError(f"markets.{market_name}.kinds: agg_trades and trades both become the instrument's "
+                             "TradeTick series (with different ids); pick one per catalog")
     return specs

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from tqdm import tqdm
 import pyarrow as pa
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import TradeTick
@@ -220,7 +221,10 @@ class Ingestor:
                 continue
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
             outputs = [(t.series, t.convert), *t.companions]
+            pages = 0 if span is None else len(
+                fetcher.id_pages_for(span) if t.kind.paging is Paging.ID else fetcher.time_windows(span))
             with contextlib.ExitStack() as stack:
+                bar = stack.enter_context(tqdm(total=pages, desc=name, unit="page", disable=not self.progress))
                 apps = [(stack.enter_context(self.store.appender(s, start=a_ns)), conv) for s, conv in outputs]
                 if span is not None:
                     async for rows in fetcher.pages(span):
@@ -230,11 +234,15 @@ class Ingestor:
                             for app, convert in apps:
                                 app.add(convert(rows))
                             self.fetched[name] += len(rows)
+                        bar.update(1)
                 for app, _ in apps:
                     app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
         self.requests[name] = fetcher.requests
 
     async def _status(self, targets: list[Target]) -> None:
+        """A one-line status every 5 s when no progress bars are drawn (not a terminal)."""
+        if self.progress:
+            return
         started = time.monotonic()
         while True:
             await asyncio.sleep(5)
