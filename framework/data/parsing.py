@@ -2,20 +2,20 @@
 
 Trades and klines
 -----------------
-Decimal strings become Nautilus fixed-point values without passing through a float: Arrow casts
-each string column to ``decimal128(38, precision)`` (an error if a value has non-zero digits beyond
-the instrument's precision, so nothing is rounded silently), rescales it to
-``decimal128(38, FIXED_PRECISION)`` and reinterprets the 16-byte little-endian integers as
-Nautilus's raw values (``raw = value * 10**FIXED_PRECISION``; 1.231 wheels are built in
-high-precision mode: 16 decimals, 128-bit raws, the same layout as the catalog's
-``fixed_size_binary(16)`` columns). Nautilus's Rust wranglers turn the record batch into objects,
-converted to the Cython ``TradeTick``/``Bar`` that the catalog and the backtest engine take.
+Decimal strings become Nautilus fixed-point values without passing through a float:
+``framework.catalog.arrow`` (the one implementation of "columns -> Nautilus Arrow layout") casts each
+string column to decimals at the raw scale (an error if a value is not a plain decimal or has non-zero
+digits beyond the instrument's precision, so nothing is rounded silently) and reinterprets them as
+Nautilus's raw values in the catalog's ``fixed_size_binary`` layout. This module adds the checks that
+belong to Binance rows (sizes positive, OHLC consistent) and turns record batches into objects with
+Nautilus's Rust wranglers, converted to the Cython ``TradeTick``/``Bar`` that the catalog and the
+backtest engine take.
 
 Nautilus's own ``TradeTick/Bar.from_raw_arrays_to_list`` are not used: in 1.231 they take
 ``double`` arrays (not raw integers) and build each value with ``Price(float, precision)``.
 
-Timestamps are integer milliseconds times 1_000_000 (Nautilus's ``millis_to_nanos`` goes through a
-double and is off by up to ~100 ns at current epochs).
+Timestamps are integer milliseconds times 1_000_000 (``arrow.ms_to_ns``; Nautilus's
+``millis_to_nanos`` goes through a double and is off by up to ~100 ns at current epochs).
 
 * aggTrades -> ``TradeTick``: ``trade_id`` = aggregate id ``a``, aggressor SELLER when ``m`` (the
   buyer was the maker, so the taker sold), else BUYER; ``ts_event = ts_init = T``.
@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nautilus_trader.core import nautilus_pyo3
@@ -47,17 +46,20 @@ from nautilus_trader.model.data import BarSpecification
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggregationSource
-from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.enums import BarAggregation
 from nautilus_trader.model.enums import PriceType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.model.objects import FIXED_PRECISION
-from nautilus_trader.model.objects import FIXED_PRECISION_BYTES
 
 from framework.binance import schemas as rest
+from framework.catalog.arrow import aggressor_from_buyer_maker
+from framework.catalog.arrow import bars_batch
+from framework.catalog.arrow import decimal_column
+from framework.catalog.arrow import ms_to_ns
+from framework.catalog.arrow import plain_decimal_array
+from framework.catalog.arrow import to_raw
+from framework.catalog.arrow import trade_ticks_batch
 from framework.data.instruments import futures_instrument_id
-from framework.data.types import DECIMAL_TEXT
 from framework.data.types import NANOS_PER_MILLI
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
@@ -67,75 +69,26 @@ from framework.data.types import TakerBuySellVolume
 from framework.data.types import TopTraderAccountRatio
 from framework.data.types import TopTraderPositionRatio
 from framework.data.types import checked_decimal_text
-from framework.data.types import fixed_raw
 
 AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
 TradeRow = rest.SpotTrade | rest.FuturesTrade
 LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] | type[GlobalAccountRatio]
 
-_PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
-_BUYER = int(AggressorSide.BUYER)
-_SELLER = int(AggressorSide.SELLER)
-
 
 # --------------------------------------------------------------------------------------------------
-# Exact decimal columns -> Nautilus raw fixed-point columns
+# Checks that belong to Binance rows (the Arrow layout itself is framework.catalog.arrow's)
 # --------------------------------------------------------------------------------------------------
-
-
-def decimal_column(values: Sequence[str], precision: int, what: str) -> pa.Decimal128Array:
-    """``values`` as ``decimal128(38, precision)``, exactly; ``ValueError`` names the first bad value."""
-    array = plain_decimal_array(values, what)
-    try:
-        return pc.cast(array, pa.decimal128(38, precision))
-    except pa.ArrowInvalid:
-        for index, text in enumerate(values):
-            try:
-                fixed_raw(text, precision)
-            except ValueError as e:
-                raise ValueError(f"{what}[{index}]: {e} (instrument precision {precision})") from None
-        raise
-
-
-def plain_decimal_array(values: Sequence[str], what: str) -> pa.StringArray:
-    """``values`` as an Arrow string array after a vectorised check that each is a plain decimal."""
-    array = pa.array(values, pa.string())
-    if len(array) == 0:
-        return array
-    if array.null_count or not pc.all(pc.match_substring_regex(array, _PLAIN_DECIMAL)).as_py():
-        index = next(i for i, v in enumerate(values) if v is None or DECIMAL_TEXT.fullmatch(v) is None)
-        raise ValueError(f"{what}[{index}] = {values[index]!r} is not a plain decimal")
-    return array
-
-
-def raw_column(decimals: pa.Decimal128Array) -> pa.FixedSizeBinaryArray:
-    """Nautilus raw values (``value * 10**FIXED_PRECISION``) of a decimal column, as the catalog's
-    ``fixed_size_binary(FIXED_PRECISION_BYTES)`` layout."""
-    scaled = pc.cast(decimals, pa.decimal128(38, FIXED_PRECISION))
-    count = len(scaled)
-    data = scaled.buffers()[1].slice(scaled.offset * 16, count * 16)
-    if FIXED_PRECISION_BYTES == 8:  # standard-precision build: 64-bit raws
-        words = np.frombuffer(data, dtype="<i8").reshape(-1, 2)
-        if not np.array_equal(words[:, 1], words[:, 0] >> 63):
-            raise ValueError("value out of the 64-bit raw range of a standard-precision build")
-        data = pa.py_buffer(np.ascontiguousarray(words[:, 0]).tobytes())
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(FIXED_PRECISION_BYTES), count, [None, data])
 
 
 def _check_positive(decimals: pa.Decimal128Array, what: str) -> None:
     if len(decimals) and pc.min(decimals).as_py() <= 0:
         index = pc.index(pc.less_equal(decimals, pa.scalar(0, decimals.type)), True).as_py()
-        raise ValueError(f"{what}[{index}] = {decimals[index]} is not positive")
+        raise ValueError(f"{what}[{index}] = {decimals[index].as_py().normalize()} is not positive")
 
 
 def _check_non_negative(decimals: pa.Decimal128Array, what: str) -> None:
     if len(decimals) and pc.min(decimals).as_py() < 0:
-        raise ValueError(f"{what}: negative value {pc.min(decimals).as_py()}")
-
-
-def _nanos(millis: Sequence[int]) -> np.ndarray:
-    """Integer milliseconds -> uint64 nanoseconds (exact integer math)."""
-    return np.array(millis, dtype=np.uint64) * np.uint64(NANOS_PER_MILLI)
+        raise ValueError(f"{what}: negative value {pc.min(decimals).as_py().normalize()}")
 
 
 def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
@@ -145,31 +98,9 @@ def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _fixed_field(name: str) -> pa.Field:
-    return pa.field(name, pa.binary(FIXED_PRECISION_BYTES), nullable=False)
-
-
 # --------------------------------------------------------------------------------------------------
 # Trades
 # --------------------------------------------------------------------------------------------------
-
-
-def _trade_schema(instrument: Instrument) -> pa.Schema:
-    return pa.schema(
-        [
-            _fixed_field("price"),
-            _fixed_field("size"),
-            pa.field("aggressor_side", pa.uint8(), nullable=False),
-            pa.field("trade_id", pa.string(), nullable=False),
-            pa.field("ts_event", pa.uint64(), nullable=False),
-            pa.field("ts_init", pa.uint64(), nullable=False),
-        ],
-        metadata={
-            "instrument_id": instrument.id.value,
-            "price_precision": str(instrument.price_precision),
-            "size_precision": str(instrument.size_precision),
-        },
-    )
 
 
 def trade_record_batch(
@@ -184,10 +115,18 @@ def trade_record_batch(
     price = decimal_column(prices, instrument.price_precision, "price")
     size = decimal_column(sizes, instrument.size_precision, "size")
     _check_positive(size, "size")
-    sides = np.where(np.array(buyer_maker, dtype=bool), np.uint8(_SELLER), np.uint8(_BUYER))
-    ts = _nanos(millis)
-    columns = [raw_column(price), raw_column(size), pa.array(sides), pa.array(trade_ids, pa.string()), ts, ts]
-    return pa.record_batch(columns, schema=_trade_schema(instrument))
+    ts = ms_to_ns(millis)
+    return trade_ticks_batch(
+        instrument.id.value,
+        instrument.price_precision,
+        instrument.size_precision,
+        price=to_raw(price),
+        size=to_raw(size),
+        aggressor_side=aggressor_from_buyer_maker(buyer_maker),
+        trade_id=trade_ids,
+        ts_event=ts,
+        ts_init=ts,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -273,21 +212,6 @@ def closed_klines(rows: Sequence[rest.Kline], now_ms: int) -> list[rest.Kline]:
     return [r for r in rows if r.close_time < now_ms]
 
 
-def _bar_schema(bar_type: BarType, instrument: Instrument) -> pa.Schema:
-    fields = [_fixed_field(name) for name in ("open", "high", "low", "close", "volume")]
-    fields += [
-        pa.field("ts_event", pa.uint64(), nullable=False),
-        pa.field("ts_init", pa.uint64(), nullable=False),
-    ]
-    metadata = {
-        "bar_type": str(bar_type),
-        "instrument_id": instrument.id.value,
-        "price_precision": str(instrument.price_precision),
-        "size_precision": str(instrument.size_precision),
-    }
-    return pa.schema(fields, metadata=metadata)
-
-
 def _check_ohlc(open_: pa.Array, high: pa.Array, low: pa.Array, close: pa.Array) -> None:
     """Nautilus's Bar invariants (high >= open/low/close, low <= open/close)."""
     broken = pc.or_(
@@ -310,9 +234,10 @@ def bar_record_batch(rows: Sequence[rest.Kline], bar_type: BarType, instrument: 
     _check_non_negative(low, "low")
     _check_non_negative(volume, "volume")
     _check_ohlc(open_, high, low, close)
-    ts = _nanos([r.close_time + 1 for r in rows])
-    columns = [raw_column(c) for c in (open_, high, low, close, volume)] + [ts, ts]
-    return pa.record_batch(columns, schema=_bar_schema(bar_type, instrument))
+    ts = ms_to_ns([r.close_time + 1 for r in rows])
+    raws = map(to_raw, (open_, high, low, close, volume))
+    ohlcv = dict(zip(("open", "high", "low", "close", "volume"), raws, strict=True))
+    return bars_batch(str(bar_type), pp, sp, **ohlcv, ts_event=ts, ts_init=ts)
 
 
 @lru_cache(maxsize=256)
