@@ -602,11 +602,15 @@ class CatalogStore:
     def missing(self, series: Series, start: int, end: int) -> list[tuple[int, int]]:
         return self.holdings(series).missing(start, end)
 
-    def read_table(self, series: Series, start: int | None = None, end: int | None = None) -> pa.Table:
-        """All rows of a series (optionally ``start <= ts_init <= end``) with plain pyarrow, in order."""
+    def read_table(self, series: Series, start: int | None = None, end: int | None = None,
+                   columns: Sequence[str] | None = None) -> pa.Table:
+        """All rows of a series (optionally ``start <= ts_init <= end``, only ``columns``) with plain pyarrow,
+        in order."""
         d = self.series_dir(series)
+        if columns is not None and (start is not None or end is not None) and "ts_init" not in columns:
+            columns = [*columns, "ts_init"]
         parts = [
-            pq.read_table(d / f.name)
+            pq.read_table(d / f.name, columns=columns)
             for f in self._list(d)
             if (start is None or f.end >= start) and (end is None or f.start <= end)
         ]
@@ -984,7 +988,7 @@ class CatalogStore:
         self,
         series: Series,
         start: int | None = None,
-        max_buffer_rows: int = 5_000_000,
+        max_buffer_rows: int = 1_000_000,
     ) -> SeriesAppender:
         """A buffered writer for a stream of pages (see ``SeriesAppender``)."""
         return SeriesAppender(self, series, start, max_buffer_rows)

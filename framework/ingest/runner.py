@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 from tqdm import tqdm
 import pyarrow as pa
+import pyarrow.compute as pc
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.instruments import Instrument
@@ -55,6 +56,10 @@ from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
 
 log = logging.getLogger("framework.ingest")
+#: Bars and custom data have few rows a day: one file a month keeps directories small and writes cheap.
+SMALL_SERIES_PERIOD = "month"
+#: Pages are converted to Arrow in batches of at least this many rows (per-page overhead dominates otherwise).
+CONVERT_ROWS = 50_000
 NS = 1_000_000  # ns per ms
 
 _RATIO_TYPES = {
@@ -144,32 +149,32 @@ class Ingestor:
         if spec.kind == "klines":
             bar_type = parsing.kline_bar_type(iid, spec.step)
             interval = step_ms(spec.step)
-            stats = (Series.custom(types.KlineStats, bar_type),
+            stats = (Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD),
                      lambda rows: _objects_table(parsing.parse_kline_stats(rows, bar_type), types.KlineStats))
-            return Target(spec, kind, Series.bars(bar_type), inst, interval,
+            return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, interval,
                           lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
                           shift_ms=interval, companions=(stats,))
         if spec.kind == "funding":
             hours = funding_hours.get(spec.symbol, 8)
-            return Target(spec, kind, Series.custom(types.FundingRate, iid), inst, hours * 3_600_000,
+            return Target(spec, kind, Series.custom(types.FundingRate, iid, period=SMALL_SERIES_PERIOD), inst, hours * 3_600_000,
                           lambda rows: _objects_table(parsing.parse_funding_rates(rows, hours), types.FundingRate))
         if spec.kind == "open_interest":
             period = spec.step
-            return Target(spec, kind, Series.custom(types.OpenInterest, iid), inst, step_ms(period),
+            return Target(spec, kind, Series.custom(types.OpenInterest, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
                           lambda rows: _objects_table(parsing.parse_open_interest_hist(rows, period), types.OpenInterest))
         if spec.kind in _RATIO_TYPES:
             cls, period = _RATIO_TYPES[spec.kind], spec.step
-            return Target(spec, kind, Series.custom(cls, iid), inst, step_ms(period),
+            return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
                           lambda rows: _objects_table(parsing.parse_long_short_ratios(rows, cls, period), cls))
         if spec.kind == "taker_volume":
             period = spec.step
             cls = types.TakerBuySellVolume
-            return Target(spec, kind, Series.custom(cls, iid), inst, step_ms(period),
+            return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
                           lambda rows: _objects_table(parsing.parse_taker_buy_sell_volume(rows, iid, period), cls))
         if spec.kind in _DERIVED_KLINES:
             bar_type = derived_bar_type(spec.kind, spec.symbol, spec.step)
             interval = step_ms(spec.step)
-            return Target(spec, kind, Series.bars(bar_type), inst, interval,
+            return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, interval,
                           lambda rows: _derived_bars(rows, bar_type), shift_ms=interval)
         raise UsageError(f"{spec.kind}: not an ingestible kind")
 
@@ -226,15 +231,24 @@ class Ingestor:
             with contextlib.ExitStack() as stack:
                 bar = stack.enter_context(tqdm(total=pages, desc=name, unit="page", disable=not self.progress))
                 apps = [(stack.enter_context(self.store.appender(s, start=a_ns)), conv) for s, conv in outputs]
+                pending: list[Any] = []
+
+                def flush() -> None:
+                    if pending:
+                        for app, convert in apps:
+                            app.add(convert(pending))
+                        self.fetched[name] += len(pending)
+                        pending.clear()
+
                 if span is not None:
                     async for rows in fetcher.pages(span):
                         if t.kind.step is Step.INTERVAL:
                             rows = parsing.closed_klines(rows, now_ms)
-                        if rows:
-                            for app, convert in apps:
-                                app.add(convert(rows))
-                            self.fetched[name] += len(rows)
+                        pending.extend(rows)
+                        if len(pending) >= CONVERT_ROWS:
+                            flush()
                         bar.update(1)
+                flush()
                 for app, _ in apps:
                     app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
         self.requests[name] = fetcher.requests
@@ -275,7 +289,7 @@ class Ingestor:
             with contextlib.ExitStack() as stack:
                 apps = [(stack.enter_context(self.store.appender(s)), conv)
                         for s, conv in [(t.series, t.convert), *t.companions]]
-                for rows in bulk.read_series(files):
+                for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
                     for app, convert in apps:
                         app.add(convert(rows))
                     self.fetched[spec.name] += len(rows)
@@ -289,11 +303,12 @@ class Ingestor:
     def _report(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> SeriesReport:
         assert self.store is not None
         lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
-        table = self.store.read_table(t.series)
-        ts_ms = np.asarray(table.column("ts_init").to_numpy(), dtype=np.int64) // NS - t.shift_ms if table.num_rows else np.array([], dtype=np.int64)
+        columns = ["ts_init", "trade_id"] if t.kind.paging is Paging.ID else ["ts_init"]
+        table = self.store.read_table(t.series, columns=columns)
+        ts_ms = _int64(table, "ts_init") // NS - t.shift_ms
         name = t.spec.name
         if t.kind.paging is Paging.ID:
-            ids = np.sort(np.array(table.column("trade_id").to_pylist(), dtype=np.int64)) if table.num_rows else np.array([], dtype=np.int64)
+            ids = np.sort(_int64(table, "trade_id"))
             report = SeriesReport.for_ids(name, ids, ts_ms, None, None)
         else:
             report = SeriesReport.for_periods(name, ts_ms, t.step_ms or 1, lo, hi)
@@ -329,6 +344,12 @@ def _derived_bars(rows: list[Any], bar_type: str) -> pa.Table:
         close=[r.close for r in rows], volume=["0"] * len(rows),
         ts_event=fast_arrow.ms_to_ns(np.array([r.close_time + 1 for r in rows], dtype=np.int64)),
     )
+
+
+def _int64(table: pa.Table, column: str) -> np.ndarray:
+    if table.num_rows == 0:
+        return np.array([], dtype=np.int64)
+    return pc.cast(table.column(column), pa.int64()).to_numpy()
 
 
 def _union(interval_lists: Any) -> list[tuple[int, int]]:
