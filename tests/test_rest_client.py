@@ -490,4 +490,4 @@ def test_url_resolution_order() -> None:
     assert BinanceUrls.resolve({}, env, {}).spot_http == "http://env:2"
     assert BinanceUrls.resolve(None, {}, yaml).futures_http == "http://yaml:5"
     assert BinanceUrls.resolve(None, {}, None) == BinanceUrls()
-    assert BinanceUrls.resolve(None, {}, None).http(SPOT) == "https://api.binance.com"
+    assert BinanceUrls.resolve(None, {}, None).http(SPOT) == BinanceUrls().spot_http  # the production default
