@@ -886,32 +886,13 @@ class CatalogStore:
         price_precision: int,
         size_precision: int,
         *,
-        price: Any,
-        size: Any,
-        aggressor_side: Any,
-        trade_id: Any,
-        ts_event: Any,
-        ts_init: Any | None = None,
-        price_scale: int | None = None,
-        size_scale: int | None = None,
         start: int | None = None,
         end: int | None = None,
         series: Series | None = None,
+        **columns: Any,
     ) -> WriteReport:
-        """Fast path for decoded trades (see ``framework.catalog.arrow.trade_ticks_table``)."""
-        table = fast.trade_ticks_table(
-            str(instrument_id),
-            price_precision,
-            size_precision,
-            price=price,
-            size=size,
-            aggressor_side=aggressor_side,
-            trade_id=trade_id,
-            ts_event=ts_event,
-            ts_init=ts_init,
-            price_scale=price_scale,
-            size_scale=size_scale,
-        )
+        """Fast path for decoded trades: ``columns`` as ``framework.catalog.arrow.trade_ticks_table`` takes them."""
+        table = fast.trade_ticks_table(str(instrument_id), price_precision, size_precision, **columns)
         return self.write_table(series or Series.trades(instrument_id), table, start, end)
 
     def write_bars(
@@ -920,34 +901,13 @@ class CatalogStore:
         price_precision: int,
         size_precision: int,
         *,
-        open: Any,
-        high: Any,
-        low: Any,
-        close: Any,
-        volume: Any,
-        ts_event: Any,
-        ts_init: Any | None = None,
-        price_scale: int | None = None,
-        size_scale: int | None = None,
         start: int | None = None,
         end: int | None = None,
         series: Series | None = None,
+        **columns: Any,
     ) -> WriteReport:
-        """Fast path for decoded klines (see ``framework.catalog.arrow.bars_table``)."""
-        table = fast.bars_table(
-            str(bar_type),
-            price_precision,
-            size_precision,
-            open=open,
-            high=high,
-            low=low,
-            close=close,
-            volume=volume,
-            ts_event=ts_event,
-            ts_init=ts_init,
-            price_scale=price_scale,
-            size_scale=size_scale,
-        )
+        """Fast path for decoded klines: ``columns`` as ``framework.catalog.arrow.bars_table`` takes them."""
+        table = fast.bars_table(str(bar_type), price_precision, size_precision, **columns)
         return self.write_table(series or Series.bars(bar_type), table, start, end)
 
     def write_objects(
