@@ -8,6 +8,8 @@ Window semantics, stated once:
 - a bucket of length ``B`` opening at ``s`` (a multiple of ``B`` since the epoch) holds trades with ``s <= ts < s + B``;
 - a sliding window of span ``S`` read at time ``t`` holds trades with ``t - S < ts <= t``.
 Trades arrive in trade-id order; an id at or below the last one seen is a duplicate and is dropped (counted).
+A trade stamped before the open bucket (it arrived after a timer closed its bucket) counts in the open bucket and
+in ``late``; it never reopens a closed bucket.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class FlowTotals:
     buy_count: int
     sell_count: int
     scale: int
+    cumulative_delta: int = 0  # buy - sell amount over everything counted up to the span's end
+
+    @property
+    def cumulative(self) -> Decimal:
+        """Cumulative delta at the span's end, exact."""
+        return Decimal(self.cumulative_delta) / self.scale
 
     @property
     def buy(self) -> Decimal:
@@ -126,6 +134,7 @@ class TakerFlow:
         self.last_ts_ns = 0
         self.duplicates = 0
         self.id_gaps = 0  # jumps in the id sequence: a sign that trades were lost upstream
+        self.late = 0  # trades stamped before the open bucket (see the module docstring)
         self.cumulative_delta = 0  # buy - sell amount over everything counted since the start
         self._bucket_start = -1
         self._buy = self._sell = self._buy_count = self._sell_count = 0
@@ -142,8 +151,10 @@ class TakerFlow:
         closed = None
         if self.bucket_ns is not None:
             start = ts_ns - ts_ns % self.bucket_ns
-            if start != self._bucket_start:
+            if start > self._bucket_start:
                 closed = self._roll(start)
+            elif start < self._bucket_start:
+                self.late += 1
         for window in self.windows:
             window.expire(ts_ns)
         if amount < self.min_amount:
@@ -185,7 +196,7 @@ class TakerFlow:
         if self.bucket_ns is None or self._bucket_start < 0:
             return None
         return FlowTotals(self._bucket_start, self._bucket_start + self.bucket_ns, self._buy, self._sell,
-                          self._buy_count, self._sell_count, self.scale)
+                          self._buy_count, self._sell_count, self.scale, self.cumulative_delta)
 
     def window(self, index: int = 0, now_ns: int | None = None) -> FlowTotals:
         """Sliding window ``index`` read at ``now_ns`` (default: the last trade's time)."""
@@ -193,7 +204,7 @@ class TakerFlow:
         now = self.last_ts_ns if now_ns is None else now_ns
         window.expire(now)
         return FlowTotals(now - window.span_ns, now, window.buy, window.sell, window.buy_count,
-                          window.sell_count, self.scale)
+                          window.sell_count, self.scale, self.cumulative_delta)
 
     def _roll(self, new_start: int) -> FlowTotals | None:
         closed = self.bucket() if self._buy_count or self._sell_count else None

@@ -1,0 +1,1 @@
+"""Actors: components that compute and publish data for strategies (no orders)."""
