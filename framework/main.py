@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from framework.cli import run_command
+from framework.commands import backtest
 from framework.commands import collect
 from framework.commands import ingest
 from framework.commands import local_exchange
 
-COMMANDS = (collect, ingest, local_exchange)
+COMMANDS = (collect, ingest, local_exchange, backtest)
 
 
 def parser() -> argparse.ArgumentParser:
