@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,27 +56,53 @@ class StreamConnection:
     """One logical stream connection that reconnects until closed.
 
     ``frames()`` yields every text frame; after a drop it waits a jittered, growing delay and connects
-    again (``reconnects`` counts them). aiohttp answers the server's pings.
+    again (``reconnects`` counts them). aiohttp answers the server's pings. ``url`` may be a callable,
+    asked at each connect (a connection whose stream set changes reconnects to the current set).
+    ``max_lifetime_s`` closes and reopens the socket before the server's 24 h cut (``lifetime_cuts``).
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Callable[[], str],
         session: aiohttp.ClientSession | None = None,
         reconnect: bool = True,
         max_backoff_s: float = 30.0,
         heartbeat_s: float | None = None,
+        max_lifetime_s: float | None = None,
     ):
-        self.url = url
+        self._url = url
         self.reconnect = reconnect
         self.max_backoff_s = max_backoff_s
         self.heartbeat_s = heartbeat_s
+        self.max_lifetime_s = max_lifetime_s
+        self.lifetime_cuts = 0
         self._session = session
         self._own_session = session is None
         self._closed = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.reconnects = 0
         self.frames_received = 0
+
+    @property
+    def url(self) -> str:
+        return self._url() if callable(self._url) else self._url
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    async def send_str(self, text: str) -> bool:
+        """Send a control message on the open socket; False when not connected (it is not queued)."""
+        if not self.connected:
+            return False
+        await self._ws.send_str(text)  # type: ignore[union-attr]
+        return True
+
+    def _cut(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        if not ws.closed:
+            self.lifetime_cuts += 1
+            log.info("stream %s: reconnecting before the server's connection lifetime ends", self.url)
+            asyncio.ensure_future(ws.close())
 
     async def frames(self) -> AsyncIterator[Frame]:
         failures = 0
@@ -86,6 +113,9 @@ class StreamConnection:
                 async with session.ws_connect(self.url, heartbeat=self.heartbeat_s, autoping=True) as ws:
                     self._ws = ws
                     failures = 0
+                    cut = None
+                    if self.max_lifetime_s:
+                        cut = asyncio.get_running_loop().call_later(self.max_lifetime_s, self._cut, ws)
                     async for msg in ws:
                         if msg.type is aiohttp.WSMsgType.TEXT:
                             self.frames_received += 1
@@ -95,6 +125,8 @@ class StreamConnection:
                             yield Frame(msg.data, time.time_ns())
                         elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
+                    if cut is not None:
+                        cut.cancel()
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
                 failures += 1
                 log.warning("stream %s: %s", self.url, e)
@@ -103,6 +135,7 @@ class StreamConnection:
             if self._closed or not self.reconnect:
                 return
             self.reconnects += 1
+            # a clean close (server drop, lifetime cut) retries at once-ish; failures back off exponentially
             delay = random.uniform(0, min(self.max_backoff_s, 0.1 * 2 ** min(failures, 10)))
             log.info("stream %s dropped; reconnecting in %.2fs", self.url, delay)
             await asyncio.sleep(delay)

@@ -1,0 +1,263 @@
+"""``BinanceFrameworkDataClient``: a Nautilus live data client over the gap-free ``MarketFeed``.
+
+What subscribers get (venue BINANCE; one client per market):
+
+* trade ticks: every aggTrade once, in id order, across reconnects (``TradeTick``, id = ``a``, SELLER
+  aggressor when the buyer was the maker);
+* bars: ``<id>-<n>-<UNIT>-LAST-EXTERNAL`` from closed klines, missed bars fetched, stamped at the close, each
+  followed by its ``KlineStats`` (custom data, ``DataType(KlineStats)``);
+* USD-M ``markPrice@1s``: ``MarkPriceUpdate``, ``IndexPriceUpdate``, Nautilus ``FundingRateUpdate`` and our
+  ``FundingRate`` (custom data; rate and next funding time, published when either changes);
+* REST-polled custom data every ``poll_interval_secs``: ``OpenInterest``, ``TopTraderPositionRatio``,
+  ``TopTraderAccountRatio``, ``GlobalAccountRatio``, ``TakerBuySellVolume``. Subscribe with
+  ``DataType(Cls, metadata={"instrument_id": "BTCUSDT-PERP.BINANCE"})``; rows come out with that data type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from nautilus_trader.cache.cache import Cache
+from nautilus_trader.common.component import LiveClock
+from nautilus_trader.common.component import MessageBus
+from nautilus_trader.core.data import Data
+from nautilus_trader.data.messages import SubscribeBars
+from nautilus_trader.data.messages import SubscribeData
+from nautilus_trader.data.messages import SubscribeFundingRates
+from nautilus_trader.data.messages import SubscribeIndexPrices
+from nautilus_trader.data.messages import SubscribeMarkPrices
+from nautilus_trader.data.messages import SubscribeTradeTicks
+from nautilus_trader.data.messages import UnsubscribeBars
+from nautilus_trader.data.messages import UnsubscribeData
+from nautilus_trader.data.messages import UnsubscribeTradeTicks
+from nautilus_trader.live.data_client import LiveMarketDataClient
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.data import CustomData
+from nautilus_trader.model.data import DataType
+from nautilus_trader.model.data import FundingRateUpdate
+from nautilus_trader.model.data import IndexPriceUpdate
+from nautilus_trader.model.data import MarkPriceUpdate
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AggregationSource
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.enums import PriceType
+from nautilus_trader.model.identifiers import ClientId
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import TradeId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Price
+
+from framework.binance.endpoints import KLINE_INTERVALS
+from framework.binance.endpoints import Market
+from framework.binance.http import BinanceRestClient
+from framework.data import parsing
+from framework.data import types
+from framework.data.instruments import BINANCE_VENUE
+from framework.data.types import NANOS_PER_MILLI
+from framework.data.types import fixed_raw
+from framework.ingest.kinds import KINDS
+from framework.live.config import BinanceFrameworkDataClientConfig
+from framework.live.feed import MarketFeed
+from framework.live.providers import BinanceFrameworkInstrumentProvider
+
+#: REST-only series: custom type -> (ingest kind, rows -> objects)
+POLLED: dict[type[Data], tuple[str, Callable[[list[Any], InstrumentId, str], list[Data]]]] = {
+    types.OpenInterest: ("open_interest", lambda rows, iid, period: parsing.parse_open_interest_hist(rows, period)),
+    types.TopTraderPositionRatio: ("top_position_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
+        rows, types.TopTraderPositionRatio, period)),
+    types.TopTraderAccountRatio: ("top_account_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
+        rows, types.TopTraderAccountRatio, period)),
+    types.GlobalAccountRatio: ("global_account_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
+        rows, types.GlobalAccountRatio, period)),
+    types.TakerBuySellVolume: ("taker_volume", parsing.parse_taker_buy_sell_volume),
+}
+_SELLER, _BUYER = AggressorSide.SELLER, AggressorSide.BUYER
+
+
+class BinanceFrameworkDataClient(LiveMarketDataClient):
+    """Spot or USD-M market data for a TradingNode (see the module docstring)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: BinanceRestClient, msgbus: MessageBus, cache: Cache,
+                 clock: LiveClock, instrument_provider: BinanceFrameworkInstrumentProvider,
+                 config: BinanceFrameworkDataClientConfig, name: str | None = None):
+        super().__init__(loop=loop, client_id=ClientId(name or f"BINANCE-{config.market.upper()}"),
+                         venue=BINANCE_VENUE, msgbus=msgbus, cache=cache, clock=clock,
+                         instrument_provider=instrument_provider, config=config)
+        self.market = config.binance_market
+        self.rest = client
+        self.config_ = config
+        self.feed = MarketFeed(self.market, client, config.ws_url(), config.streams_per_connection,
+                               config.latency_warn_ms, config.heartbeat_secs)
+        self._mark_subs: dict[str, set[str]] = {}  # symbol -> {"mark", "index", "funding", "funding_custom"}
+        self._polls: dict[DataType, asyncio.Task] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        await self._instrument_provider.initialize()
+        for instrument in self._instrument_provider.get_all().values():
+            self._handle_data(instrument)
+        await self.feed.start()
+
+    async def _disconnect(self) -> None:
+        for task in self._polls.values():
+            task.cancel()
+        await asyncio.gather(*self._polls.values(), return_exceptions=True)
+        self._polls.clear()
+        await self.feed.stop()
+        await self.rest.close()
+
+    def _instrument(self, instrument_id: InstrumentId) -> Instrument:
+        inst = self._instrument_provider.find(instrument_id) or self._cache.instrument(instrument_id)
+        if inst is None:
+            raise ValueError(f"{instrument_id} is not a loaded {self.market.value} instrument; add it to the "
+                             "instrument provider's load_ids (or load_all)")
+        return inst
+
+    # -- trades -------------------------------------------------------------------------------------
+
+    async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
+        inst = self._instrument(command.instrument_id)
+        self.feed.agg_trades(inst.raw_symbol.value, self._trade_handler(inst))
+
+    def _trade_handler(self, inst: Instrument) -> Callable[[Any, bool], None]:
+        iid, pp, sp = inst.id, inst.price_precision, inst.size_precision
+        from_raw, now, publish = TradeTick.from_raw, self._clock.timestamp_ns, self._handle_data
+
+        def on_trade(row: Any, filled: bool) -> None:
+            publish(from_raw(iid, fixed_raw(row.p, pp), pp, fixed_raw(row.q, sp), sp,
+                             _SELLER if row.m else _BUYER, TradeId(str(row.a)), row.T * NANOS_PER_MILLI, now()))
+
+        return on_trade
+
+    async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
+        pass  # the stream keeps its gap-free position; the data engine stops routing
+
+    # -- bars ---------------------------------------------------------------------------------------
+
+    async def _subscribe_bars(self, command: SubscribeBars) -> None:
+        bar_type = command.bar_type
+        inst = self._instrument(bar_type.instrument_id)
+        interval = binance_interval(bar_type)
+        stats_type = DataType(types.KlineStats)
+        publish = self._handle_data
+
+        def on_bar(row: Any, filled: bool) -> None:
+            for bar in parsing.parse_kline_bars([row], bar_type, inst):
+                publish(bar)
+            for stats in parsing.parse_kline_stats([row], bar_type):
+                publish(CustomData(stats_type, stats))
+
+        self.feed.klines(inst.raw_symbol.value, interval, on_bar)
+
+    async def _unsubscribe_bars(self, command: UnsubscribeBars) -> None:
+        pass
+
+    # -- mark price, index price, funding -----------------------------------------------------------
+
+    async def _subscribe_mark_prices(self, command: SubscribeMarkPrices) -> None:
+        self._mark_stream(command.instrument_id, "mark")
+
+    async def _subscribe_index_prices(self, command: SubscribeIndexPrices) -> None:
+        self._mark_stream(command.instrument_id, "index")
+
+    async def _subscribe_funding_rates(self, command: SubscribeFundingRates) -> None:
+        self._mark_stream(command.instrument_id, "funding")
+
+    def _mark_stream(self, instrument_id: InstrumentId, what: str) -> None:
+        if self.market is not Market.FUTURES:
+            self._log.error(f"{what} prices exist only on USD-M; {instrument_id} is spot")
+            return
+        symbol = self._instrument(instrument_id).raw_symbol.value
+        subs = self._mark_subs.get(symbol)
+        if subs is not None:
+            subs.add(what)
+            return
+        subs = self._mark_subs[symbol] = {what}
+        publish, now = self._handle_data, self._clock.timestamp_ns
+        funding_type = DataType(types.FundingRate)
+        last: list[tuple[str, int] | None] = [None]
+
+        def on_mark(ev: Any) -> None:
+            ts_event, ts_init = ev.E * NANOS_PER_MILLI, now()
+            if "mark" in subs:
+                publish(MarkPriceUpdate(instrument_id, Price.from_str(ev.p), ts_event, ts_init))
+            if "index" in subs:
+                publish(IndexPriceUpdate(instrument_id, Price.from_str(ev.i), ts_event, ts_init))
+            if subs & {"funding", "funding_custom"} and last[0] != (ev.r, ev.T):
+                last[0] = (ev.r, ev.T)
+                next_ns = ev.T * NANOS_PER_MILLI
+                if "funding" in subs:
+                    publish(FundingRateUpdate(instrument_id, Decimal(ev.r), ts_event, ts_init,
+                                              next_funding_ns=next_ns))
+                if "funding_custom" in subs:
+                    publish(CustomData(funding_type, types.FundingRate(
+                        instrument_id=instrument_id, rate_str=ev.r, mark_price_str=ev.p, funding_time=next_ns,
+                        ts_event=ts_event, ts_init=ts_init)))
+
+        self.feed.stream(f"{symbol.lower()}@markPrice@1s", on_mark)
+
+    # -- custom data --------------------------------------------------------------------------------
+
+    async def _subscribe(self, command: SubscribeData) -> None:
+        data_type = command.data_type
+        cls = data_type.type
+        if cls is types.KlineStats:
+            return  # published with every subscribed bar
+        raw_id = (data_type.metadata or {}).get("instrument_id")
+        if raw_id is None:
+            self._log.error(f"subscribe {cls.__name__}: put the instrument in the data type's metadata, e.g. "
+                            "DataType(Cls, metadata={'instrument_id': 'BTCUSDT-PERP.BINANCE'})")
+            return
+        iid = InstrumentId.from_str(str(raw_id))
+        if cls is types.FundingRate:
+            self._mark_stream(iid, "funding_custom")
+        elif cls in POLLED and self.market is Market.FUTURES:
+            if data_type not in self._polls:
+                self._polls[data_type] = self.create_task(self._poll(data_type, self._instrument(iid)))
+        else:
+            self._log.error(f"{cls.__name__} is not served by the {self.market.value} data client")
+
+    async def _unsubscribe(self, command: UnsubscribeData) -> None:
+        task = self._polls.pop(command.data_type, None)
+        if task is not None:
+            task.cancel()
+
+    async def _poll(self, data_type: DataType, inst: Instrument) -> None:
+        """Publish each new row of a REST-only series (no stream exists for them)."""
+        kind, parse = POLLED[data_type.type]
+        period = self.config_.poll_period
+        symbol = inst.raw_symbol.value
+        newest = 0
+        while True:
+            try:
+                rows = await self.rest.get(self.market, KINDS[kind].endpoint, symbol=symbol, period=period, limit=2)
+                for obj in parse(rows, inst.id, period):
+                    if obj.ts_event > newest:
+                        newest = obj.ts_event
+                        self._handle_data(CustomData(data_type, obj))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 (keep polling through outages)
+                self._log.warning(f"poll {data_type.type.__name__} {symbol}: {e}")
+            await asyncio.sleep(self.config_.poll_interval_secs)
+
+    def stats(self) -> dict[str, Any]:
+        """The feed's counters (frames, malformed, reconnects, sequences, latency)."""
+        return self.feed.stats()
+
+
+def binance_interval(bar_type: BarType) -> str:
+    """The kline interval of an external LAST time bar type (``...-1-MINUTE-LAST-EXTERNAL`` -> ``1m``)."""
+    if bar_type.aggregation_source != AggregationSource.EXTERNAL or bar_type.spec.price_type != PriceType.LAST:
+        raise ValueError(f"{bar_type}: Binance streams LAST-EXTERNAL bars; aggregate others from trade ticks")
+    for interval in KLINE_INTERVALS:
+        try:
+            if parsing.kline_bar_type(bar_type.instrument_id, interval) == bar_type:
+                return interval
+        except ValueError:
+            continue
+    raise ValueError(f"{bar_type}: no Binance kline interval has this step")
