@@ -10,8 +10,10 @@ from framework.commands import backtest
 from framework.commands import collect
 from framework.commands import ingest
 from framework.commands import local_exchange
+from framework.commands import plot
+from framework.commands import report
 
-COMMANDS = (collect, ingest, local_exchange, backtest)
+COMMANDS = (collect, ingest, local_exchange, backtest, plot, report)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", rc={"font.size": 8, "axes.titlesize": 9})
+STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", rc={"font.size": 8, "axes.titlesize": 9, "figure.titleweight": "bold", "axes.titleweight": "bold"})
 UP, DOWN = "#26a69a", "#ef5350"
 DPI = 100
 

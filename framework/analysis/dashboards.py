@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,15 +228,16 @@ DASHBOARDS: dict[str, Callable[[MarketData], Chart]] = {
 }
 
 #: Every chart ``plot`` draws, by its ``--chart`` name.
-CHARTS: dict[str, Callable[[MarketData], Chart]] = {**DASHBOARDS, "orderflow": orderflow_chart}
+CHARTS: dict[str, Callable[..., Chart]] = {**DASHBOARDS, "orderflow": orderflow_chart}
 
 
 def draw_charts(data: MarketData, names: Iterable[str], out: str | Path, log: Callable[[str], None] | None = None,
-                ) -> list[Chart]:
-    """Draw the named charts of ``data`` into ``<out>/<name>.png``; ``log`` gets one line per chart."""
+                options: dict[str, dict[str, Any]] | None = None) -> list[Chart]:
+    """Draw the named charts of ``data`` into ``<out>/<name>.png``; ``options``: keyword arguments by chart
+    name (e.g. ``{"orderflow": {"market": "spot"}}``); ``log`` gets one line per chart."""
     drawn = []
     for name in names:
-        chart = CHARTS[name](data)
+        chart = CHARTS[name](data, **(options or {}).get(name, {}))
         path = chart.save(Path(out) / f"{name}.png")
         if log is not None:
             note = f" (missing: {'; '.join(chart.missing)})" if chart.missing else ""

@@ -11,6 +11,7 @@ Outputs: a per-bar frame (for the table and the chart of differences) and a JSON
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from framework.analysis.charts import Chart
 from framework.analysis.sources import KLINE_FIELDS
 from framework.analysis.sources import ExactKlines
 from framework.analysis.sources import ExactTrades
@@ -188,3 +190,47 @@ def table_text(rec: Reconciliation, only_differences: bool = True, limit: int = 
                  f"{len(s['missing_in_rest'])} missing in REST; taker-buy quote == Q on "
                  f"{q['bars_equal']}/{q['bars_checked']} bars; {len(s['aggtrade_id_gaps'])} aggTrade id gaps")
     return "\n".join(lines)
+
+
+def difference_chart(rec: Reconciliation) -> Chart:
+    """Stream minus REST per bar: prices, volume, taker-buy quote volume, and which bars match or are missing."""
+    from framework.analysis.charts import DOWN
+    from framework.analysis.charts import UP
+    from framework.analysis.charts import figure
+    from framework.analysis.charts import time_axis
+
+    s = rec.summary
+    chart = figure("reconcile", f"{s['symbol']} {s['market']}: bars from aggTrades - REST klines "
+                                f"({s['bars_matched']}/{s['bars_compared']} match, {s['match_rate']:.2%})",
+                   {"price_diff": 1.2, "volume_diff": 1.0, "taker_buy_quote_diff": 1.0, "status": 0.6})
+    f = rec.bars
+    width = s["interval_ms"] / 86_400_000 * 0.8
+
+    def floats(name: str) -> pd.Series:
+        return pd.Series([np.nan if d is None else float(d) for d in f[f"diff_{name}"]], index=f.index)
+
+    ax = chart.axes["price_diff"]
+    for name in ("open", "high", "low", "close"):
+        ax.plot(f.index, floats(name), marker=".", linewidth=0.8, label=name)
+    ax.legend(loc="upper left", fontsize=7)
+    for panel, name in (("volume_diff", "volume"), ("taker_buy_quote_diff", "taker_buy_quote")):
+        diff = floats(name)
+        chart.axes[panel].bar(f.index, diff.fillna(0), width=width, color=np.where(diff.fillna(0) == 0, UP, DOWN))
+    for ax in chart.axes.values():
+        ax.axhline(0, color="grey", linewidth=0.6)
+    status = chart.axes["status"]
+    missing = ~(f["in_rest"] & f["in_stream"]) & ~f["match"]
+    for mask, color, label in ((f["match"], UP, "match"), (~f["match"] & ~missing, DOWN, "differs"),
+                               (missing, "orange", "missing")):
+        status.bar(f.index[mask], np.ones(int(mask.sum())), width=width, color=color, label=label)
+    status.set_yticks([])
+    status.legend(loc="upper left", fontsize=7, ncol=3)
+    time_axis(status)
+    return chart
+
+
+def bars_csv(rec: Reconciliation, path: str | Path) -> Path:
+    """The per-bar table as CSV (decimals written as their exact text)."""
+    path = Path(path)
+    rec.bars.to_csv(path, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return path

@@ -1,0 +1,85 @@
+"""Settings of ``plot`` and ``report``: where the data comes from, which span, where the files go."""
+
+from __future__ import annotations
+
+import argparse
+
+from nautilus_trader.common.config import NautilusConfig
+
+from framework.errors import UsageError
+
+CHART_NAMES = ("spot", "futures", "basis", "correlation", "microstructure", "orderflow")
+
+
+class SourceConfig(NautilusConfig, frozen=True):
+    """A ``collect`` output folder or a catalog, a symbol and an optional span (ISO time or epoch ms)."""
+
+    from_collect: str | None = None
+    catalog: str | None = None
+    symbol: str = "BTCUSDT"
+    interval: str = "1m"
+    start: str | None = None
+    end: str | None = None
+    out: str = "plots"
+
+    def check_source(self) -> None:
+        if bool(self.from_collect) == bool(self.catalog):
+            raise UsageError("name one source: --from-collect DIR (a collect --out folder) or --catalog PATH")
+        if self.from_collect and (self.start or self.end):
+            raise UsageError("--start/--end select a span of the catalog; a collect folder is drawn whole")
+
+    def span_ns(self) -> tuple[int | None, int | None]:
+        """``start``/``end`` as ns (None when not set)."""
+        from framework.exchange.server import parse_time_ms
+
+        out = []
+        for flag, value in (("--start", self.start), ("--end", self.end)):
+            try:
+                out.append(None if value is None else parse_time_ms(str(value)) * 1_000_000)
+            except ValueError as e:
+                raise UsageError(f"{flag}: {e}") from None
+        if out[0] is not None and out[1] is not None and out[0] >= out[1]:
+            raise UsageError(f"--start {self.start} is not before --end {self.end}; swap them")
+        return out[0], out[1]
+
+
+class PlotConfig(SourceConfig, frozen=True):
+    """``plot``: which charts (``all`` or names), the order-flow market and bucket."""
+
+    charts: tuple[str, ...] = ("all",)
+    market: str = "futures"
+    bucket: str = "1min"
+
+    def chart_names(self) -> tuple[str, ...]:
+        names = CHART_NAMES if "all" in self.charts else self.charts
+        unknown = [n for n in names if n not in CHART_NAMES]
+        if unknown:
+            raise UsageError(f"unknown chart {', '.join(unknown)}; choose from {', '.join(CHART_NAMES)} or all")
+        if self.market not in ("spot", "futures"):
+            raise UsageError(f"market {self.market!r}: use spot or futures")
+        return names
+
+
+class ReconcileConfig(SourceConfig, frozen=True):
+    """``report reconcile``: market, and optionally a JSON Lines capture of aggTrade frames as the stream side."""
+
+    market: str = "futures"
+    stream_frames: str | None = None
+    out: str = "reports"
+
+    def check_source(self) -> None:
+        super().check_source()
+        if self.market not in ("spot", "futures"):
+            raise UsageError(f"market {self.market!r}: use spot or futures")
+
+
+def add_source_options(p: argparse.ArgumentParser, out_default: str) -> None:
+    """The flags every analysis command shares (each overrides the YAML key of the same name)."""
+    p.add_argument("config", nargs="?", help="YAML settings (see configs/plot/, configs/report/)")
+    p.add_argument("--from-collect", dest="from_collect", metavar="DIR", help="a collect output folder")
+    p.add_argument("--catalog", metavar="PATH", help="a catalog folder (ingest / record fill it)")
+    p.add_argument("--symbol", help="symbol (default BTCUSDT)")
+    p.add_argument("--interval", help="bar interval of the catalog's klines (default 1m)")
+    p.add_argument("--start", help="catalog span start: ISO time or epoch ms")
+    p.add_argument("--end", help="catalog span end: ISO time or epoch ms")
+    p.add_argument("--out", help=f"output folder (default {out_default})")
