@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
+from pathlib import Path
 
 from framework.binance.config import URL_ENV
 from framework.binance.config import BinanceHttpConfig
@@ -62,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
     print(summary_table(calls, streams))
     print(f"wrote {cfg.output_dir}/ (metrics in {cfg.output_dir}/metrics.json)")
     if cfg.plots:
-        print("plots: the dashboards arrive with the analysis issue; nothing drawn", file=sys.stderr)
+        from framework.analysis.dashboards import CHARTS
+        from framework.analysis.dashboards import draw_charts
+        from framework.analysis.sources import from_collect
+
+        plots = Path(cfg.output_dir) / "plots"
+        print(f"plots: drawing {len(CHARTS)} charts into {plots}/")
+        draw_charts(from_collect(cfg.output_dir, cfg.spot_symbol), CHARTS, plots, log=print)
     failed = any(c.status == "failed" for c in calls) or any(s.status == "failed" for s in streams)
     return 1 if failed else 0
