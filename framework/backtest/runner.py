@@ -1,0 +1,120 @@
+"""Run one resolved backtest through Nautilus's ``BacktestNode`` and write its run folder.
+
+    <out>/config.yaml         the run as given (after sweep overrides)
+    <out>/run_config.json     the resolved Nautilus BacktestRunConfig
+    <out>/{fills,orders,positions,account,funding}.{csv,json}
+    <out>/equity.csv          mark-to-market equity, drawdown, gross exposure, cumulative funding
+    <out>/summary.json        statistics (see framework.backtest.reports.summarize)
+    <out>/candles_<instrument>.png, equity.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
+
+from framework.backtest import reports
+from framework.backtest.config import ResolvedRun
+from framework.backtest.funding import FUNDING_TOPIC
+from framework.backtest.funding import FundingPayment
+
+log = logging.getLogger("framework.backtest")
+
+
+def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
+    """Run ``resolved``, write ``out`` (see the module docstring) and return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(resolved.raw, sort_keys=False))
+    (out / "run_config.json").write_text(json.dumps(resolved.run_config_dict, indent=1, default=str))
+    cfg = resolved.run_config
+    node = BacktestNode([cfg])
+    try:
+        node.build()
+        engine = node.get_engine(cfg.id)
+        payments: list[FundingPayment] = []
+        engine.kernel.msgbus.subscribe(FUNDING_TOPIC, payments.append)
+        t0 = time.perf_counter()
+        [result] = node.run()
+        elapsed = time.perf_counter() - t0
+        summary = _write(resolved, engine, payments, out)
+        summary.update(events=result.total_events, iterations=result.iterations, elapsed_s=round(elapsed, 3),
+                       events_per_s=round(result.iterations / elapsed) if elapsed else None)
+    finally:
+        node.dispose()
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _venue(resolved: ResolvedRun) -> Venue:
+    return Venue(resolved.run_config.venues[0].name)
+
+
+def _start_balance(resolved: ResolvedRun) -> tuple[float, str]:
+    first = resolved.run_config.venues[0].starting_balances[0]
+    amount, currency = str(first).split()
+    return float(amount), currency
+
+
+def _closes(resolved: ResolvedRun, traded: set[str]) -> tuple[dict[str, pd.Series], dict[str, pd.DataFrame]]:
+    """Close prices (for equity) and OHLCV frames (for charts) of the first bar type of each traded instrument."""
+    catalog = ParquetDataCatalog(resolved.catalog)
+    closes, ohlc = {}, {}
+    for iid in sorted(traded):
+        bar_type = next((b for b in resolved.bar_types if b.startswith(f"{iid}-")), None)
+        if bar_type is None:
+            continue
+        bars: list[Bar] = catalog.bars([bar_type], start=resolved.run_config.start, end=resolved.run_config.end)
+        if not bars:
+            continue
+        index = pd.to_datetime([b.ts_event for b in bars], utc=True)
+        frame = pd.DataFrame(
+            {"Open": [b.open.as_double() for b in bars], "High": [b.high.as_double() for b in bars],
+             "Low": [b.low.as_double() for b in bars], "Close": [b.close.as_double() for b in bars],
+             "Volume": [b.volume.as_double() for b in bars]},
+            index=index,
+        )
+        closes[iid], ohlc[iid] = frame["Close"], frame
+    return closes, ohlc
+
+
+def _write(resolved: ResolvedRun, engine, payments: list[FundingPayment], out: Path) -> dict[str, Any]:  # noqa: ANN001
+    venue = _venue(resolved)
+    frames = reports.write_reports(engine.trader, venue, out)
+    reports.write_funding(payments, out)
+    fills = reports.fills_of(engine.cache)
+    start_balance, currency = _start_balance(resolved)
+    traded = {f.instrument_id for f in fills}
+    closes, ohlc = _closes(resolved, traded | set(resolved.instrument_ids))
+    start, end = pd.Timestamp(resolved.run_config.start), pd.Timestamp(resolved.run_config.end)
+    curve = reports.equity_curve(start_balance, fills, closes, payments, start, end)
+    curve.to_csv(out / "equity.csv", index_label="time")
+    account = engine.cache.account_for_venue(venue)
+    balance = account.balance_total(_currency(currency)) if account else None
+    summary = reports.summarize(curve, start_balance, fills, payments, frames["positions"],
+                                len(engine.cache.orders()), balance.as_double() if balance else None)
+    summary = {"name": resolved.name, "currency": currency, **summary}
+    if resolved.spec.charts:
+        from framework.backtest import charts
+
+        for iid, frame in ohlc.items():
+            own = [f for f in fills if f.instrument_id == iid]
+            charts.candles(frame, own, f"{resolved.name}: {iid}", out / f"candles_{iid}.png")
+        if len(curve) > 1:
+            charts.equity(curve, f"{resolved.name}: equity and drawdown ({currency})", out / "equity.png")
+    return summary
+
+
+def _currency(code: str):  # noqa: ANN202
+    from nautilus_trader.model.objects import Currency
+
+    return Currency.from_str(code)

@@ -1,0 +1,148 @@
+"""Sweeps: one YAML, many runs, in parallel worker processes or on Ray, ranked by a summary metric.
+
+``sweep.grid`` maps dotted keys of the YAML (``strategies.0.config.fast_period``) to value lists and runs their
+cartesian product; ``sweep.list`` gives the overrides of each run explicitly. Every variant is validated in
+the parent before any work starts. Each variant runs :func:`run_variant` (a plain top-level function, so a
+``ProcessPoolExecutor`` with the spawn context and a Ray task run the very same code) into
+``<out>/runs/<index>/``; the ranked table goes to ``<out>/ranking.csv`` and stdout.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import multiprocessing
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from framework.backtest.config import SweepSpec
+from framework.backtest.config import resolve
+from framework.errors import UsageError
+
+RANK_COLUMNS = ("total_pnl", "trading_pnl", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "trades", "fees", "funding_paid")
+
+
+def set_key(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set ``raw[a][b][0][c] = value`` for ``dotted = "a.b.0.c"``; every step but the last must exist."""
+    parts = dotted.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            at = ".".join(parts[: depth + 1])
+            raise UsageError(f"{source}: sweep key '{dotted}': '{at}' does not exist in the config; "
+                             "use a dotted path such as strategies.0.config.fast_period") from None
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise UsageError(f"{source}: sweep key '{dotted}' does not lead to a mapping or a list")
+
+
+def variants(raw: dict[str, Any], sweep: SweepSpec, source: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(params, raw config)`` of every run of the sweep (the ``sweep`` block removed)."""
+    base = {k: v for k, v in raw.items() if k != "sweep"}
+    if sweep.grid and sweep.runs:
+        raise UsageError(f"{source}: sweep: set grid or list, not both")
+    if sweep.grid:
+        keys = list(sweep.grid)
+        for key, values in sweep.grid.items():
+            if not values:
+                raise UsageError(f"{source}: sweep.grid.{key}: empty list; give at least one value")
+        combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*sweep.grid.values())]
+    elif sweep.runs:
+        combos = [dict(c) for c in sweep.runs]
+    else:
+        raise UsageError(f"{source}: sweep: empty; give grid: {{key: [values]}} or list: [{{key: value}}, ...]")
+    out = []
+    for params in combos:
+        variant = copy.deepcopy(base)
+        for key, value in params.items():
+            set_key(variant, key, value, source)
+        out.append((params, variant))
+    return out
+
+
+def run_variant(raw: dict[str, Any], source: str, name: str, out: str) -> dict[str, Any]:
+    """Resolve and run one variant into ``out``; returns its summary (runs in a worker process or Ray task)."""
+    from framework.backtest import runner
+
+    resolved = resolve(raw, source, default_name=name, run_dir=out)
+    return runner.run(resolved, Path(out))
+
+
+def _process_pool(jobs: list[tuple], workers: int, progress: Callable[[], None]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_variant, *job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            progress()
+    return results  # type: ignore[return-value]
+
+
+def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address: str | None,
+         local_mode: bool) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'ray>=2.9' (or the project's [ray] extra)") from None
+    root = str(Path(__file__).resolve().parents[2])
+    started = not ray.is_initialized()
+    if started:
+        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers}
+        ray.init(local_mode=local_mode, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
+    try:
+        task = ray.remote(run_variant)
+        pending = {task.remote(*job): i for i, job in enumerate(jobs)}
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                results[pending.pop(ref)] = ray.get(ref)
+                progress()
+        return results  # type: ignore[return-value]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_sweep(raw: dict[str, Any], sweep: SweepSpec, source: str, name: str, out: Path, engine: str = "process",
+              workers: int | None = None, ray_address: str | None = None, ray_local_mode: bool = False) -> pd.DataFrame:
+    """Run every variant and write ``<out>/ranking.csv`` (best first by ``sweep.rank_by``)."""
+    if sweep.rank_by not in RANK_COLUMNS:
+        raise UsageError(f"{source}: sweep.rank_by: unknown metric '{sweep.rank_by}'; use one of "
+                         f"{', '.join(RANK_COLUMNS)}")
+    runs = variants(raw, sweep, source)
+    for i, (_, variant) in enumerate(runs):
+        resolve(variant, f"{source} (sweep run {i})", default_name=name)  # fail before any work
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(variant, source, f"{name}-{i}", str(out / "runs" / str(i))) for i, (_, variant) in enumerate(runs)]
+    bar = tqdm(total=len(jobs), desc=f"sweep {name}", unit="run", file=sys.stderr)
+    workers = workers or sweep.workers
+    try:
+        if engine == "ray":
+            summaries = _ray(jobs, workers, bar.update, ray_address, ray_local_mode)
+        else:
+            summaries = _process_pool(jobs, workers, bar.update)
+    finally:
+        bar.close()
+    rows = [{"run": i, **params, **{k: s.get(k) for k in RANK_COLUMNS}}
+            for i, ((params, _), s) in enumerate(zip(runs, summaries, strict=True))]
+    table = pd.DataFrame(rows).sort_values(sweep.rank_by, ascending=sweep.ascending, na_position="last",
+                                           kind="stable")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    table.to_csv(out / "ranking.csv", index=False)
+    return table

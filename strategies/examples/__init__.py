@@ -1,0 +1,1 @@
+"""Example strategies that trade; each has a config under ``configs/backtest/``."""

@@ -1,0 +1,54 @@
+"""Trend on bars: an EMA cross, filtered by RSI so it does not buy into overbought or sell into oversold."""
+
+from __future__ import annotations
+
+from nautilus_trader.indicators.averages import ExponentialMovingAverage
+from nautilus_trader.indicators.momentum import RelativeStrengthIndex
+from nautilus_trader.model.data import Bar
+
+from strategies.base import SignalStrategy
+from strategies.base import SignalStrategyConfig
+
+
+class EmaCrossRsiConfig(SignalStrategyConfig, frozen=True):
+    """EMA periods in bars; RSI period and the levels (0-1) beyond which an entry is skipped."""
+
+    fast_period: int = 20
+    slow_period: int = 60
+    rsi_period: int = 14
+    rsi_overbought: float = 0.7
+    rsi_oversold: float = 0.3
+
+
+class EmaCrossRsi(SignalStrategy):
+    """Long when the fast EMA crosses above the slow one and RSI is not overbought; short (or flat, when
+    shorting is off) on the opposite cross unless RSI is oversold."""
+
+    def __init__(self, config: EmaCrossRsiConfig) -> None:
+        if config.fast_period >= config.slow_period:
+            raise ValueError(f"fast_period {config.fast_period} must be below slow_period {config.slow_period}")
+        super().__init__(config)
+        self.fast = ExponentialMovingAverage(config.fast_period)
+        self.slow = ExponentialMovingAverage(config.slow_period)
+        self.rsi = RelativeStrengthIndex(config.rsi_period)
+        self._was_above: bool | None = None
+
+    def on_start(self) -> None:
+        for indicator in (self.fast, self.slow, self.rsi):
+            self.register_indicator_for_bars(self.bar_type, indicator)
+        super().on_start()
+
+    def on_signal_bar(self, bar: Bar) -> None:
+        if not (self.fast.initialized and self.slow.initialized and self.rsi.initialized):
+            return
+        above = self.fast.value > self.slow.value
+        crossed = self._was_above is not None and above != self._was_above
+        self._was_above = above
+        if not crossed:
+            return
+        if above and self.rsi.value < self.config.rsi_overbought:
+            self.go_long()
+        elif not above and self.rsi.value > self.config.rsi_oversold:
+            self.go_short()
+        else:
+            self.go_flat()
