@@ -144,7 +144,7 @@ def summarize(curve: pd.DataFrame, start_balance: float, fills: list[Fill], paym
         "gross_trading_pnl": total - funding + fees,
         "fees": fees,
         "funding_received": funding,
-        "funding_paid": -funding,
+        "funding_paid": 0.0 - funding,
         "funding_payments": len(payments),
         "sharpe": None if sharpe is None else sharpe * math.sqrt(per_year),
         "sortino": None if sortino is None else sortino * math.sqrt(per_year),

@@ -1,0 +1,52 @@
+"""Follow the taker flow: long after a bucket in which takers bought more than they sold, short after the opposite.
+
+Reads the ``OrderFlowUpdate`` buckets that ``strategies.actors.order_flow.OrderFlowActor`` publishes (run the actor
+beside it, with the same instrument and a bucket span). Bars only price the entries (and, in paper trading, move
+the simulated market). A demo of the actor-to-strategy path that trades often, not an edge.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.data import DataType
+
+from framework.orderflow.types import BUCKET
+from framework.orderflow.types import OrderFlowUpdate
+from strategies.base import SignalStrategy
+from strategies.base import SignalStrategyConfig
+
+
+class OrderFlowFollowerConfig(SignalStrategyConfig, frozen=True):
+    """``min_quote``: which threshold's buckets to follow (the actor's ``thresholds``); ``min_delta``: the |delta|
+    in quote currency a bucket needs before the strategy acts on it."""
+
+    min_quote: Decimal = Decimal(0)
+    min_delta: Decimal = Decimal(0)
+
+
+class OrderFlowFollower(SignalStrategy):
+    """Long when a closed bucket's delta > ``min_delta``, short (or flat) when it is < -``min_delta``."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.subscribe_data(DataType(OrderFlowUpdate))
+
+    def on_signal_bar(self, bar: Bar) -> None:
+        pass  # bars only keep last_price current
+
+    def on_data(self, data) -> None:  # noqa: ANN001
+        if isinstance(data, OrderFlowUpdate):
+            if data.instrument_id == self.instrument_id and data.kind == BUCKET and data.min_quote == self.config.min_quote:
+                self.on_order_flow(data)
+            return
+        super().on_data(data)
+
+    def on_order_flow(self, update: OrderFlowUpdate) -> None:
+        if self.last_price is None:  # no bar yet: nothing to size the entry (or fill it) at
+            return
+        if update.delta > self.config.min_delta:
+            self.go_long()
+        elif update.delta < -self.config.min_delta:
+            self.go_short()
