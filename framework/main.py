@@ -11,9 +11,10 @@ from framework.commands import collect
 from framework.commands import ingest
 from framework.commands import local_exchange
 from framework.commands import plot
+from framework.commands import record
 from framework.commands import report
 
-COMMANDS = (collect, ingest, local_exchange, backtest, plot, report)
+COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -127,16 +127,15 @@ class GapFreeSequence:
 
     async def catch_up(self) -> None:
         """Deliver everything REST has after ``last`` (no-op without a position or a ``latest``)."""
-        await self.wait_idle()
         if self.last is None or self.latest is None:
             return
-        newest = await self.latest()
-        if newest is None or newest <= self.last:
-            return
-        self.stats.gaps += 1
-        self._buffer = []
+        await self.wait_idle()
+        self._buffer = []  # no fill runs now: hold live rows until REST has been delivered
         try:
-            await self._fetch_range(self.last + self.step, newest)
+            newest = await self.latest()
+            if newest is not None and newest > self.last:
+                self.stats.gaps += 1
+                await self._fetch_range(self.last + self.step, newest)
         finally:
             self._drain()
         await self.wait_idle()
