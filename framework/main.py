@@ -9,12 +9,13 @@ from framework.cli import run_command
 from framework.commands import backtest
 from framework.commands import collect
 from framework.commands import ingest
+from framework.commands import live
 from framework.commands import local_exchange
 from framework.commands import plot
 from framework.commands import record
 from framework.commands import report
 
-COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record)
+COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, live)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -17,7 +17,6 @@ from nautilus_trader.backtest.engine import BacktestEngineConfig
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.currencies import USDT
-from nautilus_trader.model.data import DataType
 from nautilus_trader.model.enums import AccountType
 from nautilus_trader.model.enums import OmsType
 from nautilus_trader.model.identifiers import Venue
@@ -34,6 +33,7 @@ from framework.exchange.data import load_data
 from framework.exchange.tape import MINUTE_MS
 from framework.exchange.tape import SymbolTape
 from framework.orderflow.types import OrderFlowUpdate
+from framework.orderflow.types import subscribe_order_flow
 from strategies.actors.order_flow import OrderFlowActor
 from strategies.actors.order_flow import OrderFlowConfig
 
@@ -51,7 +51,7 @@ class Collector(Actor):
         self.updates: list[OrderFlowUpdate] = []
 
     def on_start(self) -> None:
-        self.subscribe_data(DataType(OrderFlowUpdate))
+        subscribe_order_flow(self)
 
     def on_data(self, data: OrderFlowUpdate) -> None:
         self.updates.append(data)

@@ -2,7 +2,8 @@
 
 One type for both span kinds (``kind``): ``"bucket"`` is a closed clock-aligned bucket ``[start_ns, end_ns)``,
 published once when it closes; ``"window"`` is a sliding window ``(start_ns, end_ns]`` read at ``end_ns``,
-published on a timer. Subscribe with ``DataType(OrderFlowUpdate)``; the catalog files it under
+published on a timer. Subscribe with ``subscribe_order_flow(self)`` (or, in a backtest,
+``subscribe_data(DataType(OrderFlowUpdate))``); the catalog files it under
 ``custom_order_flow_update/<instrument_id>/``.
 
 Volumes are exact decimal text (like ``framework.data.types``): ``.buy_quote`` is a ``Decimal``,
@@ -12,9 +13,11 @@ trade). ``cumulative_delta`` is buy minus sell over every counted trade since ``
 No ``from __future__ import annotations`` here: Nautilus builds the Arrow schema from the annotations.
 """
 
+from nautilus_trader.common.actor import Actor
 from nautilus_trader.core.data import Data
 from nautilus_trader.core.nautilus_pyo3.model import register_custom_data_class
 from nautilus_trader.model.custom import customdataclass_pyo3
+from nautilus_trader.model.data import DataType
 from nautilus_trader.model.identifiers import InstrumentId
 
 from framework.data.types import DecimalView
@@ -64,3 +67,16 @@ class OrderFlowUpdate(Data):
 
 
 register_custom_data_class(OrderFlowUpdate)
+
+
+#: The message-bus topic ``publish_data(DataType(OrderFlowUpdate), ...)`` publishes on.
+ORDER_FLOW_TOPIC = f"data.{DataType(OrderFlowUpdate).topic}"
+
+
+def subscribe_order_flow(actor: Actor) -> None:
+    """Deliver every ``OrderFlowUpdate`` to ``actor.on_data``.
+
+    The updates come from an actor on the bus, not from a data client, so ``subscribe_data(DataType(...))`` without
+    a client id would subscribe the same topic but also log an error (it wants a client to ask for the data).
+    """
+    actor.msgbus.subscribe(topic=ORDER_FLOW_TOPIC, handler=actor.handle_data)

@@ -111,13 +111,7 @@ class OrderFlowActor(Actor):
 
     def on_start(self) -> None:
         now = self.clock.timestamp_ns()
-        self.flows = {
-            iid: [
-                _Flow(TakerFlow(self.bucket_ns, self.windows_ns, to_amount(t)), amount_text(to_amount(t), NAUTILUS_QUOTE_SCALE))
-                for t in self.config.thresholds
-            ]
-            for iid in self.instrument_ids
-        }
+        self.flows = {iid: self.new_flows() for iid in self.instrument_ids}
         if self.config.restore:
             starts = [now - max(self.windows_ns, default=0)]
             if self.bucket_ns:
@@ -143,6 +137,13 @@ class OrderFlowActor(Actor):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    def new_flows(self) -> list[_Flow]:
+        """Fresh state for one instrument: one ``TakerFlow`` per threshold."""
+        return [
+            _Flow(TakerFlow(self.bucket_ns, self.windows_ns, to_amount(t)), amount_text(to_amount(t), NAUTILUS_QUOTE_SCALE))
+            for t in self.config.thresholds
+        ]
 
     # -- counting --------------------------------------------------------------------------------------
 

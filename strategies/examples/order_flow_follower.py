@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from nautilus_trader.model.data import Bar
-from nautilus_trader.model.data import DataType
 
 from framework.orderflow.types import BUCKET
 from framework.orderflow.types import OrderFlowUpdate
+from framework.orderflow.types import subscribe_order_flow
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
 
@@ -31,7 +31,7 @@ class OrderFlowFollower(SignalStrategy):
 
     def on_start(self) -> None:
         super().on_start()
-        self.subscribe_data(DataType(OrderFlowUpdate))
+        subscribe_order_flow(self)
 
     def on_signal_bar(self, bar: Bar) -> None:
         pass  # bars only keep last_price current
