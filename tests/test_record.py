@@ -1,0 +1,148 @@
+"""``record`` against the local exchange: forced disconnects, kill -9 and restart, usage errors.
+
+Ground truth is the exchange's own tape (the same aggTrade ids and klines its REST and streams serve).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
+
+from framework.binance.config import BinanceHttpConfig
+from framework.binance.config import BinanceUrls
+from framework.binance.endpoints import Market
+from framework.binance.http import BinanceRestClient
+from framework.catalog.store import CatalogStore
+from framework.catalog.store import Series
+from framework.data.types import KlineStats
+from framework.exchange.faults import FaultConfig
+from framework.exchange.server import ExchangeConfig
+from framework.exchange.server import LocalExchange
+from framework.exchange.server import LocalExchangeThread
+from framework.ingest.runner import SMALL_SERIES_PERIOD
+from framework.main import main
+from framework.record.config import RecordConfig
+from framework.record.recorder import Recorder
+
+FUT = Market.FUTURES
+IID = "BTCUSDT-PERP.BINANCE"
+BAR_TYPE = "BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL"
+ROOT = Path(__file__).resolve().parents[1]
+SELECTION = {"futures": {"symbols": ["BTCUSDT"], "kinds": ["agg_trades", "klines"], "intervals": ["1m"]}}
+
+
+def held_ids(catalog: Path) -> list[int]:
+    table = CatalogStore(catalog).read_table(Series.trades(IID), columns=["trade_id"])
+    return [int(i) for i in table.column("trade_id").to_pylist()] if table.num_columns else []
+
+
+def assert_bars_match_tape(catalog: Path, ex: LocalExchange) -> list[int]:
+    """Consecutive 1m bars, each equal to the exchange's kline, each with its KlineStats; returns the opens."""
+    cat = ParquetDataCatalog(str(catalog))
+    bars = cat.bars([BAR_TYPE])
+    opens = [b.ts_event // 1_000_000 - 60_000 for b in bars]
+    assert len(opens) >= 2 and all(b - a == 60_000 for a, b in zip(opens, opens[1:])), "closed bars, each once"
+    rows = {r[0]: r for r in ex.market.kline_rows(FUT, "BTCUSDT", "1m", opens[0], opens[-1], 1000)}
+    for bar, open_ms in zip(bars, opens):
+        row = rows[open_ms]
+        assert [str(bar.open), str(bar.high), str(bar.low), str(bar.close), str(bar.volume)] == row[1:6]
+    stats = [s.data if hasattr(s, "data") else s for s in cat.query(KlineStats, identifiers=[BAR_TYPE])]
+    assert [s.ts_event for s in stats] == [b.ts_event for b in bars]
+    assert [s.quote_volume_str for s in stats] == [rows[o][7] for o in opens]
+    return opens
+
+
+@pytest.mark.timeout(90)
+async def test_recording_through_20_disconnects_holds_exactly_the_exchange_tape(tmp_path: Path) -> None:
+    faults = FaultConfig(drop_ws_every=40, malformed_frame_rate=0.02)
+    async with LocalExchange(ExchangeConfig(speed=60, start="recorded", faults=faults)) as ex:
+        urls = BinanceUrls(**ex.urls)
+        client = BinanceRestClient(BinanceHttpConfig(urls=urls))
+        cfg = msgspec.convert({"catalog": str(tmp_path), "markets": SELECTION, "flush_secs": 0.5, "duration": 5.0},
+                              RecordConfig)
+        recorder = Recorder(cfg, client, urls)
+        started_ms = ex.market.now()
+        try:
+            summary = await recorder.run(asyncio.Event())
+        finally:
+            await client.close()
+        stopped_ms = ex.market.now()
+        tape = ex.market.tape(FUT, "BTCUSDT")
+        drops = ex.streams[FUT].drops
+        ids = held_ids(tmp_path)
+        assert_bars_match_tape(tmp_path, ex)
+
+    feed = summary.feeds["futures"]
+    assert drops >= 20 and feed["reconnects"] >= 20 and feed["malformed"] > 0
+    assert sorted(ids) == list(range(ids[0], ids[0] + len(ids))), "every id once: none missing, none doubled"
+    assert tape.agg_trade(ids[0] - 1).time <= started_ms + 5_000  # started with the run
+    assert tape.agg_trade(ids[-1] + 1).time > stopped_ms - 60_000  # caught up at the stop
+    assert CatalogStore(tmp_path).check(Series.trades(IID)) == []
+
+
+def _record(cfg: Path, urls: dict[str, str], *extra: str) -> list[str]:
+    return [sys.executable, "-m", "framework.main", "record", str(cfg), "--base-path-futures", urls["futures_http"],
+            "--stream-url-futures", urls["futures_ws"], "--log-level", "WARNING", *extra]
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_then_restart_leaves_the_catalog_complete_without_duplicates(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    cfg = tmp_path / "record.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(catalog), "flush_secs": 0.3, "markets": SELECTION}))
+    with LocalExchangeThread(ExchangeConfig(speed=60, start="recorded")) as ex:
+        proc = subprocess.Popen(_record(cfg, ex.urls), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if len(held_ids(catalog)) > 500:
+                    break
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.5)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        before = held_ids(catalog)
+        time.sleep(1.0)  # a minute of market time happens while nobody records
+        done = subprocess.run(_record(cfg, ex.urls, "--duration", "2"), cwd=ROOT, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        ids = held_ids(catalog)
+        assert_bars_match_tape(catalog, ex)
+        tape = ex.market.tape(FUT, "BTCUSDT")
+    assert before and ids[: len(before)] == before
+    assert sorted(ids) == list(range(ids[0], ids[0] + len(ids))), "the kill's gap backfilled, nothing doubled"
+    assert tape.agg_trade(ids[-1]).time - tape.agg_trade(before[-1]).time > 30_000  # spans the dead minute
+    assert "gaps filled" in done.stdout.decode()
+    assert CatalogStore(catalog).check(Series.trades(IID)) == []
+    assert CatalogStore(catalog).check(Series.bars(BAR_TYPE, period=SMALL_SERIES_PERIOD)) == []
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--drop-ws-every", "5"], "add --offline"),
+])
+def test_record_usage_errors_are_one_line(argv: list[str], needle: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(tmp_path), "markets": SELECTION}))
+    assert main(["record", str(cfg), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_record_config_names_a_bad_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(yaml.safe_dump({"markets": {"spot": {"symbols": ["BTCUSDT"], "kinds": ["open_interest"]}}}))
+    assert main(["record", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'open_interest' cannot be recorded on spot" in err and len(err.splitlines()) == 1
