@@ -164,7 +164,7 @@ def explain(error: msgspec.ValidationError, root: type) -> str:
     if message.startswith("Object contains unknown field"):
         field = message.split("`")[1]
         valid = sorted(_fields_at(root, key_path))
-        close = difflib.get_close_matches(field, valid, n=1)
+        close = difflib.get_close_matches(field, valid, n=1, cutoff=0.5) or [v for v in valid if v.startswith(field)]
         hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
         where_text = f"{key_path}." if key_path else ""
         return f"unknown key '{where_text}{field}'; {hint}"

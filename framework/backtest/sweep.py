@@ -3,7 +3,8 @@
 ``sweep.grid`` maps dotted keys of the YAML (``strategies.0.config.fast_period``) to value lists and runs their
 cartesian product; ``sweep.list`` gives the overrides of each run explicitly. Every variant is validated in
 the parent before any work starts. Each variant runs :func:`run_variant` (a plain top-level function, so a
-``ProcessPoolExecutor`` with the spawn context and a Ray task run the very same code) into
+``ProcessPoolExecutor`` with the spawn context and a Ray task run the very same code; without ``--ray-address``
+Ray starts on this machine with ``workers`` CPUs, with one it joins that cluster) into
 ``<out>/runs/<index>/``; the ranked table goes to ``<out>/ranking.csv`` and stdout.
 """
 
@@ -92,8 +93,7 @@ def _process_pool(jobs: list[tuple], workers: int, progress: Callable[[], None])
     return results  # type: ignore[return-value]
 
 
-def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address: str | None,
-         local_mode: bool) -> list[dict[str, Any]]:
+def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address: str | None) -> list[dict[str, Any]]:
     try:
         import ray
     except ImportError:
@@ -102,7 +102,7 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
     started = not ray.is_initialized()
     if started:
         kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers}
-        ray.init(local_mode=local_mode, include_dashboard=False, log_to_driver=False,
+        ray.init(include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
     try:
         task = ray.remote(run_variant)
@@ -120,7 +120,7 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
 
 
 def run_sweep(raw: dict[str, Any], sweep: SweepSpec, source: str, name: str, out: Path, engine: str = "process",
-              workers: int | None = None, ray_address: str | None = None, ray_local_mode: bool = False) -> pd.DataFrame:
+              workers: int | None = None, ray_address: str | None = None) -> pd.DataFrame:
     """Run every variant and write ``<out>/ranking.csv`` (best first by ``sweep.rank_by``)."""
     if sweep.rank_by not in RANK_COLUMNS:
         raise UsageError(f"{source}: sweep.rank_by: unknown metric '{sweep.rank_by}'; use one of "
@@ -134,7 +134,7 @@ def run_sweep(raw: dict[str, Any], sweep: SweepSpec, source: str, name: str, out
     workers = workers or sweep.workers
     try:
         if engine == "ray":
-            summaries = _ray(jobs, workers, bar.update, ray_address, ray_local_mode)
+            summaries = _ray(jobs, workers, bar.update, ray_address)
         else:
             summaries = _process_pool(jobs, workers, bar.update)
     finally:
