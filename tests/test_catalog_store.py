@@ -714,3 +714,55 @@ def test_appender_writes_each_period_once(tmp_path: Path) -> None:
         w.add_trades(2, 3, **take(d, slice(19_990, 20_000)))
         w.add_trades(2, 3, **more)
     assert store.holdings(s).contiguous and store.read_table(s).num_rows == 23_000 and store.check(s) == []
+
+
+def test_appender_streams_big_periods_to_the_bytes_of_one_write(tmp_path: Path) -> None:
+    d = make_trades(20_000, 3.5)
+    end = DAY0 + 3 * DAY + DAY // 2 + 7
+    ref = CatalogStore(tmp_path / "ref", rows_per_group=500)
+    write_trades(ref, d, start=DAY0, end=end)
+    s = Series.trades(INSTR)
+
+    def feed(store: CatalogStore, lo: int, hi: int, start: int | None = None, close_at: int | None = None) -> None:
+        with store.appender(s, start=start, spill_rows=1_000) as w:
+            for a in range(lo, hi, 700):
+                w.add_trades(2, 3, **take(d, slice(a, min(a + 700, hi))))
+                assert w.buffered_rows < 1_700  # a day is ~5,700 rows: streamed, not held
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), close_at)
+        assert any(r.written and r.rows_new > 1_700 for r in w.reports)  # a streamed file
+
+    whole = CatalogStore(tmp_path / "whole", rows_per_group=500)
+    feed(whole, 0, 20_000, start=DAY0, close_at=end)
+    assert snapshot(tmp_path / "whole") == snapshot(tmp_path / "ref")
+    # interrupted mid-day, resumed: the second appender continues the held partial day (copied into its stream)
+    split = int(np.searchsorted(d["ts_event"], d["ts_event"][12_000], side="right"))  # after a run of ties
+    resumed = CatalogStore(tmp_path / "resumed", rows_per_group=500)
+    feed(resumed, 0, split, start=DAY0)
+    feed(resumed, split, 20_000, close_at=end)
+    assert snapshot(tmp_path / "resumed") == snapshot(tmp_path / "ref")
+    # a stream dropped mid-period (kill: its temporary never renamed in) leaves the catalog as before it
+    dropped = CatalogStore(tmp_path / "dropped", rows_per_group=500)
+    with pytest.raises(KeyboardInterrupt), dropped.appender(s, start=DAY0, spill_rows=1_000) as w:
+        w.flush_on_error = False
+        for a in range(0, 8_000, 700):
+            w.add_trades(2, 3, **take(d, slice(a, a + 700)))
+        assert w._stream is not None and w._stream.tmp.exists()
+        raise KeyboardInterrupt
+    assert store_mod.TMP_PREFIX not in str(snapshot(tmp_path / "dropped")) and dropped.check(s) == []
+    held = dropped.read_table(s).num_rows
+    feed(dropped, held, 20_000, close_at=end)
+    assert snapshot(tmp_path / "dropped") == snapshot(tmp_path / "ref")
+
+
+def test_appender_out_of_order_pages_fall_back_to_the_same_bytes(tmp_path: Path) -> None:
+    d = make_trades(12_000, 2.0)
+    ref = CatalogStore(tmp_path / "ref", rows_per_group=500)
+    write_trades(ref, d, start=DAY0, end=DAY0 + 2 * DAY - 1)
+    store = CatalogStore(tmp_path / "app", rows_per_group=500)
+    pages = [slice(a, a + 600) for a in range(0, 12_000, 600)]
+    pages[3], pages[4] = pages[4], pages[3]  # a page out of order while the first day streams
+    with store.appender(Series.trades(INSTR), start=DAY0, spill_rows=1_000) as w:
+        for sl in pages + [slice(1_000, 1_300)]:  # and a repeated page
+            w.add_trades(2, 3, **take(d, sl))
+        w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), DAY0 + 2 * DAY - 1)
+    assert snapshot(tmp_path / "app") == snapshot(tmp_path / "ref")

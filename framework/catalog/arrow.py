@@ -453,6 +453,33 @@ def bars_table(bar_type: str, price_precision: int, size_precision: int, **colum
     return pa.Table.from_batches([bars_batch(bar_type, price_precision, size_precision, **columns)])
 
 
+def custom_data_table(data_cls: type, ts_event: Any, ts_init: Any | None = None, **columns: Any) -> pa.Table:
+    """Columns -> the table Nautilus writes for a ``customdataclass_pyo3`` type (its registered ``_schema``;
+    ``type`` = the class name), without building an object per row. A column is an Arrow array, a sequence
+    or numpy array, or one ``str``/``int``/``float``/``bool`` value for every row."""
+    schema = getattr(data_cls, "_schema", None)
+    if schema is None:
+        raise TypeError(f"{data_cls.__name__} has no Arrow schema: register_custom_data_class({data_cls.__name__})")
+    ts_e = np.asarray(ts_event, dtype=np.int64)
+    n = len(ts_e)
+    values = {**columns, "type": data_cls.__name__, "ts_event": ts_e, "ts_init": ts_e if ts_init is None else ts_init}
+    if set(values) != set(schema.names):
+        raise ValueError(f"{data_cls.__name__} columns are {schema.names[:-3]}, got {sorted(columns)}")
+    arrays = []
+    for f in schema:
+        value = values[f.name]
+        if isinstance(value, (str, int, float, bool)):
+            array = pa.array([value] * n, f.type)
+        else:
+            array = value if isinstance(value, pa.Array) else pa.array(value, f.type)
+            if array.type != f.type:
+                array = pc.cast(array, f.type)
+        if len(array) != n:
+            raise ValueError(f"{f.name} has {len(array)} rows, expected {n}")
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def empty_like(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
 

@@ -19,8 +19,9 @@ at ``end + 1``) inside the same period merges with it: the store reads the file,
 hold and replaces it by one file ``[period_start, new_end]`` (a bare rename when no rows are new). So the
 data is usable at once, and completing the period never leaves two files (overlap) or a hole. Keeping
 partials out until the period closes would hide today's data from backtests and refetch it on every run.
-Each write into a partial period rewrites its file: stream pages through ``appender()`` (``SeriesAppender``),
-which buffers rows and writes each period once, when the stream has passed it.
+Each write into a partial period rewrites its file: stream pages through ``appender()`` (``SeriesAppender``,
+``framework.catalog.appender``), which writes each period once, when the stream has passed it, and streams a
+large period into its file row group by row group instead of holding it in memory.
 
 **Dedupe.** Rows whose key is already held are dropped (existing rows win): ``trade_id`` for ``TradeTick``,
 ``ts_init`` for ``Bar``, the whole row for other classes unless the series names a key. Rows are stored
@@ -62,9 +63,10 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
-from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -82,6 +84,9 @@ from nautilus_trader.persistence.funcs import urisafe_identifier
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from framework.catalog import arrow as fast
+
+if TYPE_CHECKING:
+    from framework.catalog.appender import SeriesAppender
 
 try:  # POSIX advisory locks; elsewhere writers are not serialised
     import fcntl
@@ -210,6 +215,13 @@ class FileSpan:
     name: str
     start: int
     end: int
+
+
+@lru_cache(maxsize=1 << 16)
+def _file_interval(name: str) -> tuple[int, int] | None:
+    """The closed ns interval a catalog file name declares (a name never changes meaning: cached, since
+    listing a series parses every name on every write)."""
+    return _parse_filename_timestamps(name)
 
 
 def _merge_intervals(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -452,6 +464,7 @@ class CatalogStore:
         self.lock_timeout = lock_timeout
         self.io_threads = max(1, int(io_threads))
         self.catalog = ParquetDataCatalog(str(self.root), max_rows_per_group=self.rows_per_group)
+        self._held: set[Path] = set()  # series directories this store has locked (the lock is reentrant)
         if recover:
             self.recover()
 
@@ -468,7 +481,7 @@ class CatalogStore:
     @contextlib.contextmanager
     def _locked(self, series_dir: Path, wait: bool = True) -> Iterator[bool]:
         """Exclusive lock of one series; yields False (not taken) when ``wait`` is False and it is busy."""
-        if fcntl is None:  # pragma: no cover
+        if fcntl is None or series_dir in self._held:  # no locks here / this store holds it already
             yield True
             return
         lock_path = self._lock_path(series_dir)
@@ -489,9 +502,11 @@ class CatalogStore:
                     if time.monotonic() > deadline:
                         raise CatalogStoreError(f"{series_dir} is locked by another writer") from None
                     time.sleep(0.05)
+            self._held.add(series_dir)
             try:
                 yield True
             finally:
+                self._held.discard(series_dir)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -509,7 +524,7 @@ class CatalogStore:
             name = entry.name
             if not name.endswith(".parquet") or name.startswith(".") or not entry.is_file():
                 continue
-            interval = _parse_filename_timestamps(name)
+            interval = _file_interval(name)
             if interval is not None:
                 spans.append(FileSpan(name, interval[0], interval[1]))
         spans.sort(key=lambda f: (f.start, f.end))
@@ -532,7 +547,7 @@ class CatalogStore:
             visible = self._list(series_dir)
             for name in sorted(trash):
                 original = name[len(TRASH_PREFIX) : -len(".trash")] + ".parquet"
-                interval = _parse_filename_timestamps(original)
+                interval = _file_interval(original)
                 covered = interval is not None and any(
                     f.start <= interval[1] and interval[0] <= f.end for f in visible
                 )
@@ -830,18 +845,28 @@ class CatalogStore:
             [f for f in files if f not in group] + [FileSpan(name, lo, hi)], key=lambda f: (f.start, f.end)
         )
 
+    @staticmethod
+    def temp_path(d: Path, stem: str) -> Path:
+        """A fresh hidden temporary in ``d`` (recovery deletes leftovers; readers never list them)."""
+        return d / f"{TMP_PREFIX}{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+
+    def sync_file(self, path: Path) -> None:
+        """fsync ``path`` when the store is durable."""
+        if self.durable:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def _write_temp(self, d: Path, table: pa.Table, name: str) -> Path:
         """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable)."""
-        stem = name[: -len(".parquet")]
-        tmp = d / f"{TMP_PREFIX}{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        tmp = self.temp_path(d, name[: -len(".parquet")])
+        if any(col.num_chunks > 1 for col in table.columns):
+            table = table.combine_chunks()
         try:
-            pq.write_table(table.combine_chunks(), str(tmp), row_group_size=self.rows_per_group)
-            if self.durable:
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            pq.write_table(table, str(tmp), row_group_size=self.rows_per_group)
+            self.sync_file(tmp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -865,7 +890,12 @@ class CatalogStore:
 
     def _publish(self, d: Path, table: pa.Table, name: str, replaced: list[FileSpan]) -> None:
         """Write ``table`` as ``d/name`` atomically, replacing the files in ``replaced``."""
-        tmp = self._write_temp(d, table, name)
+        self.install(d, self._write_temp(d, table, name), name, replaced)
+
+    @staticmethod
+    def install(d: Path, tmp: Path, name: str, replaced: Sequence[FileSpan]) -> None:
+        """Rename the finished temporary ``tmp`` onto ``d/name``, replacing the files in ``replaced`` (crash-safe:
+        the replaced files go to trash names first, which recovery rolls back or forward)."""
         if not replaced or (len(replaced) == 1 and replaced[0].name == name):
             os.replace(tmp, d / name)
             return
@@ -949,9 +979,12 @@ class CatalogStore:
         series: Series,
         start: int | None = None,
         max_buffer_rows: int = 1_000_000,
+        spill_rows: int = 100_000,
     ) -> SeriesAppender:
-        """A buffered writer for a stream of pages (see ``SeriesAppender``)."""
-        return SeriesAppender(self, series, start, max_buffer_rows)
+        """A buffered writer for a stream of pages (see ``framework.catalog.appender.SeriesAppender``)."""
+        from framework.catalog.appender import SeriesAppender
+
+        return SeriesAppender(self, series, start, max_buffer_rows, spill_rows)
 
     # -- maintenance ----------------------------------------------------------------------------------------
 
@@ -1015,107 +1048,3 @@ def _identifier_of(obj: Any) -> str | None:
     if hasattr(obj, "instrument_id"):
         return obj.instrument_id.value
     return None
-
-
-class SeriesAppender:
-    """Buffers pages of one series and writes each period once, when the stream has moved past it.
-
-    Every ``write_table`` into a partial period rewrites that period's file, so writing page by page (1000
-    trades a request) would rewrite a growing file a thousand times a day. The appender keeps rows in memory
-    until the declared coverage passes a period boundary, then writes the completed periods in one call; the
-    rest (the partial period) is written on ``close()`` (also on leaving a ``with`` block, including by an
-    exception such as KeyboardInterrupt; pass ``flush_on_error=False`` to drop the buffer instead). A
-    ``kill -9`` loses only the buffer: the catalog stays consistent and the next run refetches from its end.
-
-    ``start``: the first ns the stream covers (default: the series' ``covered_until + 1``, or the first
-    row's ``ts_init`` for an empty series). ``add(table, end=...)``: ``end`` is how far the stream is known
-    complete (default: the page's last ``ts_init``); it never shrinks.
-    """
-
-    def __init__(self, store: CatalogStore, series: Series, start: int | None, max_buffer_rows: int) -> None:
-        self.store = store
-        self.series = series
-        self.period = series.period or store.period
-        if start is None:
-            until = store.holdings(series).covered_until
-            start = None if until is None else until + 1
-        self.start = start
-        self.end: int | None = None
-        self.max_buffer_rows = max_buffer_rows
-        self.flush_on_error = True
-        self._parts: list[pa.Table] = []
-        self._rows = 0
-        self.reports: list[WriteReport] = []
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        elif self.flush_on_error:
-            with contextlib.suppress(Exception):
-                self.close()
-
-    @property
-    def buffered_rows(self) -> int:
-        return self._rows
-
-    def add(self, table: pa.Table, end: int | None = None) -> None:
-        if table.num_rows:
-            self._parts.append(table)
-            self._rows += table.num_rows
-            ts = table.column("ts_init")
-            first, last = int(pc.min(ts).as_py()), int(pc.max(ts).as_py())
-            if self.start is None or first < self.start:
-                self.start = first if self.start is None else min(self.start, first)
-            end = last if end is None else max(end, last)
-        if end is not None:
-            self.end = end if self.end is None else max(self.end, end)
-        if self.end is None or self.start is None:
-            return
-        boundary = self.period.bounds(self.end)[0] - 1  # end of the last period the stream has completed
-        if self.end == self.period.bounds(self.end)[1]:
-            boundary = self.end
-        if boundary >= self.start:
-            self._write_until(boundary)
-        elif self._rows >= self.max_buffer_rows:
-            self._write_until(self.end)
-
-    def add_trades(
-        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
-    ) -> None:
-        self.add(
-            fast.trade_ticks_table(self.series.identifier, price_precision, size_precision, **columns), end
-        )
-
-    def add_bars(
-        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
-    ) -> None:
-        self.add(fast.bars_table(self.series.identifier, price_precision, size_precision, **columns), end)
-
-    def close(self) -> None:
-        if self.end is not None and self.start is not None and self.end >= self.start:
-            self._write_until(self.end)
-        self._parts, self._rows = [], 0
-
-    def _write_until(self, boundary: int) -> None:
-        table = pa.concat_tables(self._parts) if self._parts else None
-        if table is None:
-            if self._has_schema():
-                self.reports.append(self.store.declare_covered(self.series, self.start, boundary))
-            self.start = boundary + 1
-            return
-        ts = _ts_init(table.combine_chunks()) if table.num_rows else np.empty(0, np.int64)
-        if len(ts) and not (np.diff(ts) >= 0).all():
-            order = np.argsort(ts, kind="stable")
-            table, ts = table.take(pa.array(order)), ts[order]
-        cut = int(np.searchsorted(ts, boundary, side="right"))
-        self.reports.append(self.store.write_table(self.series, table.slice(0, cut), self.start, boundary))
-        rest = table.slice(cut)
-        self._parts = [rest] if rest.num_rows else []
-        self._rows = rest.num_rows
-        self.start = boundary + 1
-
-    def _has_schema(self) -> bool:
-        return bool(self.store.files(self.series))

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nautilus_trader.core import nautilus_pyo3
@@ -54,6 +55,7 @@ from nautilus_trader.model.instruments import Instrument
 from framework.binance import schemas as rest
 from framework.catalog.arrow import aggressor_from_buyer_maker
 from framework.catalog.arrow import bars_batch
+from framework.catalog.arrow import custom_data_table
 from framework.catalog.arrow import decimal_column
 from framework.catalog.arrow import ms_to_ns
 from framework.catalog.arrow import plain_decimal_array
@@ -108,10 +110,11 @@ def trade_record_batch(
     prices: Sequence[str],
     sizes: Sequence[str],
     buyer_maker: Sequence[bool],
-    trade_ids: Sequence[str],
+    trade_ids: Sequence[str] | np.ndarray,
     millis: Sequence[int],
 ) -> pa.RecordBatch:
-    """Trades as a record batch in the catalog's ``TradeTick`` layout (exact raw prices/sizes)."""
+    """Trades as a record batch in the catalog's ``TradeTick`` layout (exact raw prices/sizes; ids as strings or
+    an integer array)."""
     price = decimal_column(prices, instrument.price_precision, "price")
     size = decimal_column(sizes, instrument.size_precision, "size")
     _check_positive(size, "size")
@@ -143,30 +146,28 @@ def _trade_ticks(instrument: Instrument, batch: pa.RecordBatch) -> list[TradeTic
     return TradeTick.from_pyo3_list(wrangler.process_record_batch_bytes(_ipc_bytes(batch)))
 
 
+def agg_trades_batch(rows: Sequence[AggTradeRow], instrument: Instrument) -> pa.RecordBatch:
+    """aggTrades rows as a ``TradeTick`` record batch (id ``a``; SELLER aggressor when ``m``; ts = ``T``)."""
+    ids = np.array([r.a for r in rows], dtype=np.int64)
+    return trade_record_batch(instrument, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows], ids,
+                              [r.T for r in rows])
+
+
+def trades_batch(rows: Sequence[TradeRow], instrument: Instrument) -> pa.RecordBatch:
+    """trades/historicalTrades rows as a ``TradeTick`` record batch (id; SELLER aggressor when ``isBuyerMaker``)."""
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    return trade_record_batch(instrument, [r.price for r in rows], [r.qty for r in rows],
+                              [r.isBuyerMaker for r in rows], ids, [r.time for r in rows])
+
+
 def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> list[TradeTick]:
-    """aggTrades page -> ``TradeTick`` (id ``a``; SELLER aggressor when ``m``; ts = ``T``)."""
-    batch = trade_record_batch(
-        instrument,
-        prices=[r.p for r in rows],
-        sizes=[r.q for r in rows],
-        buyer_maker=[r.m for r in rows],
-        trade_ids=[str(r.a) for r in rows],
-        millis=[r.T for r in rows],
-    )
-    return _trade_ticks(instrument, batch)
+    """aggTrades page -> ``TradeTick`` (see :func:`agg_trades_batch`)."""
+    return _trade_ticks(instrument, agg_trades_batch(rows, instrument))
 
 
 def parse_trades(rows: Sequence[TradeRow], instrument: Instrument) -> list[TradeTick]:
-    """trades/historicalTrades page -> ``TradeTick`` (id; SELLER aggressor when ``isBuyerMaker``)."""
-    batch = trade_record_batch(
-        instrument,
-        prices=[r.price for r in rows],
-        sizes=[r.qty for r in rows],
-        buyer_maker=[r.isBuyerMaker for r in rows],
-        trade_ids=[str(r.id) for r in rows],
-        millis=[r.time for r in rows],
-    )
-    return _trade_ticks(instrument, batch)
+    """trades/historicalTrades page -> ``TradeTick`` (see :func:`trades_batch`)."""
+    return _trade_ticks(instrument, trades_batch(rows, instrument))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,6 +277,23 @@ def parse_kline_stats(rows: Sequence[rest.Kline], bar_type: BarType) -> list[Kli
             ),
         )
     return stats
+
+
+def kline_stats_table(rows: Sequence[rest.Kline], bar_type: BarType) -> pa.Table:
+    """Klines -> the catalog table of their :class:`KlineStats` (the rows :func:`parse_kline_stats` gives,
+    built from columns: no object per row)."""
+    ts = ms_to_ns([r.close_time + 1 for r in rows]).astype(np.int64)
+    return custom_data_table(
+        KlineStats,
+        ts,
+        instrument_id=bar_type.instrument_id.value,
+        bar_type=str(bar_type),
+        quote_volume_str=plain_decimal_array([r.quote_volume for r in rows], "quote_volume"),
+        trade_count=np.array([r.trades for r in rows], dtype=np.int64),
+        taker_buy_base_volume_str=plain_decimal_array([r.taker_buy_volume for r in rows], "taker_buy_volume"),
+        taker_buy_quote_volume_str=plain_decimal_array([r.taker_buy_quote_volume for r in rows],
+                                                       "taker_buy_quote_volume"),
+    )
 
 
 def parse_klines(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> KlinePage:

@@ -23,8 +23,6 @@ import numpy as np
 from tqdm import tqdm
 import pyarrow as pa
 import pyarrow.compute as pc
-from nautilus_trader.model.data import Bar
-from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
@@ -46,7 +44,6 @@ from framework.ingest.config import parse_span
 from framework.ingest.config import plan_series
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
-from framework.ingest.kinds import FUTURES_DATA_RETENTION_MS
 from framework.ingest.kinds import KINDS
 from framework.ingest.kinds import DataKind
 from framework.ingest.kinds import Paging
@@ -83,6 +80,51 @@ class Target:
     shift_ms: int = 0
     # series written from the same rows beside the main one (klines: their KlineStats)
     companions: tuple[tuple[Series, Callable[[list[Any]], pa.Table]], ...] = ()
+
+    @property
+    def outputs(self) -> tuple[tuple[Series, Callable[[list[Any]], pa.Table]], ...]:
+        """Every series the rows land in, with its conversion."""
+        return ((self.series, self.convert), *self.companions)
+
+
+class SeriesSink:
+    """Rows of one target on their way into the catalog: converted to Arrow in batches of ``CONVERT_ROWS``
+    (per-page overhead dominates otherwise) and streamed into one appender per output.
+
+    ``start``: the first ns the rows cover (default: where each output's holdings end). Leaving the ``with``
+    block by an exception writes what was converted (the appenders' rule) and drops the unconverted rest.
+    """
+
+    def __init__(self, store: CatalogStore, target: Target, start: int | None = None) -> None:
+        self._stack = contextlib.ExitStack()
+        self._apps = [(self._stack.enter_context(store.appender(s, start=start)), convert)
+                      for s, convert in target.outputs]
+        self._pending: list[Any] = []
+        self.rows = 0  # rows converted and handed to the appenders
+
+    def __enter__(self) -> SeriesSink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+    def add(self, rows: list[Any]) -> None:
+        self._pending.extend(rows)
+        if len(self._pending) >= CONVERT_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            for app, convert in self._apps:
+                app.add(convert(self._pending))
+            self.rows += len(self._pending)
+            self._pending = []
+
+    def complete(self, end_ns: int) -> None:
+        """Declare every output complete up to ``end_ns`` (the fetch covered it all)."""
+        self.flush()
+        for app, _ in self._apps:
+            app.add(_NOTHING, end=end_ns)
 
 
 def _objects_table(objs: list[Any], cls: type) -> pa.Table:
@@ -138,46 +180,6 @@ class Ingestor:
             return {}
         return parsing.funding_intervals(await self.client.get(Market.FUTURES, "funding_rate_info"))
 
-    def _target(self, spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]) -> Target:
-        kind = KINDS[spec.kind]
-        iid = inst.id
-        if spec.kind in ("agg_trades", "trades"):
-            parse = parsing.parse_agg_trades if spec.kind == "agg_trades" else parsing.parse_trades
-            series = Series.trades(iid)
-            # both kinds land in TradeTick for the instrument; ids differ, so never mix them in one catalog
-            return Target(spec, kind, series, inst, None, lambda rows: _trade_table(rows, spec.kind, inst))
-        if spec.kind == "klines":
-            bar_type = parsing.kline_bar_type(iid, spec.step)
-            interval = step_ms(spec.step)
-            stats = (Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD),
-                     lambda rows: _objects_table(parsing.parse_kline_stats(rows, bar_type), types.KlineStats))
-            return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, interval,
-                          lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
-                          shift_ms=interval, companions=(stats,))
-        if spec.kind == "funding":
-            hours = funding_hours.get(spec.symbol, 8)
-            return Target(spec, kind, Series.custom(types.FundingRate, iid, period=SMALL_SERIES_PERIOD), inst, hours * 3_600_000,
-                          lambda rows: _objects_table(parsing.parse_funding_rates(rows, hours), types.FundingRate))
-        if spec.kind == "open_interest":
-            period = spec.step
-            return Target(spec, kind, Series.custom(types.OpenInterest, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
-                          lambda rows: _objects_table(parsing.parse_open_interest_hist(rows, period), types.OpenInterest))
-        if spec.kind in _RATIO_TYPES:
-            cls, period = _RATIO_TYPES[spec.kind], spec.step
-            return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
-                          lambda rows: _objects_table(parsing.parse_long_short_ratios(rows, cls, period), cls))
-        if spec.kind == "taker_volume":
-            period = spec.step
-            cls = types.TakerBuySellVolume
-            return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, step_ms(period),
-                          lambda rows: _objects_table(parsing.parse_taker_buy_sell_volume(rows, iid, period), cls))
-        if spec.kind in _DERIVED_KLINES:
-            bar_type = derived_bar_type(spec.kind, spec.symbol, spec.step)
-            interval = step_ms(spec.step)
-            return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, interval,
-                          lambda rows: _derived_bars(rows, bar_type), shift_ms=interval)
-        raise UsageError(f"{spec.kind}: not an ingestible kind")
-
     # -- running -------------------------------------------------------------------------------
 
     async def run(self) -> list[SeriesReport]:
@@ -188,7 +190,7 @@ class Ingestor:
         self.catalog_path.mkdir(parents=True, exist_ok=True)
         self._write_instruments(list(instruments.values()))
         self.store = CatalogStore(str(self.catalog_path))
-        targets = [self._target(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
+        targets = [target_for(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
         status = asyncio.create_task(self._status(targets))
         try:
             for target in targets:  # series one after another; pages of each run concurrently
@@ -225,32 +227,20 @@ class Ingestor:
             if a_ms > b_ms:
                 continue
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
-            outputs = [(t.series, t.convert), *t.companions]
             pages = 0 if span is None else len(
                 fetcher.id_pages_for(span) if t.kind.paging is Paging.ID else fetcher.time_windows(span))
-            with contextlib.ExitStack() as stack:
-                bar = stack.enter_context(tqdm(total=pages, desc=name, unit="page", disable=not self.progress))
-                apps = [(stack.enter_context(self.store.appender(s, start=a_ns)), conv) for s, conv in outputs]
-                pending: list[Any] = []
-
-                def flush() -> None:
-                    if pending:
-                        for app, convert in apps:
-                            app.add(convert(pending))
-                        self.fetched[name] += len(pending)
-                        pending.clear()
-
+            before = self.fetched[name]
+            with tqdm(total=pages, desc=name, unit="page", disable=not self.progress) as bar, \
+                    SeriesSink(self.store, t, start=a_ns) as sink:
                 if span is not None:
                     async for rows in fetcher.pages(span):
                         if t.kind.step is Step.INTERVAL:
                             rows = parsing.closed_klines(rows, now_ms)
-                        pending.extend(rows)
-                        if len(pending) >= CONVERT_ROWS:
-                            flush()
+                        sink.add(rows)
+                        self.fetched[name] = before + sink.rows
                         bar.update(1)
-                flush()
-                for app, _ in apps:
-                    app.add(_NOTHING, end=b_ns)  # the whole missing interval is now known complete
+                sink.complete(b_ns)  # the whole missing interval is now known complete
+                self.fetched[name] = before + sink.rows
         self.requests[name] = fetcher.requests
 
     async def _status(self, targets: list[Target]) -> None:
@@ -284,15 +274,12 @@ class Ingestor:
         self.store = CatalogStore(str(self.catalog_path))
         reports = []
         for spec, files in zip(self.specs, groups.values()):
-            t = self._target(spec, instruments[(spec.market, spec.symbol)], {})
-            self.fetched[spec.name] = 0
-            with contextlib.ExitStack() as stack:
-                apps = [(stack.enter_context(self.store.appender(s)), conv)
-                        for s, conv in [(t.series, t.convert), *t.companions]]
+            t = target_for(spec, instruments[(spec.market, spec.symbol)], {})
+            with SeriesSink(self.store, t) as sink:
                 for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
-                    for app, convert in apps:
-                        app.add(convert(rows))
-                    self.fetched[spec.name] += len(rows)
+                    sink.add(rows)
+                sink.flush()
+            self.fetched[spec.name] = sink.rows
             first = min(f.start_ms for f in files if f.start_ms is not None)
             last = max(f.end_ms for f in files if f.end_ms is not None)
             reports.append(self._report(t, first, last, last + (t.step_ms or 0)))
@@ -366,15 +353,44 @@ def _union(interval_lists: Any) -> list[tuple[int, int]]:
 _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
 
 
-def _trade_table(rows: list[Any], kind: str, inst: Instrument) -> pa.Table:
-    if kind == "agg_trades":
-        batch = parsing.trade_record_batch(inst, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows],
-                                           [str(r.a) for r in rows], [r.T for r in rows])
+_TRADE_BATCHES = {"agg_trades": parsing.agg_trades_batch, "trades": parsing.trades_batch}
+
+
+def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]) -> Target:
+    """How ``spec``'s rows convert and where they land."""
+    kind, iid, step = KINDS[spec.kind], inst.id, spec.step
+    if spec.kind in _TRADE_BATCHES:
+        batch = _TRADE_BATCHES[spec.kind]
+        # both kinds land in TradeTick for the instrument; ids differ, so never mix them in one catalog
+        return Target(spec, kind, Series.trades(iid), inst, None,
+                      lambda rows: pa.Table.from_batches([batch(rows, inst)]))
+    if spec.kind == "klines":
+        bar_type = parsing.kline_bar_type(iid, step)
+        stats = (Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD),
+                 lambda rows: parsing.kline_stats_table(rows, bar_type))
+        return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, step_ms(step),
+                      lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
+                      shift_ms=step_ms(step), companions=(stats,))
+    if spec.kind in _DERIVED_KLINES:
+        derived = derived_bar_type(spec.kind, spec.symbol, step)
+        return Target(spec, kind, Series.bars(derived, period=SMALL_SERIES_PERIOD), inst, step_ms(step),
+                      lambda rows: _derived_bars(rows, derived), shift_ms=step_ms(step))
+    every = step_ms(step) if step else None
+    if spec.kind == "funding":
+        hours = funding_hours.get(spec.symbol, 8)
+        cls, every = types.FundingRate, hours * 3_600_000
+        parse = lambda rows: parsing.parse_funding_rates(rows, hours)  # noqa: E731
+    elif spec.kind == "open_interest":
+        cls, parse = types.OpenInterest, lambda rows: parsing.parse_open_interest_hist(rows, step)
+    elif spec.kind in _RATIO_TYPES:
+        cls = _RATIO_TYPES[spec.kind]
+        parse = lambda rows: parsing.parse_long_short_ratios(rows, cls, step)  # noqa: E731
+    elif spec.kind == "taker_volume":
+        cls, parse = types.TakerBuySellVolume, lambda rows: parsing.parse_taker_buy_sell_volume(rows, iid, step)
     else:
-        batch = parsing.trade_record_batch(inst, [r.price for r in rows], [r.qty for r in rows],
-                                           [r.isBuyerMaker for r in rows], [str(r.id) for r in rows],
-                                           [r.time for r in rows])
-    return pa.Table.from_batches([batch])
+        raise UsageError(f"{spec.kind}: not an ingestible kind")
+    return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, every,
+                  lambda rows: _objects_table(parse(rows), cls))
 
 
 def write_report(reports: list[SeriesReport], path: Path) -> str:

@@ -1,0 +1,346 @@
+"""``SeriesAppender``: a stream of pages of one series into a ``CatalogStore``, each period written once.
+
+Every ``CatalogStore.write_table`` into a partial period rewrites that period's file, so writing page by page
+(1000 trades a request) would rewrite a growing file a thousand times a day. The appender keeps rows until
+the declared coverage passes a period boundary, then writes the completed periods in one call; the partial
+last period is written on ``close()``.
+
+A period larger than ``spill_rows`` is not held in memory: once that many rows are buffered, they go to a
+``PeriodStream``, the period's file written row group by row group under a hidden temporary name and renamed
+in when the stream passes the period's end (or on ``close()``). The file's bytes are those a one-shot write of
+the same rows and bounds gives, so a streamed, a buffered and an interrupted-and-resumed ingest leave the
+same catalog. Streaming needs rows in ``(ts_init, key)`` order with a growing numeric key (bars by
+``ts_init``, trades by ``trade_id``: what Binance pages are); anything else (an overlapping page, custom
+data keyed by the whole row) takes the buffered path, which sorts and dedupes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from typing import Self
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
+
+from framework.catalog import arrow as fast
+from framework.catalog.store import CatalogStore
+from framework.catalog.store import CatalogStoreError
+from framework.catalog.store import FileSpan
+from framework.catalog.store import Series
+from framework.catalog.store import WriteReport
+from framework.catalog.store import _fsync_dir
+from framework.catalog.store import _numeric
+from framework.catalog.store import _ts_init
+
+
+def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ts_init, key)`` of ``table`` when its rows are in ``(ts_init, key)`` order with a strictly growing
+    numeric key (so also unique), else None."""
+    ts = _ts_init(table)
+    k = ts if key == "ts_init" else _numeric(table.column(key))
+    if k is None or k.dtype.kind not in "iu":
+        return None
+    if len(ts) > 1 and ((np.diff(ts) < 0).any() or (np.diff(k) <= 0).any()):
+        return None
+    return ts, k
+
+
+class PeriodStream:
+    """One period's file written as ordered rows arrive.
+
+    Rows go to a hidden temporary in the series directory in row groups of the store's size (the groups a
+    one-shot write of the same rows makes); ``finish(end)`` renames it in as ``[lo, end]``, replacing the
+    ``prefix`` files (the held start of the period, copied in first). The series lock is held from open to
+    finish, so another store's recovery never removes the temporary.
+    """
+
+    def __init__(self, store: CatalogStore, series: Series, lo: int, period_end: int, schema: pa.Schema,
+                 prefix: list[FileSpan]) -> None:
+        self.store = store
+        self.series = series
+        self.dir = store.series_dir(series)
+        self.lo = lo
+        self.period_end = period_end
+        self.prefix = prefix
+        self.schema = schema
+        self.key = series.dedupe_key[0]  # type: ignore[index]
+        self.last_ts: int | None = None
+        self.last_key: int | None = None  # largest key held (prefix rows need not grow in key)
+        self.new_rows = 0
+        self._carry: list[pa.Table] = []
+        self._carry_rows = 0
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(store._locked(self.dir))
+        self.tmp = store.temp_path(self.dir, "stream")
+        self._writer: pq.ParquetWriter | None = None
+        try:
+            self._writer = pq.ParquetWriter(str(self.tmp), schema)
+            for f in prefix:
+                for batch in pq.ParquetFile(self.dir / f.name).iter_batches(batch_size=store.rows_per_group):
+                    part = pa.Table.from_batches([batch])
+                    keys = _numeric(part.column(self.key))
+                    if part.num_rows and keys is not None:
+                        top = int(keys.max())
+                        self.last_key = top if self.last_key is None else max(self.last_key, top)
+                        self.last_ts = max(self.last_ts or 0, int(_ts_init(part).max()))
+                    self._write(part)
+        except BaseException:
+            self.abort()
+            raise
+
+    def accepts(self, table: pa.Table) -> bool:
+        """Whether ``table`` can follow the rows held: ordered, growing key, past the last row and key, inside
+        the period."""
+        if not table.schema.equals(self.schema, check_metadata=True):
+            return False
+        keys = _ordered_keys(table, self.key)
+        if keys is None:
+            return False
+        ts, k = keys
+        if not len(ts):
+            return True
+        if int(ts[0]) < self.lo or int(ts[-1]) > self.period_end:
+            return False
+        return self.last_ts is None or (int(ts[0]) >= self.last_ts and int(k[0]) > self.last_key)
+
+    def append(self, table: pa.Table) -> None:
+        """Add rows (``accepts(table)`` must hold)."""
+        if not table.num_rows:
+            return
+        ts, k = _ordered_keys(table, self.key)  # type: ignore[misc]
+        self.last_ts, self.last_key = int(ts[-1]), int(k[-1])
+        self.new_rows += table.num_rows
+        self._write(table)
+
+    def _write(self, table: pa.Table) -> None:
+        """Write whole row groups; keep the remainder for the next rows (the groups then match a one-shot write)."""
+        self._carry.append(table)
+        self._carry_rows += table.num_rows
+        size = self.store.rows_per_group
+        if self._carry_rows >= size:
+            self._emit((self._carry_rows // size) * size)
+
+    def _emit(self, rows: int) -> None:
+        carry = pa.concat_tables(self._carry)
+        if rows:
+            self._writer.write_table(carry.slice(0, rows).combine_chunks(),  # type: ignore[union-attr]
+                                     row_group_size=self.store.rows_per_group)
+        rest = carry.slice(rows)
+        self._carry, self._carry_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def finish(self, end: int) -> WriteReport:
+        """Rename the file in as ``[lo, end]`` (``end`` >= the last row) and release the series."""
+        if self.last_ts is not None and self.last_ts > end:
+            self.abort()
+            raise CatalogStoreError(f"{self.series}: stream rows run to {self.last_ts}, past its end {end}")
+        try:
+            self._emit(self._carry_rows)
+            self._writer.close()  # type: ignore[union-attr]
+            self._writer = None
+            self.store.sync_file(self.tmp)
+            name = _timestamps_to_filename(self.lo, end)
+            self.store.install(self.dir, self.tmp, name, self.prefix)
+            if self.store.durable:
+                _fsync_dir(self.dir)
+        except BaseException:
+            self.abort()
+            raise
+        self._lock.close()
+        report = WriteReport(self.series, rows_in=self.new_rows, rows_new=self.new_rows, written=[name])
+        report.removed = [f.name for f in self.prefix if f.name != name]
+        return report
+
+    def abort(self) -> None:
+        """Drop the temporary (the catalog stays as it was) and release the series."""
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                self._writer.close()
+        self._writer = None
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+        self._lock.close()
+
+
+class SeriesAppender:
+    """Buffers pages of one series and writes each period once, when the stream has moved past it.
+
+    ``start``: the first ns the stream covers (default: the series' ``covered_until + 1``, or the first
+    row's ``ts_init`` for an empty series). ``add(table, end=...)``: ``end`` is how far the stream is known
+    complete (default: the page's last ``ts_init``); it never shrinks. On leaving a ``with`` block, also by
+    an exception such as KeyboardInterrupt, what is buffered is written (``flush_on_error=False`` drops it
+    instead). A ``kill -9`` loses only the buffer and the open stream's temporary: the catalog stays
+    consistent and the next run refetches from its end.
+
+    ``spill_rows``: buffered rows of the open period beyond which they are streamed to its file;
+    ``max_buffer_rows``: when rows cannot be streamed (out of order), the buffer is written as a partial
+    file at this size (later writes merge with it).
+    """
+
+    def __init__(self, store: CatalogStore, series: Series, start: int | None, max_buffer_rows: int,
+                 spill_rows: int = 100_000) -> None:
+        self.store = store
+        self.series = series
+        self.period = series.period or store.period
+        if start is None:
+            until = store.holdings(series).covered_until
+            start = None if until is None else until + 1
+        self.start = start
+        self.end: int | None = None
+        self.max_buffer_rows = max_buffer_rows
+        self.spill_rows = spill_rows
+        self.flush_on_error = True
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+        self._stream: PeriodStream | None = None
+        key = series.dedupe_key
+        self._can_stream = key is not None and len(key) == 1
+        self.reports: list[WriteReport] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self.flush_on_error:
+            with contextlib.suppress(Exception):
+                self.close()
+        if self._stream is not None:
+            self._stream.abort()
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._rows
+
+    def add(self, table: pa.Table, end: int | None = None) -> None:
+        if table.num_rows:
+            self._parts.append(table)
+            self._rows += table.num_rows
+            ts = _ts_init(table)
+            first, last = int(ts.min()), int(ts.max())
+            self.start = first if self.start is None else min(self.start, first)
+            end = last if end is None else max(end, last)
+        if end is not None:
+            self.end = end if self.end is None else max(self.end, end)
+        if self.end is None or self.start is None:
+            return
+        boundary = self.period.bounds(self.end)[0] - 1  # end of the last period the stream has completed
+        if self.end == self.period.bounds(self.end)[1]:
+            boundary = self.end
+        if boundary >= self.start:
+            self._write_until(boundary)
+        if self._rows >= self.spill_rows and not self._spill() and self._rows >= self.max_buffer_rows:
+            self._write_until(self.end)
+
+    def add_trades(
+        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
+    ) -> None:
+        self.add(
+            fast.trade_ticks_table(self.series.identifier, price_precision, size_precision, **columns), end
+        )
+
+    def add_bars(
+        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
+    ) -> None:
+        self.add(fast.bars_table(self.series.identifier, price_precision, size_precision, **columns), end)
+
+    def close(self) -> None:
+        try:
+            if self.end is not None and self.start is not None and self.end >= self.start:
+                self._write_until(self.end)
+        finally:
+            if self._stream is not None:
+                self._stream.abort()
+                self._stream = None
+            self._parts, self._rows = [], 0
+
+    # -- streaming ------------------------------------------------------------------------------------------
+
+    def _spill(self) -> bool:
+        """Move the buffer (rows of the open period) into its stream; False when they cannot be streamed."""
+        if not self._can_stream:
+            return False
+        table = pa.concat_tables(self._parts)
+        if self._stream is None:
+            if _ordered_keys(table, self.series.dedupe_key[0]) is None:  # type: ignore[index]
+                return False
+            self._stream = self._open_stream(table.schema)
+            if self._stream is None:
+                return False
+        if not self._stream.accepts(table):
+            self._can_stream = False  # out-of-order input: the buffered path for the rest of this appender
+            self._end_stream(None)
+            return False
+        self._stream.append(table)
+        self._parts, self._rows = [], 0
+        return True
+
+    def _open_stream(self, schema: pa.Schema) -> PeriodStream | None:
+        """A stream for the period of ``start``, continuing the held files that end right before it."""
+        assert self.start is not None
+        self.store._check_identity(self.series, schema.empty_table())
+        ps, pe = self.period.bounds(self.start)
+        files = self.store.files(self.series)
+        if any(f.start <= pe and f.end >= self.start for f in files):
+            return None  # a held file further on in the period: the rows may merge with it
+        prefix: list[FileSpan] = []
+        lo = self.start
+        while (f := next((f for f in files if f.end + 1 == lo and f.start >= ps), None)) is not None:
+            prefix.insert(0, f)
+            lo = f.start
+        d = self.store.series_dir(self.series)
+        if any(not pq.read_schema(d / f.name).equals(schema, check_metadata=True) for f in prefix):
+            return None  # the buffered path raises the schema error
+        return PeriodStream(self.store, self.series, lo, pe, schema, prefix)
+
+    def _end_stream(self, end: int | None) -> None:
+        """Finish the open stream at ``end`` (None: at its last row; nothing new: dropped)."""
+        stream, self._stream = self._stream, None
+        assert stream is not None
+        if end is None:
+            if not stream.new_rows:
+                stream.abort()
+                return
+            end = stream.last_ts
+        self.reports.append(stream.finish(end))
+        self.start = end + 1
+
+    # -- buffered path --------------------------------------------------------------------------------------
+
+    def _write_until(self, boundary: int) -> None:
+        table = pa.concat_tables(self._parts) if self._parts else None
+        ts = _ts_init(table) if table is not None else np.empty(0, np.int64)
+        if len(ts) and not (np.diff(ts) >= 0).all():
+            order = np.argsort(ts, kind="stable")
+            table, ts = table.take(pa.array(order)), ts[order]
+        if self._stream is not None:  # the stream's period comes first
+            hi = min(boundary, self._stream.period_end)
+            cut = int(np.searchsorted(ts, hi, side="right"))
+            if table is not None and cut and self._stream.accepts(head := table.slice(0, cut)):
+                self._stream.append(head)
+                table, ts = table.slice(cut), ts[cut:]
+                self._end_stream(hi)
+            else:
+                self._can_stream = self._can_stream and not cut  # rows it refused: buffered path from here
+                self._end_stream(hi if not cut else None)
+            self._parts, self._rows = ([table] if table is not None and table.num_rows else []), len(ts)
+            if boundary < self.start:
+                return
+        if table is None or not table.num_rows:
+            if self._has_schema():
+                self.reports.append(self.store.declare_covered(self.series, self.start, boundary))
+            self.start = boundary + 1
+            return
+        cut = int(np.searchsorted(ts, boundary, side="right"))
+        self.reports.append(self.store.write_table(self.series, table.slice(0, cut), self.start, boundary))
+        rest = table.slice(cut)
+        self._parts = [rest] if rest.num_rows else []
+        self._rows = rest.num_rows
+        self.start = boundary + 1
+
+    def _has_schema(self) -> bool:
+        return bool(self.store.files(self.series))
