@@ -140,7 +140,8 @@ class TakerFlow:
         self._buy = self._sell = self._buy_count = self._sell_count = 0
 
     def on_trade(self, trade_id: int, ts_ns: int, amount: int, buyer_aggressor: bool) -> FlowTotals | None:
-        """Count one trade; returns the bucket it closed, if its time falls in a later bucket."""
+        """Count one trade; returns the bucket it closed, if its time falls in a later bucket (also when no trade
+        was counted in it, e.g. none reached ``min_amount``: its totals are then zero)."""
         if trade_id <= self.last_id:
             self.duplicates += 1
             return None
@@ -207,7 +208,7 @@ class TakerFlow:
                           window.sell_count, self.scale, self.cumulative_delta)
 
     def _roll(self, new_start: int) -> FlowTotals | None:
-        closed = self.bucket() if self._buy_count or self._sell_count else None
+        closed = self.bucket()  # None before the first trade; a bucket without counted trades closes with zeros
         self._bucket_start = new_start
         self._buy = self._sell = self._buy_count = self._sell_count = 0
         return closed

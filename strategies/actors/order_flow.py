@@ -3,8 +3,8 @@
 Per instrument and per large-trade threshold the actor keeps one ``TakerFlow`` (framework.orderflow.windows):
 a clock-aligned bucket (``bucket``, e.g. 15m), sliding windows (``windows``, e.g. 15m), delta and cumulative
 delta, O(1) per trade. A closed bucket is published (``DataType(OrderFlowUpdate)``) and logged when a trade of a
-later bucket arrives or, failing that, at ``bucket end + close_grace`` (a bucket without counted trades is
-published with zeros). Sliding windows are published every ``publish_interval``.
+later bucket arrives or, failing that, at ``bucket end + close_grace`` (a bucket in which no trade reached the
+threshold is published with zeros). Sliding windows are published every ``publish_interval``.
 
 Restart: with ``restore: true`` (live), the actor rebuilds the trades of the current bucket and of the longest
 sliding window from the catalog (``catalog_path``) and REST aggTrades (``urls``) in a worker thread, while the
@@ -75,12 +75,11 @@ class OrderFlowConfig(ActorConfig, frozen=True):
 class _Flow:
     """One ``TakerFlow`` with what the actor publishes about it."""
 
-    __slots__ = ("flow", "min_quote", "published_until")
+    __slots__ = ("flow", "min_quote")
 
     def __init__(self, flow: TakerFlow, min_quote: str) -> None:
         self.flow = flow
         self.min_quote = min_quote
-        self.published_until = 0  # end of the last bucket published
 
 
 class OrderFlowActor(Actor):
@@ -219,6 +218,8 @@ class OrderFlowActor(Actor):
     # -- publishing ------------------------------------------------------------------------------------
 
     def _on_bucket_timer(self, event: TimeEvent) -> None:
+        # Closes a bucket no later trade has closed (a quiet market). Only ever moves forward: when the feed runs
+        # ahead of this clock (a sped-up local exchange) trades have closed it already and this does nothing.
         boundary = event.ts_event - self.grace_ns
         boundary -= boundary % self.bucket_ns
         for iid, flows in self.flows.items():
@@ -228,29 +229,20 @@ class OrderFlowActor(Actor):
                 closed = f.flow.advance(boundary)
                 if closed is not None:
                     self._publish_bucket(iid, f, closed)
-                elif f.published_until < boundary and boundary - self.bucket_ns >= self.origin_ns:
-                    # no counted trade in the bucket: publish it with zeros all the same; the cumulative delta
-                    # at its end leaves out what the open bucket (from the boundary on) already counted
-                    cumulative = f.flow.cumulative_delta
-                    current = f.flow.bucket()
-                    if current is not None and current.start_ns >= boundary:
-                        cumulative -= current.buy_amount - current.sell_amount
-                    empty = FlowTotals(boundary - self.bucket_ns, boundary, 0, 0, 0, 0, f.flow.scale, cumulative)
-                    self._publish_bucket(iid, f, empty)
 
     def _on_window_timer(self, event: TimeEvent) -> None:
-        now = event.ts_event
         for iid, flows in self.flows.items():
             if not self.ready(iid):
                 continue
             for f in flows:
+                # read at this clock's time, or at the last trade's when the feed runs ahead of it
+                now = max(event.ts_event, f.flow.last_ts_ns)
                 for index, span in enumerate(self.window_spans):
                     self._publish(iid, f, WINDOW, span, f.flow.window(index, now))
 
     def _publish_bucket(self, iid: InstrumentId, f: _Flow, totals: FlowTotals) -> None:
         if totals.start_ns < self.origin_ns:  # began before what the actor saw: partial, not published
             return
-        f.published_until = totals.end_ns
         update = self._publish(iid, f, BUCKET, self.config.bucket or "", totals)
         if self.config.log_buckets:
             self.log.info(
