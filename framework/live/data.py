@@ -126,9 +126,10 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
     def _trade_handler(self, inst: Instrument) -> Callable[[Any, bool], None]:
         iid, pp, sp = inst.id, inst.price_precision, inst.size_precision
         from_raw, now, publish = TradeTick.from_raw, self._clock.timestamp_ns, self._handle_data
+        price_raw, size_raw = raw_converter(pp), raw_converter(sp)
 
         def on_trade(row: Any, filled: bool) -> None:
-            publish(from_raw(iid, fixed_raw(row.p, pp), pp, fixed_raw(row.q, sp), sp,
+            publish(from_raw(iid, price_raw(row.p), pp, size_raw(row.q), sp,
                              _SELLER if row.m else _BUYER, TradeId(str(row.a)), row.T * NANOS_PER_MILLI, now()))
 
         return on_trade
@@ -248,6 +249,23 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
     def stats(self) -> dict[str, Any]:
         """The feed's counters (frames, malformed, reconnects, sequences, latency)."""
         return self.feed.stats()
+
+
+def raw_converter(precision: int, max_size: int = 65_536) -> Callable[[str], int]:
+    """``fixed_raw`` at ``precision`` with a memo: trade prices and sizes repeat, and the exact text
+    conversion is the dearest step of a trade's path (~1 us against ~0.05 us for a dict hit)."""
+    memo: dict[str, int] = {}
+
+    def convert(text: str) -> int:
+        raw = memo.get(text)
+        if raw is None:
+            raw = fixed_raw(text, precision)
+            if len(memo) >= max_size:
+                memo.clear()
+            memo[text] = raw
+        return raw
+
+    return convert
 
 
 def binance_interval(bar_type: BarType) -> str:
