@@ -148,7 +148,9 @@ def correlation_dashboard(data: MarketData) -> Chart:
     ax = chart.axes["rolling_correlation"]
     drawn = 0
     for rule in scales:
-        window = max(10, int(pd.Timedelta("1h") / pd.Timedelta(rule)) * 2)
+        # two hours of buckets, fewer when the data is shorter (half of what there is)
+        buckets = len(ind.log_returns(spot, rule))
+        window = max(5, min(int(pd.Timedelta("2h") / pd.Timedelta(rule)), buckets // 2))
         rolling = ind.rolling_correlation(spot, fut, rule, window)
         if rolling.notna().any():
             ax.plot(rolling.index, rolling, linewidth=1.0, label=f"{rule} returns, {window}-bucket window")
