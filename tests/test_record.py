@@ -145,4 +145,4 @@ def test_record_config_names_a_bad_kind(tmp_path: Path, capsys: pytest.CaptureFi
     cfg.write_text(yaml.safe_dump({"markets": {"spot": {"symbols": ["BTCUSDT"], "kinds": ["open_interest"]}}}))
     assert main(["record", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "'open_interest' cannot be recorded on spot" in err and len(err.splitlines()) == 1
+    assert "unknown data kind 'open_interest' for spot" in err and len(err.splitlines()) == 1

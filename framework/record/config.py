@@ -22,10 +22,10 @@ from typing import Any
 
 from nautilus_trader.common.config import NautilusConfig
 
-from framework.binance.endpoints import Market
 from framework.errors import UsageError
+from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
-from framework.ingest.kinds import KINDS
+from framework.ingest.config import plan_series
 
 #: Kinds taken from the streams (gap-filled over REST); every other ingest kind is polled over REST.
 STREAMED = ("agg_trades", "klines")
@@ -52,22 +52,13 @@ class RecordConfig(NautilusConfig, frozen=True):
 
     def validate(self) -> None:
         """One UsageError line for the first mistake."""
-        if not self.markets:
-            raise UsageError("markets: empty; name spot and/or futures with symbols and kinds")
         if self.flush_secs <= 0 or self.flush_rows <= 0:
             raise UsageError("flush_secs and flush_rows must be positive")
+        # markets, symbols, kinds, intervals and periods: the ingest rules (recording fills the same series)
+        plan_series(IngestConfig(catalog=self.catalog, markets=self.markets))
         for name, sel in self.markets.items():
-            try:
-                market = Market(name)
-            except ValueError:
-                raise UsageError(f"markets: unknown market '{name}'; use spot or futures") from None
-            if not sel.symbols:
-                raise UsageError(f"markets.{name}.symbols: empty; list at least one, e.g. [BTCUSDT]")
-            for kind in sel.kinds:
-                if kind not in KINDS or market not in KINDS[kind].markets or kind == "trades":
-                    offered = [k for k, v in KINDS.items() if market in v.markets and k != "trades"]
-                    raise UsageError(f"markets.{name}.kinds: '{kind}' cannot be recorded on {name}; "
-                                     f"use one of {', '.join(offered)}")
+            if "trades" in sel.kinds:
+                raise UsageError(f"markets.{name}.kinds: 'trades' cannot be recorded; use agg_trades (gap-free by id)")
         unknown = set(self.offline) - set(_FAULT_KEYS) - {"speed", "start", "history", "seed", "weight_limit"}
         if unknown:
             raise UsageError(f"offline: unknown key(s) {', '.join(sorted(unknown))}; use speed, start, history, "
