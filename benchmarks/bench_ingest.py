@@ -153,43 +153,25 @@ def instrument_of(info_body: bytes):
     return parse_instruments(Market.FUTURES, info, ts_ns=0)[0]
 
 
-def ours_trades(pages: list[bytes], root: Path, inst) -> int:
-    """What ``Ingestor._ingest`` does per aggTrades page (decode as ``BinanceRestClient.get``)."""
+def ours(pages: list[bytes], root: Path, kind: str, inst, now_ms: int) -> int:
+    """What ``ingest`` runs from the REST bodies on: decode as ``BinanceRestClient.get``, keep closed klines as
+    ``Ingestor._ingest``, then the runner's own ``SeriesSink`` for the kind's target (batches of
+    ``CONVERT_ROWS``, the target's outputs and file periods: klines write bars and KlineStats, one file a
+    month; trades one file a day, streamed)."""
     from framework.catalog.store import CatalogStore
-    from framework.catalog.store import Series
-    from framework.ingest.runner import _trade_table
-
-    schema = lookup(Market.FUTURES, "agg_trades").schema
-    store = CatalogStore(str(root))
-    n = 0
-    with store.appender(Series.trades(inst.id)) as app:
-        for body in pages:
-            rows = msgspec.json.decode(body, type=schema)
-            if rows:
-                app.add(_trade_table(rows, "agg_trades", inst))
-                n += len(rows)
-    return n
-
-
-def ours_bars(pages: list[bytes], root: Path, inst, now_ms: int) -> int:
-    """What ``Ingestor._ingest`` does per klines page."""
-    import pyarrow as pa
-
-    from framework.catalog.store import CatalogStore
-    from framework.catalog.store import Series
     from framework.data import parsing
+    from framework.ingest.config import SeriesSpec
+    from framework.ingest.runner import SeriesSink
+    from framework.ingest.runner import target_for
 
-    schema = lookup(Market.FUTURES, "klines").schema
-    bar_type = parsing.kline_bar_type(inst.id, "1m")
-    store = CatalogStore(str(root))
-    n = 0
-    with store.appender(Series.bars(bar_type)) as app:
+    step = "1m" if kind == "klines" else None
+    target = target_for(SeriesSpec(Market.FUTURES, kind, SYMBOL, step), inst, {})
+    decoder = msgspec.json.Decoder(lookup(Market.FUTURES, kind).schema)
+    with SeriesSink(CatalogStore(str(root)), target) as sink:
         for body in pages:
-            rows = parsing.closed_klines(msgspec.json.decode(body, type=schema), now_ms)
-            if rows:
-                app.add(pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]))
-                n += len(rows)
-    return n
+            rows = decoder.decode(body)
+            sink.add(parsing.closed_klines(rows, now_ms) if step else rows)
+    return sink.rows
 
 
 def nautilus_trades(pages: list[bytes], root: Path, inst) -> int:
@@ -280,9 +262,9 @@ def part_decode_write(res: Results, args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
         cases = [
-            ("aggTrades", "ours", ours_trades, agg, (inst,), args.repeats, mb_agg),
+            ("aggTrades", "ours", ours, agg, ("agg_trades", inst, now_ms), args.repeats, mb_agg),
             ("aggTrades", "Nautilus wrangler", nautilus_trades, agg, (inst,), 1, mb_agg),
-            ("klines 1m", "ours", ours_bars, klines, (inst, now_ms), args.repeats, mb_kl),
+            ("klines 1m", "ours", ours, klines, ("klines", inst, now_ms), args.repeats, mb_kl),
             ("klines 1m", "Nautilus wrangler", nautilus_bars, klines, (inst, now_ms), 1, mb_kl),
         ]
         out = {}
@@ -305,8 +287,9 @@ def part_decode_write(res: Results, args) -> None:
                 )
             res.summary[kind] = f"{o['rate'] / 1e6:.2f}M rows/s (Nautilus {n['rate'] / 1e6:.2f}M)"
             if o["rate"] < TARGET_ROWS_S and not args.no_profile:
-                fn, pages, extra = (ours_trades, agg, (inst,)) if kind == "aggTrades" else (ours_bars, klines, (inst, now_ms))
-                res.profiles.append((f"{kind}, ours ({len(pages)} pages)", profile_case(fn, pages, extra, tmp)))
+                pages, extra = (agg, ("agg_trades", inst, now_ms)) if kind == "aggTrades" else \
+                    (klines, ("klines", inst, now_ms))
+                res.profiles.append((f"{kind}, ours ({len(pages)} pages)", profile_case(ours, pages, extra, tmp)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 import pytest
 from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.common.actor import Actor
@@ -39,6 +40,7 @@ from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import FIXED_PRECISION
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
+from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from framework.binance import schemas as rest
 from framework.binance.endpoints import KLINE_INTERVALS
@@ -49,9 +51,11 @@ from framework.data.instruments import parse_instruments_detailed
 from framework.data.parsing import closed_klines
 from framework.data.parsing import funding_intervals
 from framework.data.parsing import kline_bar_type
+from framework.data.parsing import kline_stats_table
 from framework.data.parsing import parse_agg_trades
 from framework.data.parsing import parse_funding_rates
 from framework.data.parsing import parse_kline_bars
+from framework.data.parsing import parse_kline_stats
 from framework.data.parsing import parse_klines
 from framework.data.parsing import parse_long_short_ratios
 from framework.data.parsing import parse_open_interest
@@ -382,6 +386,18 @@ def test_futures_month_of_klines_exact(futures_instruments: dict[str, Instrument
         stats += page.stats
     assert len(rows) == 40_320
     assert_klines_exact(rows, bars, stats, bar_type)
+
+
+def test_kline_stats_table_is_what_nautilus_serialises(futures_instruments: dict[str, Instrument]) -> None:
+    """The columnar KlineStats table (ingest's path) equals ArrowSerializer's table of the objects."""
+    rows = kline_csv(FIXTURES / "datasets" / "futures_um_klines_1m" / "LINKUSDT-1m-2023-02.csv")[:3000]
+    bar_type = kline_bar_type(futures_instruments["LINKUSDT-PERP.BINANCE"].id, "1m")
+    table = kline_stats_table(rows, bar_type)
+    objects = pa.Table.from_batches(
+        ArrowSerializer.serialize_batch(parse_kline_stats(rows, bar_type), data_cls=KlineStats).to_batches())
+    assert table.schema.equals(objects.schema, check_metadata=True) and table.equals(objects)
+    with pytest.raises(ValueError, match="not a plain decimal"):
+        kline_stats_table([msgspec.structs.replace(rows[0], quote_volume="1e5")], bar_type)
 
 
 def test_kline_helpers(spot_instruments: dict[str, Instrument]) -> None:

@@ -17,6 +17,9 @@ data keyed by the whole row) takes the buffered path, which sorts and dedupes.
 from __future__ import annotations
 
 import contextlib
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Self
 
@@ -34,6 +37,9 @@ from framework.catalog.store import WriteReport
 from framework.catalog.store import _fsync_dir
 from framework.catalog.store import _numeric
 from framework.catalog.store import _ts_init
+
+
+_INFLIGHT = 2  # pieces queued for a stream's writer thread
 
 
 def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -77,6 +83,8 @@ class PeriodStream:
         self._lock.enter_context(store._locked(self.dir))
         self.tmp = store.temp_path(self.dir, "stream")
         self._writer: pq.ParquetWriter | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="period-stream")
+        self._inflight: deque[Future[None]] = deque()
         try:
             self._writer = pq.ParquetWriter(str(self.tmp), schema)
             for f in prefix:
@@ -125,12 +133,24 @@ class PeriodStream:
             self._emit((self._carry_rows // size) * size)
 
     def _emit(self, rows: int) -> None:
+        """Hand the first ``rows`` carried rows to the writer thread (encoding and compression release the
+        GIL, so the next pages convert meanwhile); at most ``_INFLIGHT`` pieces wait, bounding memory."""
         carry = pa.concat_tables(self._carry)
         if rows:
-            self._writer.write_table(carry.slice(0, rows).combine_chunks(),  # type: ignore[union-attr]
-                                     row_group_size=self.store.rows_per_group)
+            piece = carry.slice(0, rows)
+            writer, size = self._writer, self.store.rows_per_group
+            assert writer is not None
+            self._inflight.append(self._thread.submit(
+                lambda: writer.write_table(piece.combine_chunks(), row_group_size=size)))
+            while len(self._inflight) > _INFLIGHT:
+                self._inflight.popleft().result()
         rest = carry.slice(rows)
         self._carry, self._carry_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _drain(self) -> None:
+        """Wait for every piece handed to the writer thread (raising the first failure)."""
+        while self._inflight:
+            self._inflight.popleft().result()
 
     def finish(self, end: int) -> WriteReport:
         """Rename the file in as ``[lo, end]`` (``end`` >= the last row) and release the series."""
@@ -139,6 +159,8 @@ class PeriodStream:
             raise CatalogStoreError(f"{self.series}: stream rows run to {self.last_ts}, past its end {end}")
         try:
             self._emit(self._carry_rows)
+            self._drain()
+            self._thread.shutdown()
             self._writer.close()  # type: ignore[union-attr]
             self._writer = None
             self.store.sync_file(self.tmp)
@@ -156,6 +178,9 @@ class PeriodStream:
 
     def abort(self) -> None:
         """Drop the temporary (the catalog stays as it was) and release the series."""
+        with contextlib.suppress(Exception):
+            self._drain()
+        self._thread.shutdown(cancel_futures=True)
         with contextlib.suppress(Exception):
             if self._writer is not None:
                 self._writer.close()

@@ -146,18 +146,25 @@ def _trade_ticks(instrument: Instrument, batch: pa.RecordBatch) -> list[TradeTic
     return TradeTick.from_pyo3_list(wrangler.process_record_batch_bytes(_ipc_bytes(batch)))
 
 
+def _ints(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int64)  # a dtype spares numpy the type inference
+
+
+def _bools(values: list[bool]) -> np.ndarray:
+    return np.array(values, dtype=bool)
+
+
 def agg_trades_batch(rows: Sequence[AggTradeRow], instrument: Instrument) -> pa.RecordBatch:
     """aggTrades rows as a ``TradeTick`` record batch (id ``a``; SELLER aggressor when ``m``; ts = ``T``)."""
-    ids = np.array([r.a for r in rows], dtype=np.int64)
-    return trade_record_batch(instrument, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows], ids,
-                              [r.T for r in rows])
+    return trade_record_batch(instrument, [r.p for r in rows], [r.q for r in rows], _bools([r.m for r in rows]),
+                              _ints([r.a for r in rows]), _ints([r.T for r in rows]))
 
 
 def trades_batch(rows: Sequence[TradeRow], instrument: Instrument) -> pa.RecordBatch:
     """trades/historicalTrades rows as a ``TradeTick`` record batch (id; SELLER aggressor when ``isBuyerMaker``)."""
-    ids = np.array([r.id for r in rows], dtype=np.int64)
     return trade_record_batch(instrument, [r.price for r in rows], [r.qty for r in rows],
-                              [r.isBuyerMaker for r in rows], ids, [r.time for r in rows])
+                              _bools([r.isBuyerMaker for r in rows]), _ints([r.id for r in rows]),
+                              _ints([r.time for r in rows]))
 
 
 def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> list[TradeTick]:
@@ -235,7 +242,7 @@ def bar_record_batch(rows: Sequence[rest.Kline], bar_type: BarType, instrument: 
     _check_non_negative(low, "low")
     _check_non_negative(volume, "volume")
     _check_ohlc(open_, high, low, close)
-    ts = ms_to_ns([r.close_time + 1 for r in rows])
+    ts = ms_to_ns(_ints([r.close_time for r in rows]) + 1)
     raws = map(to_raw, (open_, high, low, close, volume))
     ohlcv = dict(zip(("open", "high", "low", "close", "volume"), raws, strict=True))
     return bars_batch(str(bar_type), pp, sp, **ohlcv, ts_event=ts, ts_init=ts)
@@ -282,14 +289,14 @@ def parse_kline_stats(rows: Sequence[rest.Kline], bar_type: BarType) -> list[Kli
 def kline_stats_table(rows: Sequence[rest.Kline], bar_type: BarType) -> pa.Table:
     """Klines -> the catalog table of their :class:`KlineStats` (the rows :func:`parse_kline_stats` gives,
     built from columns: no object per row)."""
-    ts = ms_to_ns([r.close_time + 1 for r in rows]).astype(np.int64)
+    ts = ms_to_ns(_ints([r.close_time for r in rows]) + 1).astype(np.int64)
     return custom_data_table(
         KlineStats,
         ts,
         instrument_id=bar_type.instrument_id.value,
         bar_type=str(bar_type),
         quote_volume_str=plain_decimal_array([r.quote_volume for r in rows], "quote_volume"),
-        trade_count=np.array([r.trades for r in rows], dtype=np.int64),
+        trade_count=_ints([r.trades for r in rows]),
         taker_buy_base_volume_str=plain_decimal_array([r.taker_buy_volume for r in rows], "taker_buy_volume"),
         taker_buy_quote_volume_str=plain_decimal_array([r.taker_buy_quote_volume for r in rows],
                                                        "taker_buy_quote_volume"),

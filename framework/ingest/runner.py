@@ -97,7 +97,8 @@ class SeriesSink:
 
     def __init__(self, store: CatalogStore, target: Target, start: int | None = None) -> None:
         self._stack = contextlib.ExitStack()
-        self._apps = [(self._stack.enter_context(store.appender(s, start=start)), convert)
+        # batches go straight to their period's file (written by a thread) instead of waiting for the period end
+        self._apps = [(self._stack.enter_context(store.appender(s, start=start, spill_rows=CONVERT_ROWS)), convert)
                       for s, convert in target.outputs]
         self._pending: list[Any] = []
         self.rows = 0  # rows converted and handed to the appenders
@@ -106,7 +107,9 @@ class SeriesSink:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stack.__exit__(*exc)
+        with self._stack:
+            if exc[0] is None:
+                self.flush()
 
     def add(self, rows: list[Any]) -> None:
         self._pending.extend(rows)
@@ -278,7 +281,6 @@ class Ingestor:
             with SeriesSink(self.store, t) as sink:
                 for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
                     sink.add(rows)
-                sink.flush()
             self.fetched[spec.name] = sink.rows
             first = min(f.start_ms for f in files if f.start_ms is not None)
             last = max(f.end_ms for f in files if f.end_ms is not None)
@@ -366,7 +368,8 @@ def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]
                       lambda rows: pa.Table.from_batches([batch(rows, inst)]))
     if spec.kind == "klines":
         bar_type = parsing.kline_bar_type(iid, step)
-        stats = (Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD),
+        # one KlineStats per bar: keyed by time like the bars (the whole-row default sorts every column)
+        stats = (Series.custom(types.KlineStats, bar_type, key=("ts_init",), period=SMALL_SERIES_PERIOD),
                  lambda rows: parsing.kline_stats_table(rows, bar_type))
         return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, step_ms(step),
                       lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
