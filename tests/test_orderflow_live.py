@@ -14,10 +14,7 @@ trade id the actor had counted when it published).
 
 from __future__ import annotations
 
-import signal
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -41,6 +38,9 @@ from framework.live.node import PaperTradingConfig
 from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow
 from strategies.actors.order_flow import OrderFlowActor
+from tests.test_nautilus_binance_client import restore_signals  # noqa: F401 - the fixture
+from tests.test_orderflow_actor import agg_sums
+from tests.test_orderflow_actor import quote
 
 FUT = Market.FUTURES
 SYMBOL = "BTCUSDT"
@@ -61,16 +61,6 @@ class Collector(Actor):
 
     def on_data(self, data: OrderFlowUpdate) -> None:
         self.updates.append(data)
-
-
-@pytest.fixture
-def restore_signals() -> Any:
-    """The kernel installs loop signal handlers and resets SIGINT; give the process its handlers back."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)}
-    yield
-    for s, handler in saved.items():
-        if handler is not None:
-            signal.signal(s, handler)
 
 
 def paper_config(catalog: Path) -> PaperTradingConfig:
@@ -98,25 +88,6 @@ def run_node(cfg: PaperTradingConfig, urls: BinanceUrls, seconds: float) -> tupl
     summary = paper.run(seconds)
     assert summary.failure is None and summary.stopped_by == "duration"
     return actor, collector
-
-
-def quote(units: int, tape: SymbolTape) -> Decimal:
-    return Decimal(units).scaleb(-(tape.price_decimals + tape.qty_decimals))
-
-
-def agg_sums(tape: SymbolTape, first_id: int, last_id: int, min_units: int) -> tuple[Decimal, Decimal, int]:
-    buy = sell = count = 0
-    for agg_id in range(first_id, last_id + 1):
-        a = tape.agg_trade(agg_id)
-        amount = a.price * a.qty
-        if amount < min_units:
-            continue
-        count += 1
-        if a.is_buyer_maker:
-            sell += amount
-        else:
-            buy += amount
-    return quote(buy, tape), quote(sell, tape), count
 
 
 def check_against_tape(updates: list[OrderFlowUpdate], tape: SymbolTape) -> dict[str, int]:
