@@ -32,7 +32,7 @@ from strategies.base import SignalStrategyConfig
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "configs" / "backtest").glob("*.yaml"))
 DAY0 = pd.Timestamp("2024-08-01", tz="UTC").value
-RUN_FILES = ["config.yaml", "run_config.json", "summary.json", "equity.csv", "equity.png",
+RUN_FILES = ["config.yaml", "run_config.json", "summary.json", "equity.parquet", "equity.png",
              *[f"{n}.{ext}" for n in ("fills", "orders", "positions", "account", "funding") for ext in ("csv", "json")]]
 
 

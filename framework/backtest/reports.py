@@ -75,39 +75,57 @@ def write_funding(payments: list[FundingPayment], out: Path) -> pd.DataFrame:
     return df
 
 
+def _at(ts: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The last of ``values`` (stamped ``ts``, ascending) at or before each grid time (NaN before the first)."""
+    j = np.searchsorted(ts, grid, side="right") - 1
+    return np.where(j >= 0, values[np.maximum(j, 0)], np.nan)
+
+
+def _sum_on(grid: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``values`` over the grid (each value counted from the first grid time >= its ts)."""
+    idx = np.minimum(np.searchsorted(grid, ts, side="left"), len(grid) - 1)
+    return np.cumsum(np.bincount(idx, weights=values, minlength=len(grid)))
+
+
 def equity_curve(start_balance: float, fills: list[Fill], closes: dict[str, pd.Series],
                  payments: list[FundingPayment], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Mark-to-market equity on the union of bar close times (see the module docstring).
+    """Mark-to-market equity on the union of bar close times and fill times (see the module docstring).
 
-    ``closes``: instrument id -> close prices indexed by UTC time. Columns: equity, drawdown, gross exposure.
+    ``closes``: instrument id -> close prices indexed by UTC time. Columns: equity, drawdown, gross exposure,
+    cumulative funding.
     """
-    times = sorted({t for s in closes.values() for t in s.index} | {pd.Timestamp(f.ts, tz="UTC") for f in fills}
-                   | {start})
-    index = pd.DatetimeIndex(times)
-    index = index[(index >= start) & (index <= end)]
-    cash = pd.Series(0.0, index=index)
-    exposure = pd.Series(0.0, index=index)
-    value = pd.Series(0.0, index=index)
+    fill_ts = np.array([f.ts for f in fills], dtype=np.int64)
+    parts = [s.index.asi8 for s in closes.values()] + [fill_ts, np.array([start.value], dtype=np.int64)]
+    grid = np.unique(np.concatenate(parts))
+    grid = grid[(grid >= start.value) & (grid <= end.value)]
+    cash = np.zeros(len(grid))
+    value = np.zeros(len(grid))
+    exposure = np.zeros(len(grid))
     for iid in sorted({f.instrument_id for f in fills}):
         own = [f for f in fills if f.instrument_id == iid]
-        ts = pd.DatetimeIndex([pd.Timestamp(f.ts, tz="UTC") for f in own])
-        flows = pd.Series([-f.signed_qty * f.price - f.fee for f in own], index=ts).groupby(level=0).sum()
-        qty = pd.Series([f.signed_qty for f in own], index=ts).groupby(level=0).sum().cumsum()
-        last_px = pd.Series([f.price for f in own], index=ts).groupby(level=0).last()
-        px = closes.get(iid, last_px).reindex(index.union(last_px.index)).combine_first(last_px).ffill().reindex(index)
-        pos = qty.reindex(index.union(qty.index)).ffill().reindex(index).fillna(0.0)
-        cash += flows.reindex(index.union(flows.index)).fillna(0.0).cumsum().reindex(index).fillna(0.0)
-        value += (pos * px).fillna(0.0)
-        exposure += (pos * px).abs().fillna(0.0)
-    funding = pd.Series(0.0, index=index)
+        ts = np.array([f.ts for f in own], dtype=np.int64)
+        qty = np.array([f.signed_qty for f in own])
+        px = np.array([f.price for f in own])
+        cash += _sum_on(grid, ts, -qty * px - np.array([f.fee for f in own]))
+        position = _sum_on(grid, ts, qty)
+        bars = closes.get(iid)
+        # marks: bar closes and fill prices, a fill after a bar at the same instant
+        mark_ts = np.concatenate([bars.index.asi8 if bars is not None else np.array([], np.int64), ts])
+        mark_px = np.concatenate([bars.to_numpy(dtype=float) if bars is not None else np.array([]), px])
+        order = np.argsort(mark_ts, kind="stable")
+        mark = _at(mark_ts[order], mark_px[order], grid)
+        held = np.where(position != 0, position * np.nan_to_num(mark), 0.0)
+        value += held
+        exposure += np.abs(held)
+    funding = np.zeros(len(grid))
     if payments:
-        paid = pd.Series([float(p.amount) for p in payments],
-                         index=pd.DatetimeIndex([pd.Timestamp(p.ts, tz="UTC") for p in payments]))
-        paid = paid.groupby(level=0).sum()
-        funding = paid.reindex(index.union(paid.index)).fillna(0.0).cumsum().reindex(index).ffill().fillna(0.0)
+        pay_ts = np.array([p.ts for p in payments], dtype=np.int64)
+        funding = _sum_on(grid, pay_ts, np.array([float(p.amount) for p in payments]))
     equity = start_balance + cash + value + funding
-    drawdown = equity / equity.cummax() - 1.0
-    return pd.DataFrame({"equity": equity, "drawdown": drawdown, "gross_exposure": exposure, "funding": funding})
+    drawdown = equity / np.maximum.accumulate(equity) - 1.0
+    index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), name="time")
+    return pd.DataFrame({"equity": equity, "drawdown": drawdown, "gross_exposure": exposure, "funding": funding},
+                        index=index)
 
 
 def _ratio(num: float, den: float) -> float | None:

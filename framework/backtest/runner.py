@@ -3,7 +3,7 @@
     <out>/config.yaml         the run as given (after sweep overrides)
     <out>/run_config.json     the resolved Nautilus BacktestRunConfig
     <out>/{fills,orders,positions,account,funding}.{csv,json}
-    <out>/equity.csv          mark-to-market equity, drawdown, gross exposure, cumulative funding
+    <out>/equity.parquet      mark-to-market equity, drawdown, gross exposure, cumulative funding (per bar)
     <out>/summary.json        statistics (see framework.backtest.reports.summarize)
     <out>/candles_<instrument>.png, equity.png
 """
@@ -19,14 +19,15 @@ from typing import Any
 import pandas as pd
 import yaml
 from nautilus_trader.backtest.node import BacktestNode
-from nautilus_trader.model.data import Bar
 from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.backtest import reports
 from framework.backtest.config import ResolvedRun
 from framework.backtest.funding import FUNDING_TOPIC
 from framework.backtest.funding import FundingPayment
+from framework.catalog.arrow import decoded_frame
+from framework.catalog.store import CatalogStore
+from framework.catalog.store import Series
 
 log = logging.getLogger("framework.backtest")
 
@@ -66,23 +67,20 @@ def _start_balance(resolved: ResolvedRun) -> tuple[float, str]:
 
 
 def _closes(resolved: ResolvedRun, traded: set[str]) -> tuple[dict[str, pd.Series], dict[str, pd.DataFrame]]:
-    """Close prices (for equity) and OHLCV frames (for charts) of the first bar type of each traded instrument."""
-    catalog = ParquetDataCatalog(resolved.catalog)
+    """Close prices (for equity) and OHLCV frames (for charts) of the first bar type of each traded instrument,
+    read as columns (no Bar objects)."""
+    store = CatalogStore(resolved.catalog, recover=False)
+    start, end = (pd.Timestamp(t).value for t in (resolved.run_config.start, resolved.run_config.end))
     closes, ohlc = {}, {}
     for iid in sorted(traded):
         bar_type = next((b for b in resolved.bar_types if b.startswith(f"{iid}-")), None)
         if bar_type is None:
             continue
-        bars: list[Bar] = catalog.bars([bar_type], start=resolved.run_config.start, end=resolved.run_config.end)
-        if not bars:
+        table = store.read_table(Series.bars(bar_type), start, end)
+        if table.num_rows == 0:
             continue
-        index = pd.to_datetime([b.ts_event for b in bars], utc=True)
-        frame = pd.DataFrame(
-            {"Open": [b.open.as_double() for b in bars], "High": [b.high.as_double() for b in bars],
-             "Low": [b.low.as_double() for b in bars], "Close": [b.close.as_double() for b in bars],
-             "Volume": [b.volume.as_double() for b in bars]},
-            index=index,
-        )
+        frame = decoded_frame(table).set_index("ts_event")
+        frame = frame[["open", "high", "low", "close", "volume"]].rename(columns=str.capitalize)
         closes[iid], ohlc[iid] = frame["Close"], frame
     return closes, ohlc
 
@@ -97,7 +95,7 @@ def _write(resolved: ResolvedRun, engine, payments: list[FundingPayment], out: P
     closes, ohlc = _closes(resolved, traded | set(resolved.instrument_ids))
     start, end = pd.Timestamp(resolved.run_config.start), pd.Timestamp(resolved.run_config.end)
     curve = reports.equity_curve(start_balance, fills, closes, payments, start, end)
-    curve.to_csv(out / "equity.csv", index_label="time")
+    curve.to_parquet(out / "equity.parquet")  # one row per bar: parquet, CSV formatting would cost seconds
     account = engine.cache.account_for_venue(venue)
     balance = account.balance_total(_currency(currency)) if account else None
     summary = reports.summarize(curve, start_balance, fills, payments, frames["positions"],

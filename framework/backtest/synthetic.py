@@ -9,8 +9,6 @@ short ratios, and optionally trade ticks. Everything goes through ``CatalogStore
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +24,9 @@ from framework.data import types
 from framework.data.instruments import futures_instrument_id
 from framework.data.instruments import parse_instruments
 from framework.data.parsing import kline_bar_type
+from framework.exchange.data import PACKAGED_DATA
+from framework.exchange.data import MarketData
 
-EXCHANGE_DATA = Path(__file__).resolve().parents[1] / "exchange" / "data"
 MINUTE_NS = 60_000_000_000
 HOUR_NS = 60 * MINUTE_NS
 
@@ -43,6 +42,7 @@ class SyntheticMarket:
     perp: bool = True
     funding_hours: int = 8
     trades_minutes: int = 0  # trade ticks for the first N minutes (perp), ~20 a minute
+    statistics: bool = True  # 5-minute open interest, taker volume and ratios (perp)
     price: float = 60_000.0
     volatility: float = 0.0008  # per minute
 
@@ -52,8 +52,8 @@ class SyntheticMarket:
 
 
 def _instruments(market: Market, symbol: str):  # noqa: ANN202
-    raw = gzip.decompress((EXCHANGE_DATA / market.value / "rest" / "exchangeInfo.json.gz").read_bytes())
-    data = json.loads(raw)
+    """The symbol's instrument from the local exchange's bundled exchangeInfo."""
+    data = dict(MarketData(market, PACKAGED_DATA / market.value).exchange_info)
     data["symbols"] = [s for s in data["symbols"] if s["symbol"] == symbol]
     cls = schemas.SpotExchangeInfo if market is Market.SPOT else schemas.FuturesExchangeInfo
     return parse_instruments(market, msgspec.convert(data, cls), ts_ns=0)
@@ -100,7 +100,7 @@ def _perp_statistics(store: CatalogStore, iid, closes: np.ndarray, rng: np.rando
                                       mark_price_str=f"{closes[minute]:.8f}", funding_time=ts,
                                       interval_hours=m.funding_hours, ts_event=ts, ts_init=ts))
     oi = 80_000.0
-    for k in range(5, m.minutes + 1, 5):
+    for k in range(5, m.minutes + 1, 5) if m.statistics else ():
         ts = m.start_ns + k * MINUTE_NS
         oi *= float(np.exp(rng.normal(0, 0.004)))
         px = closes[k - 1]
