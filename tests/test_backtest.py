@@ -27,6 +27,7 @@ from framework.data.types import FundingRate
 from framework.errors import UsageError
 from framework.main import main
 from strategies.base import SignalStrategy
+from strategies.examples.ema_cross import EmaCrossRsi
 from strategies.base import SignalStrategyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +148,41 @@ def test_a_strategy_without_its_hook_fails_with_a_clear_message(catalog, tmp_pat
 class NoHook(SignalStrategy):
     def __init__(self, config: SignalStrategyConfig) -> None:
         super().__init__(config)
+
+
+def test_cli_run_failure_is_one_line_and_exit_1(catalog, tmp_path, capsys) -> None:
+    cfg = tmp_path / "nohook.yaml"
+    cfg.write_text(yaml.safe_dump({**_base(catalog), "strategies": [
+        {"class": "tests.test_backtest:NoHook", "config": {"instrument_id": "BTCUSDT-PERP.BINANCE"}}]}))
+    assert main(["backtest", str(cfg), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: backtest nohook failed: NotImplementedError: NoHook subscribes to")
+
+
+class WarmupProbe(EmaCrossRsi):
+    """Notes whether its indicators were ready on the first live bar."""
+
+    ready_on_first_bar: list[bool] = []
+
+    def on_signal_bar(self, bar: Bar) -> None:
+        if not self._seen:
+            self._seen = True
+            WarmupProbe.ready_on_first_bar.append(self.slow.initialized and self.rsi.initialized)
+        super().on_signal_bar(bar)
+
+    def on_start(self) -> None:
+        self._seen = False
+        super().on_start()
+
+
+@pytest.mark.parametrize("warmup", [0, 60])
+def test_warm_up_from_the_catalog_readies_indicators_before_the_first_bar(catalog, tmp_path, warmup) -> None:
+    WarmupProbe.ready_on_first_bar.clear()
+    raw = {**_base(catalog), "charts": False, "end": "2024-08-01T07:00:00Z", "strategies": [
+        {"class": "tests.test_backtest:WarmupProbe", "config": {
+            "instrument_id": "BTCUSDT-PERP.BINANCE", "slow_period": 60, "warmup_bars": warmup}}]}
+    run(resolve(raw, "w.yaml"), tmp_path / "run")
+    assert WarmupProbe.ready_on_first_bar == [warmup > 0]
 
 
 # -- funding ---------------------------------------------------------------------------------------------

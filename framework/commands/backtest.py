@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from framework.backtest.config import parse_spec
 from framework.backtest.config import resolve
 from framework.cli import setup_logging
+from framework.errors import FrameworkError
 from framework.settings import read_yaml
 
 HELP = "run a backtest (or a parameter sweep) described in YAML through Nautilus's BacktestNode"
@@ -51,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve(raw, source, default_name=name, run_dir=str(out))
     print(f"backtest {name}: {', '.join(resolved.instrument_ids)} {resolved.run_config.start} -> "
           f"{resolved.run_config.end}", flush=True)
-    summary = run_backtest(resolved, out)
+    try:
+        summary = run_backtest(resolved, out)
+    except Exception as e:  # a strategy or actor raised inside the engine: one line, the traceback at DEBUG
+        logging.getLogger("framework.backtest").debug("backtest failed", exc_info=True)
+        raise FrameworkError(f"backtest {name} failed: {type(e).__name__}: {e} (--log-level DEBUG shows where)") from None
     print(json.dumps({k: summary.get(k) for k in SHOWN}, indent=1))
     print(f"run folder: {out}")
     return 0
