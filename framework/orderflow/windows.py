@@ -87,7 +87,9 @@ class SlidingWindow:
         self.buy = self.sell = self.buy_count = self.sell_count = 0
 
     def add(self, ts_ns: int, amount: int, buyer_aggressor: bool) -> None:
-        """Count a trade; call ``expire(ts_ns)`` first."""
+        """Count a trade at ``ts_ns`` (expiring what it pushes out first)."""
+        if self._entries and self._entries[0][0] <= ts_ns - self.span_ns:
+            self.expire(ts_ns)
         self._entries.append((ts_ns, amount, buyer_aggressor))
         if buyer_aggressor:
             self.buy += amount
@@ -142,44 +144,55 @@ class TakerFlow:
     def on_trade(self, trade_id: int, ts_ns: int, amount: int, buyer_aggressor: bool) -> FlowTotals | None:
         """Count one trade; returns the bucket it closed, if its time falls in a later bucket (also when no trade
         was counted in it, e.g. none reached ``min_amount``: its totals are then zero)."""
-        if trade_id <= self.last_id:
-            self.duplicates += 1
-            return None
-        if self.last_id >= 0 and trade_id != self.last_id + 1:
-            self.id_gaps += 1
-        self.last_id = trade_id
-        self.last_ts_ns = ts_ns
-        closed = None
-        if self.bucket_ns is not None:
-            start = ts_ns - ts_ns % self.bucket_ns
-            if start > self._bucket_start:
-                closed = self._roll(start)
-            elif start < self._bucket_start:
-                self.late += 1
-        for window in self.windows:
-            window.expire(ts_ns)
-        if amount < self.min_amount:
-            return closed
-        if buyer_aggressor:
-            self._buy += amount
-            self._buy_count += 1
-            self.cumulative_delta += amount
-        else:
-            self._sell += amount
-            self._sell_count += 1
-            self.cumulative_delta -= amount
-        for window in self.windows:
-            window.add(ts_ns, amount, buyer_aggressor)
-        return closed
+        closed = self.on_trades(((trade_id, ts_ns, amount, buyer_aggressor),))
+        return closed[0] if closed else None
 
     def on_trades(self, trades: Iterable[tuple[int, int, int, bool]]) -> list[FlowTotals]:
-        """Count many ``(trade_id, ts_ns, amount, buyer_aggressor)``; returns the buckets they closed."""
-        closed = []
-        on_trade = self.on_trade
-        for trade in trades:
-            bucket = on_trade(*trade)
-            if bucket is not None:
-                closed.append(bucket)
+        """Count ``(trade_id, ts_ns, amount, buyer_aggressor)`` rows in order; returns the buckets they closed.
+
+        The one implementation of counting: the state lives in locals for the loop (the hot path), and is written
+        back at the end.
+        """
+        closed: list[FlowTotals] = []
+        bucket_ns, windows, min_amount, scale = self.bucket_ns, self.windows, self.min_amount, self.scale
+        last_id, last_ts, cumulative = self.last_id, self.last_ts_ns, self.cumulative_delta
+        open_start, buy, sell, buys, sells = self._bucket_start, self._buy, self._sell, self._buy_count, self._sell_count
+        duplicates = gaps = late = 0
+        for trade_id, ts_ns, amount, buyer in trades:
+            if trade_id <= last_id:
+                duplicates += 1
+                continue
+            if trade_id != last_id + 1 and last_id >= 0:
+                gaps += 1
+            last_id, last_ts = trade_id, ts_ns
+            if bucket_ns is not None:
+                start = ts_ns - ts_ns % bucket_ns
+                if start > open_start:
+                    if open_start >= 0:
+                        closed.append(FlowTotals(open_start, open_start + bucket_ns, buy, sell, buys, sells, scale,
+                                                 cumulative))
+                    open_start, buy, sell, buys, sells = start, 0, 0, 0, 0
+                elif start < open_start:
+                    late += 1
+            if amount < min_amount:
+                for window in windows:
+                    window.expire(ts_ns)
+                continue
+            if buyer:
+                buy += amount
+                buys += 1
+                cumulative += amount
+            else:
+                sell += amount
+                sells += 1
+                cumulative -= amount
+            for window in windows:
+                window.add(ts_ns, amount, buyer)
+        self.last_id, self.last_ts_ns, self.cumulative_delta = last_id, last_ts, cumulative
+        self._bucket_start, self._buy, self._sell, self._buy_count, self._sell_count = open_start, buy, sell, buys, sells
+        self.duplicates += duplicates
+        self.id_gaps += gaps
+        self.late += late
         return closed
 
     def advance(self, now_ns: int) -> FlowTotals | None:
