@@ -188,6 +188,13 @@ def test_fee_config_and_ids() -> None:
     )
     assert perp.ts_init == 7 and perp.price_precision == 4 and dec(perp.price_increment) == Decimal("0.01")
     assert futures_instrument_id("BTCUSDT").value == "BTCUSDT-PERP.BINANCE"
+    # our restatement of the adapter's naming rule gives the adapter's ids for every listed symbol
+    from nautilus_trader.adapters.binance.common.enums import BinanceAccountType
+    from nautilus_trader.adapters.binance.common.symbol import BinanceSymbol
+
+    for symbol in [s.symbol for s in info.symbols] + ["btcusdt", "BTC/USDT", "ETHUSDT-PERP", "BTCUSD_PERP"]:
+        adapter = BinanceSymbol(symbol).parse_as_nautilus(BinanceAccountType.USDT_FUTURES)
+        assert futures_instrument_id(symbol).symbol.value == adapter, symbol
     assert futures_instrument_id("BTCUSDT_240927").value == "BTCUSDT_240927.BINANCE"
 
 

@@ -63,6 +63,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cached_property
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -242,8 +243,17 @@ class Holdings:
     series: Series
     files: tuple[FileSpan, ...]
     last_ts: int | None  # largest ts_init held (None: no rows)
-    last_id: int | None  # largest numeric trade_id held (trades only)
     rows_in_last_file: int = 0
+    last_file: Path | None = None  # the newest file with rows
+
+    @cached_property
+    def last_id(self) -> int | None:
+        """Largest numeric ``trade_id`` held (trades only; reads that one column of the newest file, on first use:
+        a day of trades is tens of MB)."""
+        if self.last_file is None or "trade_id" not in pq.read_schema(self.last_file).names:
+            return None
+        num = _numeric(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
+        return int(num.max()) if num is not None and len(num) else None
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
@@ -582,7 +592,8 @@ class CatalogStore:
         return self._list(self.series_dir(series))
 
     def holdings(self, series: Series) -> Holdings:
-        """Files, covered intervals, last ts_init and (trades) last trade id, without reading the data.
+        """Files, covered intervals and last ts_init from names and footers, without reading the data (the
+        last trade id, ``Holdings.last_id``, reads one column of the newest file when asked for).
 
         Takes no lock: a writer replacing a file meanwhile makes it list again (the answer is then a state
         the catalog was in)."""
@@ -598,21 +609,28 @@ class CatalogStore:
 
     def _holdings(self, series: Series, d: Path) -> Holdings:
         files = self._list(d)
-        last_ts = last_id = None
-        rows_last = 0
         for f in reversed(files):
             meta = pq.read_metadata(d / f.name)
             if meta.num_rows == 0:
                 continue
-            rows_last = meta.num_rows
             last_ts = _footer_max(meta, "ts_init")
             if last_ts is None:
                 last_ts = int(pc.max(pq.read_table(d / f.name, columns=["ts_init"]).column(0)).as_py())
-            if "trade_id" in meta.schema.to_arrow_schema().names:
-                num = _numeric(pq.read_table(d / f.name, columns=["trade_id"]).column(0))
-                last_id = int(num.max()) if num is not None else None
-            break
-        return Holdings(series, tuple(files), last_ts, last_id, rows_last)
+            return Holdings(series, tuple(files), last_ts, meta.num_rows, d / f.name)
+        return Holdings(series, tuple(files), None)
+
+    def ts_bounds(self, series: Series) -> tuple[int, int] | None:
+        """First and last ``ts_init`` held (parquet footers; None: no rows)."""
+        d = self.series_dir(series)
+        last = self.holdings(series).last_ts  # footers only
+        for f in self._list(d):
+            meta = pq.read_metadata(d / f.name)
+            if meta.num_rows:
+                first = _footer_max(meta, "ts_init", smallest=True)
+                if first is None:
+                    first = int(pc.min(pq.read_table(d / f.name, columns=["ts_init"]).column(0)).as_py())
+                return first, last if last is not None else first
+        return None
 
     def missing(self, series: Series, start: int, end: int) -> list[tuple[int, int]]:
         return self.holdings(series).missing(start, end)
@@ -621,14 +639,9 @@ class CatalogStore:
                    columns: Sequence[str] | None = None) -> pa.Table:
         """All rows of a series (optionally ``start <= ts_init <= end``, only ``columns``) with plain pyarrow,
         in order."""
-        d = self.series_dir(series)
         if columns is not None and (start is not None or end is not None) and "ts_init" not in columns:
             columns = [*columns, "ts_init"]
-        parts = [
-            pq.read_table(d / f.name, columns=columns)
-            for f in self._list(d)
-            if (start is None or f.end >= start) and (end is None or f.start <= end)
-        ]
+        parts = list(self.iter_files(series, start, end, columns))
         if not parts:
             return pa.table({})
         table = pa.concat_tables(parts)
@@ -640,6 +653,20 @@ class CatalogStore:
             )
             table = table.filter(mask)
         return table
+
+    def iter_files(self, series: Series, start: int | None = None, end: int | None = None,
+                   columns: Sequence[str] | None = None, batch_rows: int | None = None) -> Iterator[pa.Table]:
+        """The rows of the series' files meeting ``[start, end]`` in order, one file at a time, or with
+        ``batch_rows`` in pieces of at most that many rows (memory: one piece)."""
+        d = self.series_dir(series)
+        for f in self._list(d):
+            if (start is None or f.end >= start) and (end is None or f.start <= end):
+                if batch_rows is None:
+                    yield pq.read_table(d / f.name, columns=columns)
+                    continue
+                with pq.ParquetFile(d / f.name) as pf:
+                    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                        yield pa.Table.from_batches([batch])
 
     def check(self, series: Series) -> list[str]:
         """Problems a reader would hit: unreadable files, overlapping files, leftovers (empty list: clean)."""
@@ -1025,20 +1052,23 @@ class CatalogStore:
         return report
 
 
-def _footer_max(meta: pq.FileMetaData, column: str) -> int | None:
-    """Largest value of a top-level integer column from the row-group statistics (None if unavailable)."""
+def _footer_max(meta: pq.FileMetaData, column: str, smallest: bool = False) -> int | None:
+    """Largest (``smallest``: least) value of a top-level integer column from the row-group statistics (None
+    if unavailable)."""
     if meta.num_row_groups == 0:
         return None
     first = meta.row_group(0)
     idx = next((j for j in range(first.num_columns) if first.column(j).path_in_schema == column), -1)
     if idx < 0:
         return None
+    pick = min if smallest else max
     best = None
     for i in range(meta.num_row_groups):
         stats = meta.row_group(i).column(idx).statistics
         if stats is None or not stats.has_min_max:
             return None
-        best = stats.max if best is None else max(best, stats.max)
+        value = stats.min if smallest else stats.max
+        best = value if best is None else pick(best, value)
     return None if best is None else int(best)
 
 

@@ -30,9 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from nautilus_trader.adapters.binance.common.enums import BinanceAccountType
-from nautilus_trader.adapters.binance.common.symbol import BinanceSymbol
-from nautilus_trader.config import NautilusConfig
+from nautilus_trader.common.config import NautilusConfig  # not .config: that imports every config (~20 MB)
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.identifiers import Symbol
 from nautilus_trader.model.identifiers import Venue
@@ -160,10 +158,14 @@ def spot_instrument_id(symbol: str) -> InstrumentId:
 def futures_instrument_id(symbol: str) -> InstrumentId:
     """USD-M symbol -> Nautilus id: ``BTCUSDT`` -> ``BTCUSDT-PERP.BINANCE``, ``BTCUSDT_240927`` kept.
 
-    Binance names perpetuals by the pair alone; the suffix is Nautilus's adapter convention.
+    Binance names perpetuals by the pair alone; the suffix is Nautilus's adapter convention, restated here
+    (``BinanceSymbol(symbol).parse_as_nautilus(USDT_FUTURES)``, pinned by a test over every listed symbol)
+    because importing the adapter package costs ~30 MB of RSS in every command that names an instrument.
     """
-    nautilus = BinanceSymbol(symbol).parse_as_nautilus(BinanceAccountType.USDT_FUTURES)
-    return InstrumentId(Symbol(nautilus), BINANCE_VENUE)
+    name = symbol.upper().replace(" ", "").replace("/", "").removesuffix("-PERP")
+    if not name[-1:].isdigit():  # a delivery contract keeps its date
+        name = name.replace("_", "-") if name.endswith("_PERP") else f"{name}-PERP"
+    return InstrumentId(Symbol(name), BINANCE_VENUE)
 
 
 def instrument_id_for(market: Market | str, symbol: str) -> InstrumentId:

@@ -6,6 +6,7 @@ series report missing id ranges (aggregate ids are contiguous on Binance, so any
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -81,6 +82,23 @@ class SeriesReport:
         gaps = missing_ids(ids, lo, hi)
         return cls(series, len(ids), iso(_first(times_ms)), iso(_last(times_ms)), "ids", gaps,
                    sum(b - a + 1 for a, b in gaps))
+
+    @classmethod
+    def for_id_chunks(cls, series: str, chunks: Iterable[np.ndarray], first_ms: int | None,
+                      last_ms: int | None) -> SeriesReport:
+        """:meth:`for_ids` over sorted id chunks in id order (e.g. pieces of the catalog's files), holding one
+        chunk at a time; the first/last times come from elsewhere (file footers). Raises ``ValueError`` if a
+        chunk's ids do not all follow the previous chunk's."""
+        rows, gaps, prev = 0, [], None
+        for ids in chunks:
+            if not len(ids):
+                continue
+            if prev is not None and ids[0] <= prev:
+                raise ValueError(f"{series}: id {int(ids[0])} after {prev}: chunks out of id order")
+            gaps += missing_ids(ids, None if prev is None else prev + 1, None)
+            rows += len(ids)
+            prev = int(ids[-1])
+        return cls(series, rows, iso(first_ms), iso(last_ms), "ids", gaps, sum(b - a + 1 for a, b in gaps))
 
 
 def _first(a: np.ndarray) -> int | None:

@@ -57,6 +57,8 @@ log = logging.getLogger("framework.ingest")
 SMALL_SERIES_PERIOD = "month"
 #: Pages are converted to Arrow in batches of at least this many rows (per-page overhead dominates otherwise).
 CONVERT_ROWS = 50_000
+#: The gap report reads trade ids in pieces of this many rows (a day of BTCUSDT aggTrades is ~2.5M).
+REPORT_ROWS = 50_000
 NS = 1_000_000  # ns per ms
 
 _RATIO_TYPES = {
@@ -292,20 +294,31 @@ class Ingestor:
     def _report(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> SeriesReport:
         assert self.store is not None
         lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
-        columns = ["ts_init", "trade_id"] if t.kind.paging is Paging.ID else ["ts_init"]
-        table = self.store.read_table(t.series, columns=columns)
-        ts_ms = _int64(table, "ts_init") // NS - t.shift_ms
         name = t.spec.name
         if t.kind.paging is Paging.ID:
-            ids = np.sort(_int64(table, "trade_id"))
-            report = SeriesReport.for_ids(name, ids, ts_ms, None, None)
+            report = self._id_report(t.series, name)
         else:
+            ts_ms = _int64(self.store.read_table(t.series, columns=["ts_init"]), "ts_init") // NS - t.shift_ms
             report = SeriesReport.for_periods(name, ts_ms, t.step_ms or 1, lo, hi)
             if t.kind.retention_ms is not None and start_ms < lo:
                 report.note = "Binance serves only the last 30 days here; older history: ingest --from-files"
         report.fetched = self.fetched.get(name, 0)
         report.requests = self.requests.get(name, 0)
         return report
+
+    def _id_report(self, series: Series, name: str) -> SeriesReport:
+        """Missing id ranges from the trade ids alone, piece by piece (a year of trades does not fit in memory;
+        first and last times come from the file footers)."""
+        assert self.store is not None
+        bounds = self.store.ts_bounds(series)
+        first, last = (None, None) if bounds is None else (bounds[0] // NS, bounds[1] // NS)
+        pieces = self.store.iter_files(series, columns=["trade_id"], batch_rows=REPORT_ROWS)
+        try:
+            return SeriesReport.for_id_chunks(name, (np.sort(_int64(p, "trade_id")) for p in pieces), first, last)
+        except ValueError:  # ids out of order across pieces: all at once
+            table = self.store.read_table(series, columns=["ts_init", "trade_id"])
+            return SeriesReport.for_ids(name, np.sort(_int64(table, "trade_id")), _int64(table, "ts_init") // NS,
+                                        None, None)
 
 
 #: Binance prints mark, index and premium klines with 8 decimals and no volume.
