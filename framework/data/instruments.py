@@ -113,6 +113,12 @@ class FeeConfig(NautilusConfig, frozen=True):
     futures_margin_init: Decimal = Decimal(1)
     futures_margin_maint: Decimal = Decimal(1)
 
+    def terms(self, market: Market | str) -> dict[str, Decimal]:
+        """``maker_fee``, ``taker_fee``, ``margin_init`` and ``margin_maint`` for ``market``'s instruments."""
+        prefix = Market(market).value  # the fields are named spot_* / futures_*
+        return {name: getattr(self, f"{prefix}_{name}") for name in ("maker_fee", "taker_fee", "margin_init",
+                                                                     "margin_maint")}
+
     @classmethod
     def for_futures_tier(cls, tier: int, **overrides: Any) -> FeeConfig:
         """Config with the USD-M fees of VIP ``tier`` (0-9, see ``FUTURES_FEE_TIERS``)."""
@@ -422,23 +428,24 @@ def _info_dict(info: SymbolInfo) -> dict:
     return msgspec.to_builtins(info)
 
 
-def _currency_pair(info: SymbolInfo, context: _Context) -> CurrencyPair:
+def _instrument_kwargs(info: SymbolInfo, context: _Context, market: Market) -> tuple[_Common, dict[str, Any]]:
+    """What every instrument of ``market`` is built from: id, precisions and limits from the filters, fees and
+    margins from the config, timestamps and the raw ``exchangeInfo`` entry."""
     common = _common(info, context.min_precision)
-    fees = context.fees
-    return CurrencyPair(
-        instrument_id=spot_instrument_id(info.symbol),
-        raw_symbol=Symbol(info.symbol),
-        base_currency=common.base,
-        lot_size=common.size_increment,
-        margin_init=fees.spot_margin_init,
-        margin_maint=fees.spot_margin_maint,
-        maker_fee=fees.spot_maker_fee,
-        taker_fee=fees.spot_taker_fee,
-        ts_event=context.ts,
-        ts_init=context.ts,
-        info=_info_dict(info),
+    return common, {
+        "instrument_id": instrument_id_for(market, info.symbol),
+        "raw_symbol": Symbol(info.symbol),
+        "ts_event": context.ts,
+        "ts_init": context.ts,
+        "info": _info_dict(info),
+        **context.fees.terms(market),
         **common.kwargs(),
-    )
+    }
+
+
+def _currency_pair(info: SymbolInfo, context: _Context) -> CurrencyPair:
+    common, kwargs = _instrument_kwargs(info, context, Market.SPOT)
+    return CurrencyPair(base_currency=common.base, lot_size=common.size_increment, **kwargs)
 
 
 def _settlement(info: SymbolInfo, common: _Common) -> Currency:
@@ -451,44 +458,21 @@ def _settlement(info: SymbolInfo, common: _Common) -> Currency:
 
 
 def _perpetual(info: SymbolInfo, context: _Context) -> CryptoPerpetual:
-    common = _common(info, context.min_precision)
-    fees = context.fees
-    return CryptoPerpetual(
-        instrument_id=futures_instrument_id(info.symbol),
-        raw_symbol=Symbol(info.symbol),
-        base_currency=common.base,
-        settlement_currency=_settlement(info, common),
-        is_inverse=False,  # USD-M contracts are linear
-        margin_init=fees.futures_margin_init,
-        margin_maint=fees.futures_margin_maint,
-        maker_fee=fees.futures_maker_fee,
-        taker_fee=fees.futures_taker_fee,
-        ts_event=context.ts,
-        ts_init=context.ts,
-        info=_info_dict(info),
-        **common.kwargs(),
-    )
+    common, kwargs = _instrument_kwargs(info, context, Market.FUTURES)
+    # USD-M contracts are linear
+    return CryptoPerpetual(base_currency=common.base, settlement_currency=_settlement(info, common),
+                           is_inverse=False, **kwargs)
 
 
 def _future(info: SymbolInfo, context: _Context) -> CryptoFuture:
     if info.onboardDate is None or info.deliveryDate is None:
         raise UnrepresentableSymbol("delivery contract without onboardDate/deliveryDate")
-    common = _common(info, context.min_precision)
-    fees = context.fees
+    common, kwargs = _instrument_kwargs(info, context, Market.FUTURES)
     return CryptoFuture(
-        instrument_id=futures_instrument_id(info.symbol),
-        raw_symbol=Symbol(info.symbol),
         underlying=common.base,
         settlement_currency=_settlement(info, common),
         is_inverse=False,
         activation_ns=info.onboardDate * NANOS_PER_MILLI,
         expiration_ns=info.deliveryDate * NANOS_PER_MILLI,
-        margin_init=fees.futures_margin_init,
-        margin_maint=fees.futures_margin_maint,
-        maker_fee=fees.futures_maker_fee,
-        taker_fee=fees.futures_taker_fee,
-        ts_event=context.ts,
-        ts_init=context.ts,
-        info=_info_dict(info),
-        **common.kwargs(),
+        **kwargs,
     )

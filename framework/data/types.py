@@ -29,6 +29,7 @@ Arrow schema from the real annotation objects (string annotations raise ``TypeEr
 """
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -99,36 +100,51 @@ def checked_decimal_text(text: str | None) -> str | None:
 # --------------------------------------------------------------------------------------------------
 
 
-class DecimalView:
+class _TextView:
+    """Read-only attribute converting a decimal-text field (``None`` stays ``None``)."""
+
+    convert: Callable[[str], Any]
+    meaning = ""
+
+    def __init__(self, field: str) -> None:
+        self._field = field
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.__doc__ = f"``{self._field}`` as {self.meaning} (None if absent)."
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        text = getattr(obj, self._field)
+        return None if text is None else self.convert(text)
+
+
+class DecimalView(_TextView):
     """Read-only attribute: the exact ``Decimal`` of a decimal-text field (``None`` stays ``None``)."""
 
-    def __init__(self, field: str) -> None:
-        self._field = field
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.__doc__ = f"``{self._field}`` as an exact Decimal (None if absent)."
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        text = getattr(obj, self._field)
-        return None if text is None else Decimal(text)
+    convert = staticmethod(Decimal)
+    meaning = "an exact Decimal"
 
 
-class FloatView:
+class FloatView(_TextView):
     """Read-only attribute: a decimal-text field as ``float`` (correctly rounded; ``None`` stays)."""
 
-    def __init__(self, field: str) -> None:
-        self._field = field
+    convert = staticmethod(float)
+    meaning = "float"
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.__doc__ = f"``{self._field}`` as float (None if absent)."
 
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        text = getattr(obj, self._field)
-        return None if text is None else float(text)
+def text_views(*names: str) -> Callable[[type], type]:
+    """Class decorator: for each ``name``, ``name`` (:class:`DecimalView`) and ``name_float``
+    (:class:`FloatView`) over the field ``name_str``."""
+
+    def add(cls: type) -> type:
+        for name in names:
+            for attr, view in ((name, DecimalView(f"{name}_str")), (f"{name}_float", FloatView(f"{name}_str"))):
+                setattr(cls, attr, view)
+                view.__set_name__(cls, attr)
+        return cls
+
+    return add
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,6 +152,7 @@ class FloatView:
 # --------------------------------------------------------------------------------------------------
 
 
+@text_views("rate", "mark_price")
 @customdataclass_pyo3()
 class FundingRate(Data):
     """A settled USD-M funding rate (``/fapi/v1/fundingRate`` row).
@@ -153,17 +170,13 @@ class FundingRate(Data):
     funding_time: int
     interval_hours: int = 8
 
-    rate = DecimalView("rate_str")
-    rate_float = FloatView("rate_str")
-    mark_price = DecimalView("mark_price_str")
-    mark_price_float = FloatView("mark_price_str")
-
     @property
     def next_funding_time(self) -> int:
         """The following settlement time in ns (``funding_time + interval``)."""
         return self.funding_time + self.interval_hours * NANOS_PER_HOUR
 
 
+@text_views("open_interest", "open_interest_value")
 @customdataclass_pyo3()
 class OpenInterest(Data):
     """USD-M open interest (``/futures/data/openInterestHist`` row or ``/fapi/v1/openInterest``).
@@ -178,25 +191,14 @@ class OpenInterest(Data):
     open_interest_str: str
     open_interest_value_str: str
 
-    open_interest = DecimalView("open_interest_str")
-    open_interest_float = FloatView("open_interest_str")
-    open_interest_value = DecimalView("open_interest_value_str")
-    open_interest_value_float = FloatView("open_interest_value_str")
+
+#: Views shared by the three long/short ratio types.
+_long_short_views = text_views("long_short_ratio", "long_share", "short_share")
 
 
-class _LongShortViews:
-    """Views shared by the three long/short ratio types."""
-
-    long_short_ratio = DecimalView("long_short_ratio_str")
-    long_short_ratio_float = FloatView("long_short_ratio_str")
-    long_share = DecimalView("long_share_str")
-    long_share_float = FloatView("long_share_str")
-    short_share = DecimalView("short_share_str")
-    short_share_float = FloatView("short_share_str")
-
-
+@_long_short_views
 @customdataclass_pyo3()
-class TopTraderPositionRatio(_LongShortViews, Data):
+class TopTraderPositionRatio(Data):
     """Top traders' long/short ratio by position size (``topLongShortPositionRatio``).
 
     ``long_share`` / ``short_share``: fractions of the top 20 % accounts' positions that are long /
@@ -211,8 +213,9 @@ class TopTraderPositionRatio(_LongShortViews, Data):
     short_share_str: str
 
 
+@_long_short_views
 @customdataclass_pyo3()
-class TopTraderAccountRatio(_LongShortViews, Data):
+class TopTraderAccountRatio(Data):
     """Top traders' long/short ratio by account count (``topLongShortAccountRatio``).
 
     ``long_share`` / ``short_share``: fractions of the top 20 % accounts that are net long / short;
@@ -226,8 +229,9 @@ class TopTraderAccountRatio(_LongShortViews, Data):
     short_share_str: str
 
 
+@_long_short_views
 @customdataclass_pyo3()
-class GlobalAccountRatio(_LongShortViews, Data):
+class GlobalAccountRatio(Data):
     """All accounts' long/short ratio by account count (``globalLongShortAccountRatio``).
 
     ``long_share`` / ``short_share``: fractions of all accounts with a position that are net long /
@@ -241,6 +245,7 @@ class GlobalAccountRatio(_LongShortViews, Data):
     short_share_str: str
 
 
+@text_views("buy_volume", "sell_volume", "buy_sell_ratio")
 @customdataclass_pyo3()
 class TakerBuySellVolume(Data):
     """Taker buy and sell volume over one period (``/futures/data/takerlongshortRatio`` row).
@@ -255,14 +260,8 @@ class TakerBuySellVolume(Data):
     sell_volume_str: str
     buy_sell_ratio_str: str
 
-    buy_volume = DecimalView("buy_volume_str")
-    buy_volume_float = FloatView("buy_volume_str")
-    sell_volume = DecimalView("sell_volume_str")
-    sell_volume_float = FloatView("sell_volume_str")
-    buy_sell_ratio = DecimalView("buy_sell_ratio_str")
-    buy_sell_ratio_float = FloatView("buy_sell_ratio_str")
 
-
+@text_views("quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
 @customdataclass_pyo3()
 class KlineStats(Data):
     """The kline fields a Nautilus ``Bar`` has no room for, keyed to that bar's ``bar_type``.
@@ -279,13 +278,6 @@ class KlineStats(Data):
     trade_count: int
     taker_buy_base_volume_str: str
     taker_buy_quote_volume_str: str
-
-    quote_volume = DecimalView("quote_volume_str")
-    quote_volume_float = FloatView("quote_volume_str")
-    taker_buy_base_volume = DecimalView("taker_buy_base_volume_str")
-    taker_buy_base_volume_float = FloatView("taker_buy_base_volume_str")
-    taker_buy_quote_volume = DecimalView("taker_buy_quote_volume_str")
-    taker_buy_quote_volume_float = FloatView("taker_buy_quote_volume_str")
 
     def parsed_bar_type(self) -> BarType:
         """The ``bar_type`` as a Nautilus ``BarType``."""

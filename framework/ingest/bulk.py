@@ -156,52 +156,33 @@ class Layout:
         return f"{'USD-M' if self.market is Market.FUTURES else 'spot'} {self.kind}"
 
 
-_KLINE_COLS = (
-    Col("open_time", "open_time", "ts"),
-    Col("open", "open", "dec"),
-    Col("high", "high", "dec"),
-    Col("low", "low", "dec"),
-    Col("close", "close", "dec"),
-    Col("volume", "volume", "dec"),
-    Col("close_time", "close_time", "ts"),
-    Col("quote_volume", "quote_volume", "dec"),
-    Col("trades", "count", "int"),
-    Col("taker_buy_volume", "taker_buy_volume", "dec"),
-    Col("taker_buy_quote_volume", "taker_buy_quote_volume", "dec"),
-    Col("ignore", "ignore", "text"),
-)
-_AGG_COLS = (
-    Col("a", "agg_trade_id", "int"),
-    Col("p", "price", "dec"),
-    Col("q", "quantity", "dec"),
-    Col("f", "first_trade_id", "int"),
-    Col("l", "last_trade_id", "int"),
-    Col("T", "transact_time", "ts"),
-    Col("m", "is_buyer_maker", "bool"),
-)
-_TRADE_COLS = (
-    Col("id", "id", "int"),
-    Col("price", "price", "dec"),
-    Col("qty", "qty", "dec"),
-    Col("quoteQty", "quote_qty", "dec"),
-    Col("time", "time", "ts"),
-    Col("isBuyerMaker", "is_buyer_maker", "bool"),
-)
+def _layout(kind: str, market: Market, row_type: type, names: str, types: str) -> Layout:
+    """A layout from the file's column names and value types, paired in order with the row Struct's fields (the
+    rows are built positionally, so the column order is the Struct's field order)."""
+    columns = zip(row_type.__struct_fields__, names.split(), types.split(), strict=True)
+    return Layout(kind, market, row_type, tuple(Col(*c) for c in columns))
+
+
+_KLINES = ("open_time open high low close volume close_time quote_volume count taker_buy_volume "
+           "taker_buy_quote_volume ignore", "ts dec dec dec dec dec ts dec int dec dec text")
+_AGG = ("agg_trade_id price quantity first_trade_id last_trade_id transact_time is_buyer_maker",
+        "int dec dec int int ts bool")
+_TRADE = ("id price qty quote_qty time is_buyer_maker", "int dec dec dec ts bool")
+_SPOT_EXTRA = (" is_best_match", " bool")  # spot trade files end with one more column
+
+
+def _spot(names_types: tuple[str, str]) -> tuple[str, str]:
+    return names_types[0] + _SPOT_EXTRA[0], names_types[1] + _SPOT_EXTRA[1]
+
 
 LAYOUTS: dict[tuple[str, Market], Layout] = {
-    (KLINES, Market.SPOT): Layout(KLINES, Market.SPOT, s.Kline, _KLINE_COLS),
-    **{(k, Market.FUTURES): Layout(k, Market.FUTURES, s.Kline, _KLINE_COLS) for k in KLINE_KINDS},
-    (AGG_TRADES, Market.SPOT): Layout(AGG_TRADES, Market.SPOT, s.SpotAggTrade,
-                                      (*_AGG_COLS, Col("M", "is_best_match", "bool"))),
-    (AGG_TRADES, Market.FUTURES): Layout(AGG_TRADES, Market.FUTURES, s.FuturesAggTrade, _AGG_COLS),
-    (TRADES, Market.SPOT): Layout(TRADES, Market.SPOT, s.SpotTrade,
-                                  (*_TRADE_COLS, Col("isBestMatch", "is_best_match", "bool"))),
-    (TRADES, Market.FUTURES): Layout(TRADES, Market.FUTURES, s.FuturesTrade, _TRADE_COLS),
+    (KLINES, Market.SPOT): _layout(KLINES, Market.SPOT, s.Kline, *_KLINES),
+    **{(k, Market.FUTURES): _layout(k, Market.FUTURES, s.Kline, *_KLINES) for k in KLINE_KINDS},
+    (AGG_TRADES, Market.SPOT): _layout(AGG_TRADES, Market.SPOT, s.SpotAggTrade, *_spot(_AGG)),
+    (AGG_TRADES, Market.FUTURES): _layout(AGG_TRADES, Market.FUTURES, s.FuturesAggTrade, *_AGG),
+    (TRADES, Market.SPOT): _layout(TRADES, Market.SPOT, s.SpotTrade, *_spot(_TRADE)),
+    (TRADES, Market.FUTURES): _layout(TRADES, Market.FUTURES, s.FuturesTrade, *_TRADE),
 }
-
-for _layout in LAYOUTS.values():  # the column order is the Struct's field order: rows are built positionally
-    assert tuple(c.field for c in _layout.columns) == _layout.row_type.__struct_fields__, _layout
-del _layout
 
 #: The header of USD-M kline files (spot files have none): the one content sign of a USD-M kline file.
 FUTURES_KLINE_HEADER = LAYOUTS[(KLINES, Market.FUTURES)].header
