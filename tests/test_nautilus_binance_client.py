@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 from dataclasses import dataclass
 from dataclasses import field
@@ -127,16 +126,6 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> WireLog:
     monkeypatch.setattr(StreamServer, "_serve", recording_serve)
     monkeypatch.setattr(StreamConnection, "_answer", recording_answer)
     return log
-
-
-@pytest.fixture
-def restore_signals() -> Any:
-    """The kernel installs loop signal handlers and resets SIGINT; give the process its handlers back."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)}
-    yield
-    for s, handler in saved.items():
-        if handler is not None:
-            signal.signal(s, handler)
 
 
 def node_config(ex: LocalExchange) -> TradingNodeConfig:

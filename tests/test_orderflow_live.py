@@ -38,7 +38,6 @@ from framework.live.node import PaperTradingConfig
 from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow
 from strategies.actors.order_flow import OrderFlowActor
-from tests.test_nautilus_binance_client import restore_signals  # noqa: F401 - the fixture
 from tests.test_orderflow_actor import agg_sums
 from tests.test_orderflow_actor import quote
 

@@ -7,10 +7,17 @@ What subscribers get (venue BINANCE; one client per market):
 * bars: ``<id>-<n>-<UNIT>-LAST-EXTERNAL`` from closed klines, missed bars fetched, stamped at the close, each
   followed by its ``KlineStats`` (custom data, ``DataType(KlineStats)``);
 * USD-M ``markPrice@1s``: ``MarkPriceUpdate``, ``IndexPriceUpdate``, Nautilus ``FundingRateUpdate`` and our
-  ``FundingRate`` (custom data; rate and next funding time, published when either changes);
+  ``FundingRate`` (custom data; the rate that settles at the next funding time ``funding_time``, with the
+  symbol's interval from ``fundingInfo``; published when rate or time changes);
+* ``@ticker`` 24 h statistics as the Binance adapter's ``BinanceTicker`` (so strategies written for the built-in
+  client work unchanged);
 * REST-polled custom data every ``poll_interval_secs``: ``OpenInterest``, ``TopTraderPositionRatio``,
-  ``TopTraderAccountRatio``, ``GlobalAccountRatio``, ``TakerBuySellVolume``. Subscribe with
-  ``DataType(Cls, metadata={"instrument_id": "BTCUSDT-PERP.BINANCE"})``; rows come out with that data type.
+  ``TopTraderAccountRatio``, ``GlobalAccountRatio``, ``TakerBuySellVolume``.
+
+Custom data is subscribed per instrument, either ``subscribe_data(DataType(Cls), instrument_id=iid)`` or, as
+with the built-in adapter, ``subscribe_data(DataType(Cls, metadata={"instrument_id": iid}),
+client_id=ClientId("BINANCE-FUTURES"))``; rows come out with the subscribed data type. ``KlineStats`` needs
+no subscription command (``subscribe_data(DataType(KlineStats), client_id=...)`` is harmless).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from nautilus_trader.adapters.binance.common.types import BinanceTicker
 from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock
 from nautilus_trader.common.component import MessageBus
@@ -93,6 +101,10 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
                                config.latency_warn_ms, config.heartbeat_secs)
         self._mark_subs: dict[str, set[str]] = {}  # symbol -> {"mark", "index", "funding", "funding_custom"}
         self._polls: dict[DataType, asyncio.Task] = {}
+        self._funding_intervals: dict[str, int] | None = None
+        self._funding_last: dict[str, tuple[str, int] | None] = {}  # symbol -> (rate, next time) published
+        # (custom class, symbol) -> the data types its subscribers listen on (their topics differ by style)
+        self._published_as: dict[tuple[type, str], list[DataType]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -160,27 +172,41 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
     # -- mark price, index price, funding -----------------------------------------------------------
 
     async def _subscribe_mark_prices(self, command: SubscribeMarkPrices) -> None:
-        self._mark_stream(command.instrument_id, "mark")
+        await self._mark_stream(command.instrument_id, "mark")
 
     async def _subscribe_index_prices(self, command: SubscribeIndexPrices) -> None:
-        self._mark_stream(command.instrument_id, "index")
+        await self._mark_stream(command.instrument_id, "index")
 
     async def _subscribe_funding_rates(self, command: SubscribeFundingRates) -> None:
-        self._mark_stream(command.instrument_id, "funding")
+        await self._mark_stream(command.instrument_id, "funding")
 
-    def _mark_stream(self, instrument_id: InstrumentId, what: str) -> None:
+    async def _funding_hours(self, symbol: str) -> int:
+        """The symbol's funding interval (``fundingInfo`` lists only the non-default ones; 8 h otherwise)."""
+        if self._funding_intervals is None:
+            try:
+                rows = await self.rest.get(Market.FUTURES, "funding_rate_info")
+                self._funding_intervals = parsing.funding_intervals(rows)
+            except Exception as e:  # noqa: BLE001 (funding still flows, with the default interval)
+                self._log.warning(f"fundingInfo unavailable ({e}); assuming 8 h funding intervals")
+                return 8
+        return self._funding_intervals.get(symbol, 8)
+
+    async def _mark_stream(self, instrument_id: InstrumentId, what: str) -> None:
         if self.market is not Market.FUTURES:
             self._log.error(f"{what} prices exist only on USD-M; {instrument_id} is spot")
             return
         symbol = self._instrument(instrument_id).raw_symbol.value
+        if what.startswith("funding"):
+            self._funding_last[symbol] = None  # a new subscriber gets the current rate with the next event
         subs = self._mark_subs.get(symbol)
         if subs is not None:
             subs.add(what)
             return
         subs = self._mark_subs[symbol] = {what}
+        hours = await self._funding_hours(symbol)
         publish, now = self._handle_data, self._clock.timestamp_ns
-        funding_type = DataType(types.FundingRate)
-        last: list[tuple[str, int] | None] = [None]
+        funding_types = self._published_as.setdefault((types.FundingRate, symbol), [])
+        last = self._funding_last
 
         def on_mark(ev: Any) -> None:
             ts_event, ts_init = ev.E * NANOS_PER_MILLI, now()
@@ -188,16 +214,18 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
                 publish(MarkPriceUpdate(instrument_id, Price.from_str(ev.p), ts_event, ts_init))
             if "index" in subs:
                 publish(IndexPriceUpdate(instrument_id, Price.from_str(ev.i), ts_event, ts_init))
-            if subs & {"funding", "funding_custom"} and last[0] != (ev.r, ev.T):
-                last[0] = (ev.r, ev.T)
+            if subs & {"funding", "funding_custom"} and last.get(symbol) != (ev.r, ev.T):
+                last[symbol] = (ev.r, ev.T)
                 next_ns = ev.T * NANOS_PER_MILLI
                 if "funding" in subs:
                     publish(FundingRateUpdate(instrument_id, Decimal(ev.r), ts_event, ts_init,
-                                              next_funding_ns=next_ns))
-                if "funding_custom" in subs:
-                    publish(CustomData(funding_type, types.FundingRate(
-                        instrument_id=instrument_id, rate_str=ev.r, mark_price_str=ev.p, funding_time=next_ns,
-                        ts_event=ts_event, ts_init=ts_init)))
+                                              interval=hours * 60, next_funding_ns=next_ns))
+                if funding_types:
+                    rate = types.FundingRate(instrument_id=instrument_id, rate_str=ev.r, mark_price_str=ev.p,
+                                             funding_time=next_ns, interval_hours=hours, ts_event=ts_event,
+                                             ts_init=ts_init)
+                    for data_type in funding_types:
+                        publish(CustomData(data_type, rate))
 
         self.feed.stream(f"{symbol.lower()}@markPrice@1s", on_mark)
 
@@ -206,21 +234,40 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
     async def _subscribe(self, command: SubscribeData) -> None:
         data_type = command.data_type
         cls = data_type.type
+        if command.instrument_id is not None:  # the engine put it in the metadata; the topic is the plain type's
+            data_type = DataType(cls)
         if cls is types.KlineStats:
             return  # published with every subscribed bar
-        raw_id = (data_type.metadata or {}).get("instrument_id")
+        raw_id = (data_type.metadata or {}).get("instrument_id") or command.instrument_id
         if raw_id is None:
-            self._log.error(f"subscribe {cls.__name__}: put the instrument in the data type's metadata, e.g. "
-                            "DataType(Cls, metadata={'instrument_id': 'BTCUSDT-PERP.BINANCE'})")
+            self._log.error(f"subscribe {cls.__name__}: name the instrument, e.g. subscribe_data(DataType(Cls), "
+                            "instrument_id=InstrumentId.from_str('BTCUSDT-PERP.BINANCE'))")
             return
         iid = InstrumentId.from_str(str(raw_id))
-        if cls is types.FundingRate:
-            self._mark_stream(iid, "funding_custom")
+        if cls in (types.FundingRate, BinanceTicker):
+            symbol = self._instrument(iid).raw_symbol.value
+            published = self._published_as.setdefault((cls, symbol), [])
+            if data_type not in published:
+                published.append(data_type)
+            if cls is types.FundingRate:
+                await self._mark_stream(iid, "funding_custom")
+            elif len(published) == 1:
+                self._ticker_stream(published, self._instrument(iid))
         elif cls in POLLED and self.market is Market.FUTURES:
             if data_type not in self._polls:
                 self._polls[data_type] = self.create_task(self._poll(data_type, self._instrument(iid)))
         else:
             self._log.error(f"{cls.__name__} is not served by the {self.market.value} data client")
+
+    def _ticker_stream(self, data_types: list[DataType], inst: Instrument) -> None:
+        iid, publish, now = inst.id, self._handle_data, self._clock.timestamp_ns
+
+        def on_ticker(ev: Any) -> None:
+            ticker = binance_ticker(ev, iid, now())
+            for data_type in data_types:
+                publish(CustomData(data_type, ticker))
+
+        self.feed.stream(f"{inst.raw_symbol.value.lower()}@ticker", on_ticker)
 
     async def _unsubscribe(self, command: UnsubscribeData) -> None:
         task = self._polls.pop(command.data_type, None)
@@ -249,6 +296,27 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
     def stats(self) -> dict[str, Any]:
         """The feed's counters (frames, malformed, reconnects, sequences, latency)."""
         return self.feed.stats()
+
+
+_SPOT_TICKER_FIELDS = (("prev_close_price", "x"), ("bid_price", "b"), ("bid_qty", "B"), ("ask_price", "a"),
+                       ("ask_qty", "A"))
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def binance_ticker(ev: Any, instrument_id: InstrumentId, ts_init: int) -> BinanceTicker:
+    """A spot or USD-M ``@ticker`` event as the adapter's ``BinanceTicker`` (USD-M has no book and
+    previous-close fields: None)."""
+    return BinanceTicker(
+        instrument_id=instrument_id, price_change=Decimal(ev.p), price_change_percent=Decimal(ev.P),
+        weighted_avg_price=Decimal(ev.w), last_price=Decimal(ev.c), last_qty=Decimal(ev.Q),
+        open_price=Decimal(ev.o), high_price=Decimal(ev.h), low_price=Decimal(ev.l), volume=Decimal(ev.v),
+        quote_volume=Decimal(ev.q), open_time_ms=ev.O, close_time_ms=ev.C, first_id=ev.F, last_id=ev.L,
+        count=ev.n, ts_event=ev.E * NANOS_PER_MILLI, ts_init=ts_init,
+        **{name: _decimal(getattr(ev, field, None)) for name, field in _SPOT_TICKER_FIELDS},
+    )
 
 
 def raw_converter(precision: int, max_size: int = 65_536) -> Callable[[str], int]:

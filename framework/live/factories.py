@@ -19,7 +19,8 @@ from framework.live.providers import BinanceFrameworkInstrumentProvider
 
 class BinanceFrameworkDataClientFactory(LiveDataClientFactory):
     """``node.add_data_client_factory("BINANCE", BinanceFrameworkDataClientFactory)``; data client keys
-    "BINANCE-SPOT" / "BINANCE-FUTURES" (the part before "-" picks this factory)."""
+    "BINANCE-SPOT" / "BINANCE-FUTURES" (the part before "-" picks this factory); the clients' ids are
+    ``ClientId("BINANCE-SPOT")`` / ``ClientId("BINANCE-FUTURES")``."""
 
     @staticmethod
     def create(  # type: ignore[override]
@@ -34,4 +35,6 @@ class BinanceFrameworkDataClientFactory(LiveDataClientFactory):
             raise ValueError(f"data client {name}: market must be spot or futures, got {config.market!r}")
         rest = BinanceRestClient(BinanceHttpConfig(urls=config.resolved_urls()), Credentials.from_env())
         provider = BinanceFrameworkInstrumentProvider(rest, config.market, config.instrument_provider, config.fees)
-        return BinanceFrameworkDataClient(loop, rest, msgbus, cache, clock, provider, config, name=name)
+        # the node builder passes only the key's prefix ("BINANCE"); spot and futures clients need distinct ids
+        client_id = name if "-" in name else f"{name}-{config.market.upper()}"
+        return BinanceFrameworkDataClient(loop, rest, msgbus, cache, clock, provider, config, name=client_id)
