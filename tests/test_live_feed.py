@@ -71,6 +71,27 @@ async def test_agg_trades_and_klines_are_gap_free_across_drops_and_malformed_fra
 
 
 @pytest.mark.timeout(60)
+async def test_planned_reconnects_before_the_lifetime_cut_stay_gap_free() -> None:
+    """``max_lifetime_s`` (23.5 h against Binance's 24 h cut) shrunk to 0.7 s: every reconnect is planned."""
+    async with LocalExchange(ExchangeConfig(speed=60, start="recorded")) as ex:
+        ids: list[int] = []
+        tape = ex.market.tape(FUT, "BTCUSDT")
+
+        async def setup(feed: MarketFeed, before_start: bool) -> None:
+            if before_start:
+                feed.agg_trades("BTCUSDT", lambda r, f: ids.append(r.a), last_id=tape.last_agg_at(ex.market.now()))
+
+        feed = await run_feed(ex, 3.0, setup, max_lifetime_s=0.7)
+        drops = ex.streams[FUT].drops
+        connections = ex.streams[FUT].connections
+    stats = feed.stats()
+    assert drops == 0 and stats["lifetime_cuts"] >= 3 and stats["reconnects"] == stats["lifetime_cuts"]
+    assert connections >= stats["reconnects"]  # each cut opened a new connection (the last may race the stop)
+    assert ids == list(range(ids[0], ids[-1] + 1)), "every aggTrade id once, in order"
+    assert stats["sequences"]["btcusdt@aggTrade"]["filled"] > 0  # what each reopening missed came from REST
+
+
+@pytest.mark.timeout(60)
 async def test_streams_shard_across_connections_and_live_subscribe_adds_streams() -> None:
     async with LocalExchange(ExchangeConfig(speed=20, start="recorded")) as ex:
         got: dict[str, int] = {}

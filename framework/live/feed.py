@@ -102,6 +102,7 @@ class MarketFeed:
         self._shards: list[_Shard] = []
         self._running = False
         self._past_reconnects = 0
+        self._past_cuts = 0
         self._ids = itertools.count(1)
 
     # -- subscriptions ------------------------------------------------------------------------------
@@ -251,6 +252,7 @@ class MarketFeed:
         for shard in self._shards:
             if shard.conn is not None:
                 self._past_reconnects += shard.conn.reconnects
+                self._past_cuts += shard.conn.lifetime_cuts
                 await shard.conn.close()
             for task in shard.tasks:
                 task.cancel()
@@ -269,6 +271,11 @@ class MarketFeed:
     def reconnects(self) -> int:
         return self._past_reconnects + sum(s.conn.reconnects for s in self._shards if s.conn is not None)
 
+    @property
+    def lifetime_cuts(self) -> int:
+        """Planned reconnects (``max_lifetime_s``) among ``reconnects``."""
+        return self._past_cuts + sum(s.conn.lifetime_cuts for s in self._shards if s.conn is not None)
+
     def stats(self) -> dict[str, Any]:
         """Counters for logs and tests (frames, malformed, reconnects, per-sequence, latency)."""
         return {
@@ -277,6 +284,7 @@ class MarketFeed:
             "handler_errors": self.handler_errors,
             "connections": self.connections,
             "reconnects": self.reconnects,
+            "lifetime_cuts": self.lifetime_cuts,
             "sequences": {n: vars(s.stats) for n, s in self.sequences.items()},
             "latency_ms": {s.stream: {"last": s.last_ms, "p50": s.p50_ms, "p99": s.p99_ms, "max": s.max_ms}
                            for s in self.latency.all_stats()},
