@@ -32,6 +32,8 @@ from strategies.base import SignalStrategyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "configs" / "backtest").glob("*.yaml"))
+INGEST_EXAMPLES = [ROOT / "configs/ingest/backtest_examples.yaml", ROOT / "configs/ingest/backtest_examples_trades.yaml"]
+SYNTHETIC_SPAN = {"start": "2024-08-01T06:00:00Z", "end": "2024-08-03T00:00:00Z"}
 DAY0 = pd.Timestamp("2024-08-01", tz="UTC").value
 RUN_FILES = ["config.yaml", "run_config.json", "summary.json", "equity.parquet", "equity.png",
              *[f"{n}.{ext}" for n in ("fills", "orders", "positions", "account", "funding") for ext in ("csv", "json")]]
@@ -55,26 +57,32 @@ def example(path: Path, catalog: Path, tmp: Path, **changes) -> Path:
 # -- examples --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_config_trades_and_writes_the_full_run_folder(config, catalog, tmp_path, capsys) -> None:
-    out = tmp_path / "run"
-    assert main(["backtest", str(example(config, catalog, tmp_path)), "--out", str(out)]) == 0
-    for name in RUN_FILES:
-        assert (out / name).is_file(), name
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["fills"] > 0 and summary["trades"] > 0
-    fills = pd.read_csv(out / "fills.csv")
-    assert summary["fills"] >= len(fills) > 0  # one row per filled order; partial fills count apart
-    for iid in fills["instrument_id"].unique():
-        assert (out / f"candles_{iid}.png").stat().st_size > 10_000
-    # reports split the PnL: trading + funding = total; equity ends where the account balance ends (flat at end)
-    assert summary["trading_pnl"] + summary["funding_received"] == pytest.approx(summary["total_pnl"], abs=1e-6)
-    assert summary["final_equity"] == pytest.approx(summary["final_balance"], abs=1e-4)
-    assert "run folder" in capsys.readouterr().out
+def test_example_configs_run_offline_from_the_documented_ingest(tmp_path, monkeypatch, capsys) -> None:
+    """The README path on a fresh machine: both example ingest configs offline, then every example backtest
+    config as written (``catalog: catalog`` relative to the working folder); each trades and fills its folder."""
+    monkeypatch.chdir(tmp_path)
+    for ingest in INGEST_EXAMPLES:
+        assert main(["ingest", str(ingest), "--offline", "--log-level", "WARNING"]) == 0
+    for config in EXAMPLES:
+        out = tmp_path / "runs" / config.stem
+        assert main(["backtest", str(config), "--out", str(out)]) == 0, config.name
+        for name in RUN_FILES:
+            assert (out / name).is_file(), f"{config.name}: {name}"
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["fills"] > 0 and summary["trades"] > 0, config.name
+        fills = pd.read_csv(out / "fills.csv")
+        assert summary["fills"] >= len(fills) > 0  # one row per filled order; partial fills count apart
+        for iid in fills["instrument_id"].unique():
+            assert (out / f"candles_{iid}.png").stat().st_size > 10_000
+        # reports split the PnL: trading + funding = total; equity ends where the account balance ends (flat)
+        assert summary["trading_pnl"] + summary["funding_received"] == pytest.approx(summary["total_pnl"], abs=1e-6)
+        assert summary["final_equity"] == pytest.approx(summary["final_balance"], abs=1e-4)
+        assert summary["sharpe"] is None and summary["ratio_basis"] == "n/a (span < 2 days)"  # 2 days of tape
+    assert capsys.readouterr().out.count("run folder") == len(EXAMPLES)
 
 
 def test_spot_and_perpetual_trade_in_one_margin_venue(catalog, tmp_path) -> None:
-    cfg = example(ROOT / "configs/backtest/ema_cross.yaml", catalog, tmp_path)
+    cfg = example(ROOT / "configs/backtest/ema_cross.yaml", catalog, tmp_path, **SYNTHETIC_SPAN)
     resolved = resolve(yaml.safe_load(cfg.read_text()), str(cfg))
     assert [v.name for v in resolved.run_config.venues] == ["BINANCE"]
     summary = run(resolved, tmp_path / "run")
@@ -84,7 +92,7 @@ def test_spot_and_perpetual_trade_in_one_margin_venue(catalog, tmp_path) -> None
 
 
 def test_the_data_recorder_writes_what_the_run_received(catalog, tmp_path) -> None:
-    cfg = example(ROOT / "configs/backtest/funding_oi.yaml", catalog, tmp_path)
+    cfg = example(ROOT / "configs/backtest/funding_oi.yaml", catalog, tmp_path, **SYNTHETIC_SPAN)
     resolved = resolve(yaml.safe_load(cfg.read_text()), str(cfg), run_dir=str(tmp_path / "run"))
     run(resolved, tmp_path / "run")
     recorded = pd.read_parquet(tmp_path / "run" / "data" / "custom_funding_rate.parquet")
@@ -278,7 +286,7 @@ def test_a_bad_sweep_key_fails_before_any_run(catalog, tmp_path) -> None:
 
 
 def test_same_config_same_results(catalog, tmp_path) -> None:
-    cfg = example(ROOT / "configs/backtest/funding_oi.yaml", catalog, tmp_path, charts=False)
+    cfg = example(ROOT / "configs/backtest/funding_oi.yaml", catalog, tmp_path, charts=False, **SYNTHETIC_SPAN)
     raw = yaml.safe_load(cfg.read_text())
     first = run(resolve(raw, "a"), tmp_path / "a")
     second = run(resolve(raw, "b"), tmp_path / "b")

@@ -250,8 +250,9 @@ def _catalog(spec: BacktestSpec, source: str) -> str:
         raise UsageError(f"{source}: catalog: missing; set catalog: <folder> (fill it with the ingest command)")
     path = Path(spec.catalog)
     if not (path / "data").is_dir():
-        raise UsageError(f"{source}: catalog: {path} holds no data; run "
-                         f"'python -m framework.main ingest ... --catalog {path}' first or fix the path")
+        raise UsageError(f"{source}: catalog: {path} holds no data; fill it first (for the example configs: "
+                         f"python -m framework.main ingest configs/ingest/backtest_examples.yaml --offline "
+                         f"--catalog {path}, then the same with backtest_examples_trades.yaml) or fix the path")
     return str(path.resolve())
 
 
@@ -282,9 +283,9 @@ def _check_instruments(catalog: str, ids: list[str], spec: BacktestSpec, source:
     for i, iid in enumerate(ids):
         if iid not in held:
             s = spec.instruments[i]
+            command = ingest_command(s, "klines", spec.start, spec.end, catalog, interval="1m")
             raise UsageError(
-                f"{source}: instruments[{i}]: {iid} is not in the catalog {catalog}; ingest it "
-                f"(python -m framework.main ingest --market {s.market} --symbols {s.symbol} --kinds klines ...) "
+                f"{source}: instruments[{i}]: {iid} is not in the catalog {catalog}; ingest it ({command}) "
                 f"or use one of {', '.join(sorted(held)) or 'none'}",
             )
 
@@ -308,24 +309,32 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
     kinds = spec.data
     data: list[dict[str, Any]] = []
     bar_types: list[str] = []
-    for iid in ids:
+    for instrument, iid in zip(spec.instruments, ids, strict=True):
+
+        def require(cls: type, identifier: str, what: str, kind: str, interval: str | None = None,
+                    instrument: InstrumentSpec = instrument) -> None:
+            if not _has(catalog, cls, identifier, start, end):
+                command = ingest_command(instrument, kind, start.isoformat(), end.isoformat(), catalog, interval)
+                raise UsageError(f"{source}: the catalog has no {what} between {start.isoformat()} and "
+                                 f"{end.isoformat()}; run: {command} (or move start/end)")
+
         for interval in kinds.bars:
             try:
                 bar_type = str(kline_bar_type(_iid(iid), interval))
             except ValueError as e:
                 raise UsageError(f"{source}: data.bars: {e}; use e.g. 1m, 15m, 1h") from None
-            _require(catalog, Bar, bar_type, start, end, f"{interval} bars of {iid}", "klines", source)
+            require(Bar, bar_type, f"{interval} bars of {iid}", "klines", interval)
             bar_types.append(bar_type)
             data.append({"catalog_path": catalog, "data_cls": BAR_CLS, "instrument_id": iid,
                          "bar_spec": bar_type.removeprefix(f"{iid}-").removesuffix("-EXTERNAL")})
         if kinds.trades:
             from nautilus_trader.model.data import TradeTick
 
-            _require(catalog, TradeTick, iid, start, end, f"trades of {iid}", "agg_trades", source)
+            require(TradeTick, iid, f"trades of {iid}", "agg_trades")
             data.append({"catalog_path": catalog, "data_cls": TRADE_CLS, "instrument_id": iid})
         for kind, cls in CUSTOM_KINDS.items():
             if getattr(kinds, kind) and iid.endswith("-PERP.BINANCE"):
-                _require(catalog, cls, iid, start, end, f"{kind} of {iid}", kind, source)
+                require(cls, iid, f"{kind} of {iid}", kind)
                 data.append({"catalog_path": catalog, "data_cls": f"{cls.__module__}:{cls.__name__}",
                              "instrument_id": iid, "client_id": CUSTOM_CLIENT_ID})
     if not data:
@@ -333,11 +342,13 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
     return data, bar_types
 
 
-def _require(catalog: str, cls: type, identifier: str, start: pd.Timestamp, end: pd.Timestamp, what: str,
-             ingest_kind: str, source: str) -> None:
-    if not _has(catalog, cls, identifier, start, end):
-        raise UsageError(f"{source}: the catalog has no {what} between {start.isoformat()} and {end.isoformat()}; "
-                         f"ingest them (kind {ingest_kind}) or move start/end")
+def ingest_command(instrument: InstrumentSpec, kind: str, start: str | None, end: str | None, catalog: str,
+                   interval: str | None = None) -> str:
+    """The ingest command line that fills what a backtest misses (``--offline`` serves the local exchange)."""
+    parts = ["python -m framework.main ingest", f"--market {instrument.market}", f"--symbols {instrument.symbol}",
+             f"--kinds {kind}", f"--intervals {interval}" if interval else "", f"--start {start}" if start else "",
+             f"--end {end}" if end else "", f"--catalog {catalog}", "[--offline]"]
+    return " ".join(p for p in parts if p)
 
 
 def _iid(value: str):  # noqa: ANN202

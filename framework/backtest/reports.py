@@ -4,8 +4,10 @@ equity curve and the summary statistics.
 Equity is computed after the run from the fills, the funding ledger and the bar closes (nothing is sampled
 while the engine runs, so reports cost the backtest nothing): for linear contracts and spot pairs in a margin
 account, ``equity(t) = start + sum over fills (-signed qty x price - fee) + sum of positions x close + funding``.
-Statistics use returns of that curve resampled hourly (daily for runs of 30 days or more), annualised over a
-365-day crypto year.
+Sharpe and Sortino use daily returns: equity sampled every 24 h from the start (each return a full day, no
+partial first or last day), annualised by sqrt(365) (crypto trades every day). Below ``MIN_RATIO_DAYS`` days
+there are too few returns to mean anything, so they are ``None`` and ``ratio_basis`` says "n/a (span < 2 days)";
+intraday returns annualised would give the extreme figures short runs are prone to.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from nautilus_trader.model.enums import OrderSide
 from framework.backtest.funding import FundingPayment
 
 REPORTS = ("fills", "orders", "positions", "account")
+MIN_RATIO_DAYS = 2
+DAYS_PER_YEAR = 365
+DAY_NS = 86_400_000_000_000
 
 
 @dataclass
@@ -132,24 +137,35 @@ def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 or not math.isfinite(den) or not math.isfinite(num) else num / den
 
 
+def daily_ratios(curve: pd.DataFrame) -> tuple[float | None, float | None, str]:
+    """Annualised Sharpe and Sortino of daily returns, and what they rest on (see the module docstring)."""
+    if len(curve) == 0:
+        return None, None, f"n/a (span < {MIN_RATIO_DAYS} days)"
+    ts = curve.index.asi8
+    days = (ts[-1] - ts[0]) // DAY_NS
+    if days < MIN_RATIO_DAYS:
+        return None, None, f"n/a (span < {MIN_RATIO_DAYS} days)"
+    daily = _at(ts, curve["equity"].to_numpy(), ts[0] + np.arange(days + 1, dtype=np.int64) * DAY_NS)
+    returns = np.diff(daily) / daily[:-1]
+    mean, std = returns.mean(), returns.std(ddof=1)
+    downside_dev = math.sqrt(float((np.minimum(returns, 0.0) ** 2).mean()))
+    scale = math.sqrt(DAYS_PER_YEAR)
+    sharpe, sortino = _ratio(mean, std), _ratio(mean, downside_dev)
+    return (None if sharpe is None else sharpe * scale, None if sortino is None else sortino * scale,
+            f"{len(returns)} daily returns, annualised x sqrt({DAYS_PER_YEAR})")
+
+
 def summarize(curve: pd.DataFrame, start_balance: float, fills: list[Fill], payments: list[FundingPayment],
               positions: pd.DataFrame, orders: int, final_balance: float | None) -> dict[str, Any]:
     """Summary statistics of a run (PnL split into trading, fees and funding; risk; activity)."""
     equity = curve["equity"]
-    span = equity.index[-1] - equity.index[0] if len(equity) else pd.Timedelta(0)
-    period = "1D" if span >= pd.Timedelta(days=30) else "1h"
-    per_year = 365 if period == "1D" else 365 * 24
-    returns = equity.resample(period).last().ffill().pct_change().dropna()
-    mean, std = returns.mean(), returns.std(ddof=1)
-    downside = returns[returns < 0]
-    downside_dev = math.sqrt((downside**2).sum() / len(returns)) if len(returns) else 0.0
+    sharpe, sortino, basis = daily_ratios(curve)
     total = float(equity.iloc[-1] - start_balance) if len(equity) else 0.0
     fees = sum(f.fee for f in fills)
     funding = float(sum((p.amount for p in payments), Decimal(0)))
     closed = positions[positions["side"] == "FLAT"] if "side" in positions else positions
     pnl = closed["realized_pnl"].map(lambda m: float(str(m).split()[0])) if len(closed) else pd.Series([], dtype=float)
     notional = equity.replace(0, np.nan)
-    sharpe, sortino = _ratio(mean, std), _ratio(mean, downside_dev)
     return {
         "start": equity.index[0].isoformat() if len(equity) else None,
         "end": equity.index[-1].isoformat() if len(equity) else None,
@@ -164,9 +180,9 @@ def summarize(curve: pd.DataFrame, start_balance: float, fills: list[Fill], paym
         "funding_received": funding,
         "funding_paid": 0.0 - funding,
         "funding_payments": len(payments),
-        "sharpe": None if sharpe is None else sharpe * math.sqrt(per_year),
-        "sortino": None if sortino is None else sortino * math.sqrt(per_year),
-        "returns_period": period,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "ratio_basis": basis,
         "max_drawdown": float(curve["drawdown"].min()) if len(curve) else 0.0,
         "win_rate": float((pnl > 0).mean()) if len(pnl) else None,
         "trades": int(len(pnl)),

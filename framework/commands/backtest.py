@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # a strategy or actor raised inside the engine: one line, the traceback at DEBUG
         logging.getLogger("framework.backtest").debug("backtest failed", exc_info=True)
         raise FrameworkError(f"backtest {name} failed: {type(e).__name__}: {e} (--log-level DEBUG shows where)") from None
-    print(json.dumps({k: summary.get(k) for k in SHOWN}, indent=1))
+    shown = {k: summary.get(k) for k in SHOWN}
+    for ratio in ("sharpe", "sortino"):
+        if shown[ratio] is None:
+            shown[ratio] = summary.get("ratio_basis")  # e.g. "n/a (span < 2 days)"
+    print(json.dumps(shown, indent=1))
     print(f"run folder: {out}")
     return 0
