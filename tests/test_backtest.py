@@ -273,7 +273,8 @@ def test_sweep_in_a_process_pool_writes_a_ranked_table(catalog, tmp_path) -> Non
 def test_sweep_on_ray_gives_the_process_pool_results(catalog, tmp_path) -> None:
     raw = _sweep_raw(catalog)
     sweep = parse_spec(raw, "s.yaml").sweep
-    on_ray = run_sweep(raw, sweep, "s.yaml", "s", tmp_path / "ray", engine="ray")  # Ray 2.60 dropped local_mode: a 2-CPU local Ray
+    # Ray 2.60 removed local_mode (ray.init(local_mode=True) raises): a real local Ray with one CPU
+    on_ray = run_sweep(raw, sweep, "s.yaml", "s", tmp_path / "ray", engine="ray", workers=1)
     local = run_sweep(raw, sweep, "s.yaml", "s", tmp_path / "proc", engine="process")
     assert on_ray.to_dict("records") == local.to_dict("records")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,7 @@ from framework.backtest.config import SweepSpec
 from framework.backtest.config import resolve
 from framework.errors import UsageError
 
+LOCAL_RAY_OBJECT_STORE = 80 * 1024**2  # summaries are small; Ray's default reserves 30 % of RAM
 RANK_COLUMNS = ("total_pnl", "trading_pnl", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "trades", "fees", "funding_paid")
 
 
@@ -101,8 +103,11 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
     root = str(Path(__file__).resolve().parents[2])
     started = not ray.is_initialized()
     if started:
-        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers}
-        ray.init(include_dashboard=False, log_to_driver=False,
+        # Ray 2.60 removed local_mode (ray.init raises): on this machine Ray runs for real, kept small
+        kwargs: dict[str, Any] = {"address": address} if address else {
+            "num_cpus": workers, "num_gpus": 0, "object_store_memory": LOCAL_RAY_OBJECT_STORE}
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats upload attempt
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
                  runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
     try:
         task = ray.remote(run_variant)
