@@ -17,11 +17,13 @@ import msgspec
 import pytest
 import yaml
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.binance.schemas import FuturesAggTrade
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 from framework.data.types import KlineStats
@@ -32,7 +34,10 @@ from framework.exchange.server import LocalExchangeThread
 from framework.ingest.runner import SMALL_SERIES_PERIOD
 from framework.main import main
 from framework.record.config import RecordConfig
+from framework.record.recorder import RECORD_TRADES_PERIOD
 from framework.record.recorder import Recorder
+from framework.record.recorder import Recording
+from framework.record.recorder import trades_table
 
 FUT = Market.FUTURES
 IID = "BTCUSDT-PERP.BINANCE"
@@ -146,3 +151,24 @@ def test_record_config_names_a_bad_kind(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["record", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown data kind 'open_interest' for spot" in err and len(err.splitlines()) == 1
+
+
+def test_trades_go_to_hour_files_and_a_completed_day_becomes_one_file(tmp_path: Path) -> None:
+    """A flush rewrites only the current hour's file; the write that passes midnight merges the finished day."""
+    inst = TestInstrumentProvider.btcusdt_perp_binance()
+    store = CatalogStore(tmp_path)
+    series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
+    rec = Recording("t", [(series, lambda rows: trades_table(inst, rows))], None, consolidate_days=True)
+    day = 19_945 * 86_400_000
+    hour = 3_600_000
+    times = [day + 21 * hour + 5, day + 22 * hour + 7, day + 23 * hour + 9, day + 24 * hour + 11]
+    rows = [FuturesAggTrade(a=i + 1, p="60000.1", q="0.001", f=i + 1, l=i + 1, T=t, m=False)
+            for i, t in enumerate(times)]
+    for batch in (rows[:1], rows[1:3]):
+        rec.write(store, batch)
+    assert len(store.files(series)) == 3  # 21h, 22h, 23h: each flush rewrote at most its own hour
+    rec.write(store, rows[3:])
+    files = [(f.start, f.end) for f in store.files(series)]
+    assert files == [(times[0] * 1_000_000, (day + 24 * hour) * 1_000_000 - 1),
+                     ((day + 24 * hour) * 1_000_000, times[3] * 1_000_000)]
+    assert held_ids(tmp_path) == [1, 2, 3, 4] and store.holdings(series).contiguous

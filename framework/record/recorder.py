@@ -6,6 +6,8 @@ gaps after reconnects fetched over REST. Rows are buffered and written through `
 resumes after what the catalog holds (the last trade id, the last bar) and ``catch_up`` fetches the gap from
 REST before live rows follow, so a restarted recorder leaves the catalog complete and without duplicates
 (the store also drops any id it already holds). An empty series starts at the exchange's newest row.
+Trades are written in hour files (a flush rewrites only the current hour, not the whole day so far) and each
+completed day is merged into one day file, the layout ``ingest`` writes.
 
 REST-only kinds (open interest, long/short ratios, taker volume, funding) are filled by the ``ingest``
 machinery (``Ingestor``) every ``poll_interval_secs`` over the last ``backfill_days``: only what the catalog
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -46,6 +49,18 @@ from framework.record.config import RecordConfig
 log = logging.getLogger("framework.record")
 NS = 1_000_000  # ns per ms
 DAY_MS = 86_400_000
+NS_PER_DAY = DAY_MS * NS
+#: Recorded trades go into hour files, merged into the usual day file once the day is complete: a flush into
+#: a partial period rewrites that period's file, and a busy symbol's day file grows past a million rows
+#: (``benchmarks/bench_record.py``).
+RECORD_TRADES_PERIOD = "1h"
+
+
+def trades_table(inst: Instrument, rows: list[Any]) -> pa.Table:
+    """aggTrade rows (a, p, q, m, T) in the catalog's ``TradeTick`` layout."""
+    return pa.Table.from_batches([parsing.trade_record_batch(
+        inst, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows], [str(r.a) for r in rows],
+        [r.T for r in rows])])
 
 
 @dataclass
@@ -57,9 +72,26 @@ class Recording:
     covered: int | None  # ns the catalog holds up to (the next write starts after it)
     rows: list[Any] = field(default_factory=list)
     written: int = 0
+    consolidate_days: bool = False  # merge each completed day's files into one day file
 
     def add(self, row: Any, filled: bool) -> None:
         self.rows.append(row)
+
+    def write(self, store: CatalogStore, rows: list[Any]) -> None:
+        """Write ``rows`` (taken from the buffer) into every output series, touching what is held."""
+        top = self.covered
+        for series, convert in self.outputs:
+            table = convert(rows)
+            start = None if self.covered is None else self.covered + 1
+            store.write_table(series, table, start=start)
+            last = int(table.column("ts_init")[-1].as_py())
+            top = last if top is None else max(top, last)
+        if self.consolidate_days and self.covered is not None and top is not None:
+            for day in range(self.covered // NS_PER_DAY, top // NS_PER_DAY):  # the days this write completed
+                for series, _ in self.outputs:
+                    store.consolidate(series, day * NS_PER_DAY, (day + 1) * NS_PER_DAY - 1)
+        self.covered = top
+        self.written += len(rows)
 
 
 @dataclass
@@ -129,19 +161,15 @@ class Recorder:
 
     async def _record_trades(self, feed: MarketFeed, inst: Instrument) -> None:
         symbol = inst.raw_symbol.value
-        series = Series.trades(inst.id)
+        series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
         held = self.store.holdings(series)
         last = held.last_id
         if last is None:  # nothing held: start at the exchange's newest aggTrade
             newest = await self.client.get(feed.market, "agg_trades", symbol=symbol, limit=1)
             last = newest[-1].a if newest else None
 
-        def table(rows: list[Any]) -> pa.Table:
-            return pa.Table.from_batches([parsing.trade_record_batch(
-                inst, [r.p for r in rows], [r.q for r in rows], [r.m for r in rows], [str(r.a) for r in rows],
-                [r.T for r in rows])])
-
-        rec = Recording(f"{feed.market.value} {symbol} agg_trades", [(series, table)], held.covered_until)
+        rec = Recording(f"{feed.market.value} {symbol} agg_trades", [(series, partial(trades_table, inst))],
+                        held.covered_until, consolidate_days=True)
         self.recordings.append(rec)
         feed.agg_trades(symbol, rec.add, last_id=last)
 
@@ -217,15 +245,7 @@ class Recorder:
 
     def _write(self, batches: list[tuple[Recording, list[Any]]]) -> None:
         for rec, rows in batches:
-            top = rec.covered
-            for series, convert in rec.outputs:
-                table = convert(rows)
-                start = None if rec.covered is None else rec.covered + 1
-                self.store.write_table(series, table, start=start)
-                last = int(table.column("ts_init")[-1].as_py())
-                top = last if top is None else max(top, last)
-            rec.covered = top
-            rec.written += len(rows)
+            rec.write(self.store, rows)
 
     async def _poller(self) -> None:
         """The REST-only kinds, refreshed through ingest (fetches only what the catalog lacks)."""
