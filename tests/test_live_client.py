@@ -2,7 +2,7 @@
 
 The exchange (in a thread, its own loop) drops every stream connection after a few dozen frames and sends
 extra truncated frames; the node (this thread, its own loop) runs our factory and an Actor that subscribes to
-everything the client serves: trade ticks, bars and their KlineStats, the markPrice stream (mark, index,
+everything the clients serve: trade ticks (spot and USD-M, each routed to its market's client), bars and their KlineStats, the markPrice stream (mark, index,
 Nautilus funding updates, our FundingRate), tickers (``BinanceTicker``) and the REST-polled series. Trades and
 bars must be one gap-free ordered sequence; every other value must equal the exchange's own at its time.
 """
@@ -47,6 +47,7 @@ from framework.live.config import BinanceFrameworkDataClientConfig
 from framework.live.factories import BinanceFrameworkDataClientFactory
 
 INSTRUMENT_ID = InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
+SPOT_ID = InstrumentId.from_str("BTCUSDT.BINANCE")
 BAR_TYPE = BarType.from_str("BTCUSDT-PERP.BINANCE-1-MINUTE-LAST-EXTERNAL")
 SPEED = 60  # a 1-minute bar closes every wall second
 MIN_RECONNECTS = 5
@@ -67,6 +68,7 @@ class Recorder(Actor):
     def __init__(self) -> None:
         super().__init__(ActorConfig(component_id="Recorder"))
         self.ticks: list[TradeTick] = []
+        self.spot_ticks: list[TradeTick] = []
         self.bars: list[Bar] = []
         self.stats: list[KlineStats] = []
         self.marks: list[MarkPriceUpdate] = []
@@ -76,6 +78,7 @@ class Recorder(Actor):
 
     def on_start(self) -> None:
         self.subscribe_trade_ticks(INSTRUMENT_ID)
+        self.subscribe_trade_ticks(SPOT_ID)  # routed by venue like the rest: each reaches its market's client
         self.subscribe_bars(BAR_TYPE)
         self.subscribe_mark_prices(INSTRUMENT_ID)
         self.subscribe_index_prices(INSTRUMENT_ID)
@@ -87,7 +90,7 @@ class Recorder(Actor):
             self.subscribe_data(DataType(cls), instrument_id=INSTRUMENT_ID)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
-        self.ticks.append(tick)
+        (self.ticks if tick.instrument_id == INSTRUMENT_ID else self.spot_ticks).append(tick)
 
     def on_bar(self, bar: Bar) -> None:
         self.bars.append(bar)
@@ -126,6 +129,10 @@ def node_config(urls: dict[str, str]) -> TradingNodeConfig:
                 instrument_provider=InstrumentProviderConfig(load_ids=frozenset({INSTRUMENT_ID})),
                 poll_interval_secs=0.5, poll_period="5m",
             ),
+            "BINANCE-SPOT": BinanceFrameworkDataClientConfig(
+                market="spot", base_url_http=urls["spot_http"], base_url_ws=urls["spot_ws"],
+                instrument_provider=InstrumentProviderConfig(load_ids=frozenset({SPOT_ID})),
+            ),
         },
         timeout_connection=20.0,
         timeout_disconnection=10.0,
@@ -160,7 +167,8 @@ def test_node_sees_every_stream_and_polled_series_across_forced_disconnects(rest
         recorder = Recorder()
         node.trader.add_actor(recorder)
         node.build()
-        client = next(iter(node.kernel.data_engine._clients.values()))
+        client = node.kernel.data_engine._clients[CLIENT_ID]
+        routed_to = node.kernel.data_engine._routing_map[INSTRUMENT_ID.venue].id
         try:
             loop.run_until_complete(drive(node, recorder, ex))
         finally:
@@ -168,6 +176,8 @@ def test_node_sees_every_stream_and_polled_series_across_forced_disconnects(rest
             loop.close()
         drops = ex.streams[Market.FUTURES].drops
         tape = ex.market.tape(Market.FUTURES, "BTCUSDT")
+        spot_tape = ex.market.tape(Market.SPOT, "BTCUSDT")
+        spot_fmt = ex.market.formats[(Market.SPOT, "BTCUSDT")]
         fmt = ex.market.formats[(Market.FUTURES, "BTCUSDT")]
         premium = {m.ts_event: ex.market.at(m.ts_event // 1_000_000).premium_index("BTCUSDT")
                    for m in recorder.marks + recorder.funding_updates}
@@ -178,6 +188,7 @@ def test_node_sees_every_stream_and_polled_series_across_forced_disconnects(rest
                   for cls, (name, _, _) in POLLED.items()}
 
     stats = client.stats()
+    assert routed_to == ClientId("BINANCE-SPOT")  # so every futures subscription was handed over to its client
     assert drops >= MIN_RECONNECTS and stats["reconnects"] >= MIN_RECONNECTS
     assert stats["malformed"] > 0 and stats["handler_errors"] == 0
     ids = [int(t.trade_id.value) for t in recorder.ticks]
@@ -189,6 +200,10 @@ def test_node_sees_every_stream_and_polled_series_across_forced_disconnects(rest
         assert str(tick.price) == fmt.p(agg.price) and str(tick.size) == fmt_units(agg.qty, tick.size.precision)
         assert tick.aggressor_side == (AggressorSide.SELLER if agg.is_buyer_maker else AggressorSide.BUYER)
         assert tick.ts_event == agg.time * 1_000_000
+    spot_ids = [int(t.trade_id.value) for t in recorder.spot_ticks]  # the spot client, beside the futures one
+    assert len(spot_ids) > 50 and spot_ids == list(range(spot_ids[0], spot_ids[0] + len(spot_ids)))
+    for tick in recorder.spot_ticks[:: max(1, len(spot_ids) // 20)]:
+        assert str(tick.price) == spot_fmt.p(spot_tape.agg_trade(int(tick.trade_id.value)).price)
     closes = [b.ts_event for b in recorder.bars]
     assert len(closes) >= 3 and all(b - a == 60_000_000_000 for a, b in zip(closes, closes[1:]))
     assert [s.ts_event for s in recorder.stats] == closes

@@ -23,6 +23,8 @@ no subscription command (``subscribe_data(DataType(KlineStats), client_id=...)``
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Awaitable
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -83,6 +85,33 @@ POLLED: dict[type[Data], tuple[str, Callable[[list[Any], InstrumentId, str], lis
     types.TakerBuySellVolume: ("taker_volume", parsing.parse_taker_buy_sell_volume),
 }
 _SELLER, _BUYER = AggressorSide.SELLER, AggressorSide.BUYER
+#: The clients of one node (keyed by its message bus). Nautilus routes a subscription by venue, and spot and
+#: USD-M share BINANCE: the client that gets it hands it to the one whose provider holds the instrument.
+_PEERS: dict[int, weakref.WeakSet[BinanceFrameworkDataClient]] = {}
+
+
+def _routed(instrument_of: Callable[[Any], InstrumentId | None]) -> Callable:
+    """Run a subscription handler on the client of the command's instrument (see ``_PEERS``)."""
+
+    def wrap(handler: Callable[[Any, Any], Awaitable[None]]) -> Callable[[Any, Any], Awaitable[None]]:
+        async def run(self: BinanceFrameworkDataClient, command: Any) -> None:
+            await handler(self._owner(instrument_of(command)), command)
+
+        run.__name__ = handler.__name__
+        return run
+
+    return wrap
+
+
+def _published_type(command: SubscribeData | UnsubscribeData) -> DataType:
+    """The data type to publish a subscription's rows with: subscribed with ``instrument_id=``, the engine put
+    it in the metadata but the subscriber's topic is the plain type's."""
+    return DataType(command.data_type.type) if command.instrument_id is not None else command.data_type
+
+
+def _custom_instrument(command: SubscribeData | UnsubscribeData) -> InstrumentId | None:
+    raw_id = (command.data_type.metadata or {}).get("instrument_id") or command.instrument_id
+    return None if raw_id is None else InstrumentId.from_str(str(raw_id))
 
 
 class BinanceFrameworkDataClient(LiveMarketDataClient):
@@ -105,6 +134,8 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
         self._funding_last: dict[str, tuple[str, int] | None] = {}  # symbol -> (rate, next time) published
         # (custom class, symbol) -> the data types its subscribers listen on (their topics differ by style)
         self._published_as: dict[tuple[type, str], list[DataType]] = {}
+        _PEERS.setdefault(id(msgbus), weakref.WeakSet()).add(self)
+        self._peers = _PEERS[id(msgbus)]
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -122,8 +153,14 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
         await self.feed.stop()
         await self.rest.close()
 
+    def _owner(self, instrument_id: InstrumentId | None) -> BinanceFrameworkDataClient:
+        """The client of this node whose market holds ``instrument_id`` (self when none or unknown)."""
+        if instrument_id is None or self._instrument_provider.find(instrument_id) is not None:
+            return self
+        return next((c for c in self._peers if c._instrument_provider.find(instrument_id) is not None), self)
+
     def _instrument(self, instrument_id: InstrumentId) -> Instrument:
-        inst = self._instrument_provider.find(instrument_id) or self._cache.instrument(instrument_id)
+        inst = self._instrument_provider.find(instrument_id)
         if inst is None:
             raise ValueError(f"{instrument_id} is not a loaded {self.market.value} instrument; add it to the "
                              "instrument provider's load_ids (or load_all)")
@@ -131,6 +168,7 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
     # -- trades -------------------------------------------------------------------------------------
 
+    @_routed(lambda command: command.instrument_id)
     async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
         inst = self._instrument(command.instrument_id)
         self.feed.agg_trades(inst.raw_symbol.value, self._trade_handler(inst))
@@ -151,6 +189,7 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
     # -- bars ---------------------------------------------------------------------------------------
 
+    @_routed(lambda command: command.bar_type.instrument_id)
     async def _subscribe_bars(self, command: SubscribeBars) -> None:
         bar_type = command.bar_type
         inst = self._instrument(bar_type.instrument_id)
@@ -171,12 +210,15 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
     # -- mark price, index price, funding -----------------------------------------------------------
 
+    @_routed(lambda command: command.instrument_id)
     async def _subscribe_mark_prices(self, command: SubscribeMarkPrices) -> None:
         await self._mark_stream(command.instrument_id, "mark")
 
+    @_routed(lambda command: command.instrument_id)
     async def _subscribe_index_prices(self, command: SubscribeIndexPrices) -> None:
         await self._mark_stream(command.instrument_id, "index")
 
+    @_routed(lambda command: command.instrument_id)
     async def _subscribe_funding_rates(self, command: SubscribeFundingRates) -> None:
         await self._mark_stream(command.instrument_id, "funding")
 
@@ -231,19 +273,17 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
     # -- custom data --------------------------------------------------------------------------------
 
+    @_routed(_custom_instrument)
     async def _subscribe(self, command: SubscribeData) -> None:
-        data_type = command.data_type
+        data_type = _published_type(command)
         cls = data_type.type
-        if command.instrument_id is not None:  # the engine put it in the metadata; the topic is the plain type's
-            data_type = DataType(cls)
         if cls is types.KlineStats:
             return  # published with every subscribed bar
-        raw_id = (data_type.metadata or {}).get("instrument_id") or command.instrument_id
-        if raw_id is None:
+        iid = _custom_instrument(command)
+        if iid is None:
             self._log.error(f"subscribe {cls.__name__}: name the instrument, e.g. subscribe_data(DataType(Cls), "
                             "instrument_id=InstrumentId.from_str('BTCUSDT-PERP.BINANCE'))")
             return
-        iid = InstrumentId.from_str(str(raw_id))
         if cls in (types.FundingRate, BinanceTicker):
             symbol = self._instrument(iid).raw_symbol.value
             published = self._published_as.setdefault((cls, symbol), [])
@@ -269,8 +309,9 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
         self.feed.stream(f"{inst.raw_symbol.value.lower()}@ticker", on_ticker)
 
+    @_routed(_custom_instrument)
     async def _unsubscribe(self, command: UnsubscribeData) -> None:
-        task = self._polls.pop(command.data_type, None)
+        task = self._polls.pop(_published_type(command), None)
         if task is not None:
             task.cancel()
 
