@@ -1,10 +1,11 @@
 """Our Binance data client in a real TradingNode against the local exchange with forced disconnects.
 
 The exchange (in a thread, its own loop) drops every stream connection after a few dozen frames and sends
-extra truncated frames; the node (this thread, its own loop) runs our factory and an Actor that subscribes to
-everything the clients serve: trade ticks (spot and USD-M, each routed to its market's client), bars and their KlineStats, the markPrice stream (mark, index,
-Nautilus funding updates, our FundingRate), tickers (``BinanceTicker``) and the REST-polled series. Trades and
-bars must be one gap-free ordered sequence; every other value must equal the exchange's own at its time.
+extra truncated frames; the node (this thread, its own loop) runs our factory with a spot and a USD-M client
+and an Actor that subscribes to everything they serve: trade ticks of both markets (each routed to its
+market's client), bars and their KlineStats, the markPrice stream (mark, index, Nautilus funding updates, our
+FundingRate), tickers (``BinanceTicker``) and the REST-polled series. Trades and bars must be one gap-free
+ordered sequence; every other value must equal the exchange's own at its time.
 """
 
 from __future__ import annotations
