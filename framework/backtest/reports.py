@@ -12,7 +12,6 @@ intraday returns annualised would give the extreme figures short runs are prone 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,8 +55,8 @@ def fills_of(cache) -> list[Fill]:  # noqa: ANN001 - Nautilus Cache
 def write_frame(df: pd.DataFrame, out: Path, name: str) -> None:
     """``<name>.csv`` and ``<name>.json`` (records, ISO times)."""
     df.to_csv(out / f"{name}.csv")
-    records = json.loads(df.reset_index().to_json(orient="records", date_format="iso", default_handler=str))
-    (out / f"{name}.json").write_text(json.dumps(records, indent=1))
+    df.reset_index().to_json(out / f"{name}.json", orient="records", date_format="iso", default_handler=str,
+                             indent=1)
 
 
 def write_reports(trader, venue, out: Path) -> dict[str, pd.DataFrame]:  # noqa: ANN001 - Nautilus Trader, Venue
@@ -75,7 +74,7 @@ def write_reports(trader, venue, out: Path) -> dict[str, pd.DataFrame]:  # noqa:
 def write_funding(payments: list[FundingPayment], out: Path) -> pd.DataFrame:
     columns = list(FundingPayment.__dataclass_fields__)
     df = pd.DataFrame([p.row() for p in payments], columns=columns)
-    df.insert(0, "time", pd.to_datetime(df["ts"].astype("int64"), utc=True))
+    df.insert(0, "time", pd.to_datetime(df["ts"].astype("int64"), unit="ns", utc=True))
     write_frame(df.set_index("time"), out, "funding")
     return df
 
@@ -128,7 +127,7 @@ def equity_curve(start_balance: float, fills: list[Fill], closes: dict[str, pd.S
         funding = _sum_on(grid, pay_ts, np.array([float(p.amount) for p in payments]))
     equity = start_balance + cash + value + funding
     drawdown = equity / np.maximum.accumulate(equity) - 1.0
-    index = pd.DatetimeIndex(pd.to_datetime(grid, utc=True), name="time")
+    index = pd.DatetimeIndex(pd.to_datetime(grid, unit="ns", utc=True), name="time")  # unit: no object path
     return pd.DataFrame({"equity": equity, "drawdown": drawdown, "gross_exposure": exposure, "funding": funding},
                         index=index)
 

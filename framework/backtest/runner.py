@@ -30,6 +30,7 @@ from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 
 log = logging.getLogger("framework.backtest")
+OHLCV = ["open", "high", "low", "close", "volume"]
 
 
 def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
@@ -67,8 +68,9 @@ def _start_balance(resolved: ResolvedRun) -> tuple[float, str]:
 
 
 def _closes(resolved: ResolvedRun, traded: set[str]) -> tuple[dict[str, pd.Series], dict[str, pd.DataFrame]]:
-    """Close prices (for equity) and OHLCV frames (for charts) of the first bar type of each traded instrument,
-    read as columns (no Bar objects)."""
+    """Close prices (for equity) and OHLCV frames (for charts, else empty) of the first bar type of each traded
+    instrument, read as columns (no Bar objects)."""
+    fields = OHLCV if resolved.spec.charts else ["close"]
     store = CatalogStore(resolved.catalog, recover=False)
     start, end = (pd.Timestamp(t).value for t in (resolved.run_config.start, resolved.run_config.end))
     closes, ohlc = {}, {}
@@ -76,12 +78,13 @@ def _closes(resolved: ResolvedRun, traded: set[str]) -> tuple[dict[str, pd.Serie
         bar_type = next((b for b in resolved.bar_types if b.startswith(f"{iid}-")), None)
         if bar_type is None:
             continue
-        table = store.read_table(Series.bars(bar_type), start, end)
+        table = store.read_table(Series.bars(bar_type), start, end, columns=[*fields, "ts_event"])
         if table.num_rows == 0:
             continue
-        frame = decoded_frame(table).set_index("ts_event")
-        frame = frame[["open", "high", "low", "close", "volume"]].rename(columns=str.capitalize)
-        closes[iid], ohlc[iid] = frame["Close"], frame
+        frame = decoded_frame(table).set_index("ts_event")[fields].rename(columns=str.capitalize)
+        closes[iid] = frame["Close"]
+        if resolved.spec.charts:
+            ohlc[iid] = frame
     return closes, ohlc
 
 
@@ -95,7 +98,8 @@ def _write(resolved: ResolvedRun, engine, payments: list[FundingPayment], out: P
     closes, ohlc = _closes(resolved, traded | set(resolved.instrument_ids))
     start, end = pd.Timestamp(resolved.run_config.start), pd.Timestamp(resolved.run_config.end)
     curve = reports.equity_curve(start_balance, fills, closes, payments, start, end)
-    curve.to_parquet(out / "equity.parquet")  # one row per bar: parquet, CSV formatting would cost seconds
+    # one row per bar: parquet (CSV formatting would cost seconds), no dictionary pages (floats never repeat)
+    curve.to_parquet(out / "equity.parquet", use_dictionary=False)
     account = engine.cache.account_for_venue(venue)
     balance = account.balance_total(_currency(currency)) if account else None
     summary = reports.summarize(curve, start_balance, fills, payments, frames["positions"],
