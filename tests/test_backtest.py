@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_EVEN
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from nautilus_trader.model.data import Bar
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.backtest.config import resolve
+from framework.backtest.reports import daily_ratios
 from framework.backtest.runner import run
 from framework.backtest.sweep import run_sweep
 from framework.backtest.config import parse_spec
@@ -100,6 +102,20 @@ def test_the_data_recorder_writes_what_the_run_received(catalog, tmp_path) -> No
     held = [c.data for c in ParquetDataCatalog(str(catalog)).query(FundingRate)]
     assert list(recorded["rate_str"]) == [r.rate_str for r in held if start <= r.ts_init <= end]
     assert (tmp_path / "run" / "data" / "custom_open_interest.csv").is_file()
+
+
+def test_sharpe_and_sortino_come_from_full_day_returns_and_need_two_days() -> None:
+    minutes = pd.date_range("2024-08-01", periods=3 * 1440 + 1, freq="1min", tz="UTC")
+    day_values = np.array([100.0, 110.0, 99.0, 108.9])  # returns +10 %, -10 %, +10 %
+    equity = np.interp(np.arange(len(minutes)) / 1440, np.arange(4), day_values)
+    equity[700] = 500.0  # an intraday spike: not a day boundary, so it must not count
+    curve = pd.DataFrame({"equity": equity}, index=minutes)
+    sharpe, sortino, basis = daily_ratios(curve)
+    r = np.array([0.1, -0.1, 0.1])
+    assert sharpe == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(365))
+    assert sortino == pytest.approx(r.mean() / np.sqrt((np.minimum(r, 0) ** 2).mean()) * np.sqrt(365))
+    assert basis == "3 daily returns, annualised x sqrt(365)"
+    assert daily_ratios(curve.iloc[: 2 * 1440 - 1]) == (None, None, "n/a (span < 2 days)")
 
 
 # -- validation ------------------------------------------------------------------------------------------
