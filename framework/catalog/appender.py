@@ -100,9 +100,9 @@ class PeriodStream:
             self.abort()
             raise
 
-    def accepts(self, table: pa.Table) -> bool:
-        """Whether ``table`` can follow the rows held: ordered, growing key, past the last row and key, inside
-        the period."""
+    def take(self, table: pa.Table) -> bool:
+        """Add ``table`` if its rows can follow the ones held (same schema, ordered with a growing key, past the
+        last row and key, inside the period); False, adding nothing, otherwise."""
         if not table.schema.equals(self.schema, check_metadata=True):
             return False
         keys = _ordered_keys(table, self.key)
@@ -113,16 +113,12 @@ class PeriodStream:
             return True
         if int(ts[0]) < self.lo or int(ts[-1]) > self.period_end:
             return False
-        return self.last_ts is None or (int(ts[0]) >= self.last_ts and int(k[0]) > self.last_key)
-
-    def append(self, table: pa.Table) -> None:
-        """Add rows (``accepts(table)`` must hold)."""
-        if not table.num_rows:
-            return
-        ts, k = _ordered_keys(table, self.key)  # type: ignore[misc]
+        if self.last_ts is not None and (int(ts[0]) < self.last_ts or int(k[0]) <= self.last_key):
+            return False
         self.last_ts, self.last_key = int(ts[-1]), int(k[-1])
         self.new_rows += table.num_rows
         self._write(table)
+        return True
 
     def _write(self, table: pa.Table) -> None:
         """Write whole row groups; keep the remainder for the next rows (the groups then match a one-shot write)."""
@@ -296,11 +292,10 @@ class SeriesAppender:
             self._stream = self._open_stream(table.schema)
             if self._stream is None:
                 return False
-        if not self._stream.accepts(table):
+        if not self._stream.take(table):
             self._can_stream = False  # out-of-order input: the buffered path for the rest of this appender
             self._end_stream(None)
             return False
-        self._stream.append(table)
         self._parts, self._rows = [], 0
         return True
 
@@ -345,8 +340,7 @@ class SeriesAppender:
         if self._stream is not None:  # the stream's period comes first
             hi = min(boundary, self._stream.period_end)
             cut = int(np.searchsorted(ts, hi, side="right"))
-            if table is not None and cut and self._stream.accepts(head := table.slice(0, cut)):
-                self._stream.append(head)
+            if table is not None and cut and self._stream.take(table.slice(0, cut)):
                 table, ts = table.slice(cut), ts[cut:]
                 self._end_stream(hi)
             else:

@@ -14,6 +14,8 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,8 @@ class SeriesSink:
     """Rows of one target on their way into the catalog: converted to Arrow in batches of ``CONVERT_ROWS``
     (per-page overhead dominates otherwise) and streamed into one appender per output.
 
+    Conversion and writing run on a worker thread, one batch at a time, while the caller decodes the next
+    pages (Arrow casts and parquet encoding release the GIL; in ``ingest`` the event loop keeps fetching).
     ``start``: the first ns the rows cover (default: where each output's holdings end). Leaving the ``with``
     block by an exception writes what was converted (the appenders' rule) and drops the unconverted rest.
     """
@@ -102,6 +106,8 @@ class SeriesSink:
         # batches go straight to their period's file (written by a thread) instead of waiting for the period end
         self._apps = [(self._stack.enter_context(store.appender(s, start=start, spill_rows=CONVERT_ROWS)), convert)
                       for s, convert in target.outputs]
+        self._worker = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest-convert"))
+        self._job: tuple[Future[None], int] | None = None
         self._pending: list[Any] = []
         self.rows = 0  # rows converted and handed to the appenders
 
@@ -109,25 +115,45 @@ class SeriesSink:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        with self._stack:
+        try:
             if exc[0] is None:
-                self.flush()
+                self.flush(wait=True)
+            elif self._job is not None:  # let the batch in hand finish before the appenders close
+                with contextlib.suppress(Exception):
+                    self._job[0].result()
+        except BaseException as e:
+            if not self._stack.__exit__(type(e), e, e.__traceback__):
+                raise
+        else:
+            self._stack.__exit__(*exc)
 
     def add(self, rows: list[Any]) -> None:
         self._pending.extend(rows)
         if len(self._pending) >= CONVERT_ROWS:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Hand the pending rows to the worker (after the batch before them: memory holds two at most)."""
         if self._pending:
-            for app, convert in self._apps:
-                app.add(convert(self._pending))
-            self.rows += len(self._pending)
-            self._pending = []
+            batch, self._pending = self._pending, []
+            self._wait()
+            self._job = self._worker.submit(self._write, batch), len(batch)
+        if wait:
+            self._wait()
+
+    def _write(self, batch: list[Any]) -> None:
+        for app, convert in self._apps:
+            app.add(convert(batch))
+
+    def _wait(self) -> None:
+        if self._job is not None:
+            (job, rows), self._job = self._job, None
+            job.result()
+            self.rows += rows
 
     def complete(self, end_ns: int) -> None:
         """Declare every output complete up to ``end_ns`` (the fetch covered it all)."""
-        self.flush()
+        self.flush(wait=True)
         for app, _ in self._apps:
             app.add(_NOTHING, end=end_ns)
 
