@@ -393,6 +393,9 @@ def test_holdings(tmp_path: Path) -> None:
     write_trades(store, d, start=DAY0, end=end)  # the 3rd day holds an empty partial file
     h = store.holdings(s)
     assert h.last_id == 1_008_999 and h.last_ts == int(d["ts_event"][-1])
+    assert store.ts_bounds(s) == (int(d["ts_event"][0]), int(d["ts_event"][-1])) and empty.last_ts is None
+    pieces = list(store.iter_files(s, columns=["trade_id"], batch_rows=3_000))
+    assert max(p.num_rows for p in pieces) <= 3_000 and pa.concat_tables(pieces).num_rows == 10_000
     assert h.covered_from == DAY0 and h.covered_until == end and h.intervals == [(DAY0, end)]
     assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (end + 1, end + 10)]
     assert pq.read_metadata(store.series_dir(s) / h.files[-1].name).num_rows == 0  # the empty partial period

@@ -237,3 +237,66 @@ def test_every_example_config_runs_offline(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{cfg}: {proc.stderr[-2000:]}"
         report = json.loads((tmp_path / cfg.stem / "ingest_report.json").read_text())
         assert all(s["rows"] > 0 for s in report["series"]), report
+
+
+# -- in process: the sink's worker thread, the piecewise gap report ----------------------------------------------
+
+
+def _link_klines() -> tuple[list, object]:
+    import csv
+
+    import msgspec
+
+    from framework.binance import schemas as rest
+    from framework.data.instruments import parse_instruments
+
+    info = msgspec.json.decode((ROOT / "tests/fixtures/binance/futures/rest/exchangeInfo.json").read_bytes(),
+                               type=rest.FuturesExchangeInfo)
+    inst = next(i for i in parse_instruments("futures", info) if i.id.value == "LINKUSDT-PERP.BINANCE")
+    with open(FIXTURES / "futures_um_klines_1m" / "LINKUSDT-1m-2023-02.csv") as f:
+        rows = [msgspec.convert([int(v) if i in (0, 6, 8) else v for i, v in enumerate(r)], rest.Kline)
+                for r in list(csv.reader(f))[1:]]
+    return rows, inst
+
+
+def test_sink_error_on_the_worker_surfaces_and_the_rerun_completes(tmp_path: Path, monkeypatch) -> None:
+    import msgspec
+
+    from framework.catalog.store import CatalogStore
+    from framework.ingest import runner
+    from framework.ingest.config import SeriesSpec
+
+    monkeypatch.setattr(runner, "CONVERT_ROWS", 10_000)
+    rows, inst = _link_klines()
+    target = runner.target_for(SeriesSpec(Market.FUTURES, "klines", "LINKUSDT", "1m"), inst, {})
+
+    def run(root: Path, pages: list[list]) -> None:
+        with runner.SeriesSink(CatalogStore(root), target) as sink:
+            for page in pages:
+                sink.add(page)
+
+    pages = [rows[i:i + 1500] for i in range(0, len(rows), 1500)]
+    run(tmp_path / "clean", pages)
+    broken = [list(p) for p in pages]
+    broken[22][0] = msgspec.structs.replace(broken[22][0], open="1e5")  # row 33,000: in the 4th batch
+    with pytest.raises(ValueError, match="not a plain decimal"):
+        run(tmp_path / "failed", broken)
+    held = CatalogStore(tmp_path / "failed").read_table(target.series, columns=["ts_init"]).num_rows
+    assert held == 3 * 7 * 1500  # the three batches (7 pages each) before the bad one, written on the way out
+    run(tmp_path / "failed", [rows[held:]])  # the rerun fetches from the catalog's end
+    assert snapshot(tmp_path / "failed") == snapshot(tmp_path / "clean")
+
+
+def test_gap_report_in_pieces_equals_the_whole() -> None:
+    import numpy as np
+
+    from framework.ingest.report import SeriesReport
+
+    ids = np.array([5, 6, 7, 9, 10, 14, 15, 16, 20], dtype=np.int64)
+    whole = SeriesReport.for_ids("s", ids, np.arange(9) * 1000, None, None)
+    for cut in range(1, 9):
+        pieces = SeriesReport.for_id_chunks("s", [ids[:cut], ids[cut:]], 0, 8000)
+        assert (pieces.rows, pieces.missing, pieces.missing_count, pieces.first, pieces.last) == \
+            (whole.rows, whole.missing, whole.missing_count, whole.first, whole.last)
+    with pytest.raises(ValueError, match="out of id order"):
+        SeriesReport.for_id_chunks("s", [ids[3:], ids[:3]], 0, 1)
