@@ -287,9 +287,7 @@ class SeriesAppender:
             return False
         table = pa.concat_tables(self._parts)
         if self._stream is None:
-            if _ordered_keys(table, self.series.dedupe_key[0]) is None:  # type: ignore[index]
-                return False
-            self._stream = self._open_stream(table.schema)
+            self._stream = self._open_stream(table)
             if self._stream is None:
                 return False
         if not self._stream.take(table):
@@ -299,23 +297,26 @@ class SeriesAppender:
         self._parts, self._rows = [], 0
         return True
 
-    def _open_stream(self, schema: pa.Schema) -> PeriodStream | None:
-        """A stream for the period of ``start``, continuing the held files that end right before it."""
+    def _open_stream(self, table: pa.Table) -> PeriodStream | None:
+        """A stream for the period of ``start`` that ``table`` can open, continuing the held files that end right
+        before it (None: the rows take the buffered path)."""
         assert self.start is not None
-        self.store._check_identity(self.series, schema.empty_table())
+        self.store._check_identity(self.series, table)
         ps, pe = self.period.bounds(self.start)
         files = self.store.files(self.series)
         if any(f.start <= pe and f.end >= self.start for f in files):
             return None  # a held file further on in the period: the rows may merge with it
+        if _ordered_keys(table, self.series.dedupe_key[0]) is None:  # type: ignore[index]
+            return None
         prefix: list[FileSpan] = []
         lo = self.start
         while (f := next((f for f in files if f.end + 1 == lo and f.start >= ps), None)) is not None:
             prefix.insert(0, f)
             lo = f.start
         d = self.store.series_dir(self.series)
-        if any(not pq.read_schema(d / f.name).equals(schema, check_metadata=True) for f in prefix):
+        if any(not pq.read_schema(d / f.name).equals(table.schema, check_metadata=True) for f in prefix):
             return None  # the buffered path raises the schema error
-        return PeriodStream(self.store, self.series, lo, pe, schema, prefix)
+        return PeriodStream(self.store, self.series, lo, pe, table.schema, prefix)
 
     def _end_stream(self, end: int | None) -> None:
         """Finish the open stream at ``end`` (None: at its last row; nothing new: dropped)."""
