@@ -1,5 +1,6 @@
-"""``backtest``: example configs end to end, validation, spot + perp in one venue, funding settlement against a
-hand computation, sweeps (process pool and Ray local mode), reproducibility."""
+"""``backtest``: example configs end to end from the offline example ingest, validation, spot + perp in one venue,
+funding settlement against a hand computation, daily Sharpe/Sortino, sweeps (process pool and a one-CPU local Ray:
+Ray 2.60 has no local mode), reproducibility."""
 
 from __future__ import annotations
 
