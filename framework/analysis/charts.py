@@ -74,6 +74,13 @@ def placeholder(chart: Chart, panel: str, what: str) -> None:
     chart.missing.append(f"{panel}: {what}")
 
 
+def all_missing(chart: Chart, what: str) -> Chart:
+    """Every panel of ``chart`` marked missing for want of ``what``."""
+    for panel in chart.axes:
+        placeholder(chart, panel, what)
+    return chart
+
+
 def candles(ax: Axes, bars: pd.DataFrame, volume_ax: Axes | None = None, lines: dict[str, pd.Series] | None = None,
             ) -> None:
     """Candlesticks of ``bars`` (open-time index) on ``ax`` with overlay ``lines``; volume bars on ``volume_ax``."""

@@ -23,6 +23,7 @@ from framework.analysis import indicators as ind
 from framework.analysis.charts import DOWN
 from framework.analysis.charts import UP
 from framework.analysis.charts import Chart
+from framework.analysis.charts import all_missing
 from framework.analysis.charts import candles
 from framework.analysis.charts import figure
 from framework.analysis.charts import placeholder
@@ -43,9 +44,7 @@ def spot_dashboard(data: MarketData) -> Chart:
     chart = figure("spot", _title(data, "spot"), {"price": 3.0, "rsi": 1.0, "volume": 1.2})
     bars = data.spot
     if bars is None or bars.empty:
-        for panel in chart.axes:
-            placeholder(chart, panel, "spot klines")
-        return chart
+        return all_missing(chart, "spot klines")
     close = bars["close"]
     candles(chart.axes["price"], bars, chart.axes["volume"],
             {"SMA20": ind.sma(close, 20), "EMA55": ind.ema(close, 55), "VWAP": ind.vwap(bars)})
@@ -64,9 +63,7 @@ def futures_dashboard(data: MarketData) -> Chart:
                    {"price": 3.0, "macd": 1.0, "open_interest": 1.0, "volume": 1.2})
     bars = data.futures
     if bars is None or bars.empty:
-        for panel in chart.axes:
-            placeholder(chart, panel, "futures klines")
-        return chart
+        return all_missing(chart, "futures klines")
     close = bars["close"]
     candles(chart.axes["price"], bars, chart.axes["volume"],
             {"EMA21": ind.ema(close, 21), "EMA55": ind.ema(close, 55), "VWAP": ind.vwap(bars)})
@@ -123,9 +120,7 @@ def correlation_dashboard(data: MarketData) -> Chart:
     chart = figure("correlation", _title(data, "spot / futures correlation and beta"),
                    {"correlation": 1.0, "beta": 1.0, "rolling_correlation": 1.4}, sharex=False)
     if data.spot is None or data.futures is None:
-        for panel in chart.axes:
-            placeholder(chart, panel, "spot and futures klines both needed")
-        return chart
+        return all_missing(chart, "spot and futures klines both needed")
     spot, fut = data.spot["close"], data.futures["close"]
     step = pd.Timedelta(ind.TIMESCALES[0]) if len(spot) < 2 else spot.index.to_series().diff().min()
     scales = tuple(s for s in ind.TIMESCALES if pd.Timedelta(s) >= step)
