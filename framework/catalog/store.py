@@ -40,10 +40,10 @@ visible catalog is the state before or after one file operation: never a half-wr
 files holding the same rows. A Ctrl-C (any exception) mid-write runs the same recovery on the way out.
 Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``.
 
-**What do I hold.** ``holdings(series)`` lists the files (names only), the merged covered intervals, the last
-``ts_init`` held (parquet footer statistics of the last non-empty file) and, for trades, the largest numeric
-``trade_id`` (one column of that one file: Binance ids grow with time), without reading the data.
-``missing(series, start, end)`` gives the gaps to fetch.
+**What do I hold.** ``holdings(series)`` lists the files (names only), the merged covered intervals and the last
+``ts_init`` held (parquet footer statistics of the last non-empty file), without reading the data; for trades,
+``last_id`` reads one column of that one file on first use (Binance ids grow with time). ``missing(series, start,
+end)`` gives the gaps to fetch; ``ts_bounds`` the first and last ``ts_init`` from the footers.
 
 Local filesystems only (the atomicity rests on POSIX ``rename``).
 """
