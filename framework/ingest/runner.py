@@ -251,7 +251,7 @@ class Ingestor:
         shift = t.shift_ms
         # every output of the target must be complete: a kill between two of them refetches the span
         wanted = ((lo + shift) * NS, (hi + shift) * NS + NS - 1)
-        missing = _union(self.store.missing(s, *wanted) for s in (t.series, *(c[0] for c in t.companions)))
+        missing = _union(self.store.missing(s, *wanted) for s, _ in t.outputs)
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
                           self.cfg.concurrency)
         for a_ns, b_ns in missing:
