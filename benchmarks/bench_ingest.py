@@ -1,7 +1,7 @@
 """Ingest throughput: REST pages -> catalog rows/s, weight-budget use under a rate limit, peak RSS of a day.
 
-    .venv/bin/python benchmarks/bench_ingest.py            # full run (~4 minutes on 2 cores)
-    .venv/bin/python benchmarks/bench_ingest.py --quick    # smoke run (~30 s)
+    .venv/bin/python benchmarks/bench_ingest.py            # full run (~2 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_ingest.py --quick    # smoke run (~15 s)
     .venv/bin/python benchmarks/bench_ingest.py --parts 1  # only the decode-and-write part
 
 Three parts, one table:
@@ -523,7 +523,7 @@ def part_day(res: Results, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes everywhere (~30 s)")
+    ap.add_argument("--quick", action="store_true", help="small sizes everywhere (~15 s)")
     ap.add_argument("--parts", default="1,2,3", help="which parts to run, e.g. 1,3")
     ap.add_argument("--agg-pages", type=int, default=1000, help="aggTrades pages of 1000 rows (default 1000)")
     ap.add_argument("--kline-pages", type=int, default=334, help="1m klines pages of 1500 rows (default 334)")
