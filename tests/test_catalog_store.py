@@ -43,6 +43,7 @@ from framework.catalog import bars_table
 from framework.catalog import raw_to_float
 from framework.catalog import trade_ticks_table
 from framework.catalog.store import NS_PER_DAY
+from framework.catalog.store import STREAM_PREFIX
 from framework.catalog.store import TMP_PREFIX
 from framework.catalog.store import TRASH_PREFIX
 
@@ -751,7 +752,8 @@ def test_appender_streams_big_periods_to_the_bytes_of_one_write(tmp_path: Path) 
             w.add_trades(2, 3, **take(d, slice(a, a + 700)))
         assert w._stream is not None and w._stream.tmp.exists()
         raise KeyboardInterrupt
-    assert store_mod.TMP_PREFIX not in str(snapshot(tmp_path / "dropped")) and dropped.check(s) == []
+    assert not any(n.startswith((TMP_PREFIX, STREAM_PREFIX)) for n in os.listdir(dropped.series_dir(s)))
+    assert dropped.check(s) == []
     held = dropped.read_table(s).num_rows
     feed(dropped, held, 20_000, close_at=end)
     assert snapshot(tmp_path / "dropped") == snapshot(tmp_path / "ref")
@@ -769,3 +771,32 @@ def test_appender_out_of_order_pages_fall_back_to_the_same_bytes(tmp_path: Path)
             w.add_trades(2, 3, **take(d, sl))
         w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), DAY0 + 2 * DAY - 1)
     assert snapshot(tmp_path / "app") == snapshot(tmp_path / "ref")
+
+
+def test_stream_meeting_another_writer_merges(tmp_path: Path) -> None:
+    """A stream does not hold the series lock while it fills: a period another writer changed meanwhile gets
+    the stream's rows through write_table (merged), and a dead writer's stream temporary is recovered."""
+    d = make_trades(12_000, 2.0)
+    ref = CatalogStore(tmp_path / "ref", rows_per_group=500)
+    write_trades(ref, d, start=DAY0, end=DAY0 + 2 * DAY - 1)
+    store = CatalogStore(tmp_path / "app", rows_per_group=500)
+    s = Series.trades(INSTR)
+    with store.appender(s, start=DAY0, spill_rows=1_000) as w:
+        for a in range(0, 3_000, 600):
+            w.add_trades(2, 3, **take(d, slice(a, a + 600)))
+        assert w._stream is not None
+        # another writer (process) puts rows of the same day in while the stream is open
+        write_trades(CatalogStore(tmp_path / "app", rows_per_group=500), take(d, slice(4_000, 4_500)))
+        for a in range(3_000, 12_000, 600):
+            w.add_trades(2, 3, **take(d, slice(a, a + 600)))
+        w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), DAY0 + 2 * DAY - 1)
+    assert snapshot(tmp_path / "app") == snapshot(tmp_path / "ref")
+    # recovery keeps a live process's stream temporary and removes a dead one's
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    sd = store.series_dir(s)
+    dead, live = sd / f"{STREAM_PREFIX}{int(done.stdout)}-a.tmp", sd / f"{STREAM_PREFIX}{os.getpid()}-b.tmp"
+    dead.write_bytes(b"x")
+    live.write_bytes(b"x")
+    assert store.check(s) == [f"leftover {dead.name}"]
+    CatalogStore(tmp_path / "app")
+    assert not dead.exists() and live.exists() and store.check(s) == []

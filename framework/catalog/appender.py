@@ -20,6 +20,7 @@ import contextlib
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from typing import Self
 
@@ -42,6 +43,12 @@ from framework.catalog.store import _ts_init
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
 
 
+def _file_id(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is replaced or rewritten (inode, size, mtime)."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     """``(ts_init, key)`` of ``table`` when its rows are in ``(ts_init, key)`` order with a strictly growing
     numeric key (so also unique), else None."""
@@ -57,10 +64,12 @@ def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | 
 class PeriodStream:
     """One period's file written as ordered rows arrive.
 
-    Rows go to a hidden temporary in the series directory in row groups of the store's size (the groups a
-    one-shot write of the same rows makes); ``finish(end)`` renames it in as ``[lo, end]``, replacing the
-    ``prefix`` files (the held start of the period, copied in first). The series lock is held from open to
-    finish, so another store's recovery never removes the temporary.
+    Rows go to a hidden temporary in the series directory (``CatalogStore.stream_path``: recovery keeps it while
+    this process lives) in row groups of the store's size (the groups a one-shot write of the same rows makes).
+    ``finish(end)`` takes the series lock and renames it in as ``[lo, end]``, replacing the ``prefix`` files (the
+    held start of the period, copied in first). The lock is not held meanwhile (a day of trades can take many
+    minutes to fetch), so another writer may have changed the period: then the rows go through
+    ``write_table``, which merges.
     """
 
     def __init__(self, store: CatalogStore, series: Series, lo: int, period_end: int, schema: pa.Schema,
@@ -79,9 +88,8 @@ class PeriodStream:
         self._carry: list[pa.Table] = []
         self._carry_rows = 0
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = contextlib.ExitStack()
-        self._lock.enter_context(store._locked(self.dir))
-        self.tmp = store.temp_path(self.dir, "stream")
+        self._prefix_ids = [_file_id(self.dir / f.name) for f in prefix]
+        self.tmp = store.stream_path(self.dir)
         self._writer: pq.ParquetWriter | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="period-stream")
         self._inflight: deque[Future[None]] = deque()
@@ -149,7 +157,8 @@ class PeriodStream:
             self._inflight.popleft().result()
 
     def finish(self, end: int) -> WriteReport:
-        """Rename the file in as ``[lo, end]`` (``end`` >= the last row) and release the series."""
+        """Rename the file in as ``[lo, end]`` (``end`` >= the last row); if another writer changed the period
+        meanwhile, write the rows through ``write_table`` instead."""
         if self.last_ts is not None and self.last_ts > end:
             self.abort()
             raise CatalogStoreError(f"{self.series}: stream rows run to {self.last_ts}, past its end {end}")
@@ -161,19 +170,33 @@ class PeriodStream:
             self._writer = None
             self.store.sync_file(self.tmp)
             name = _timestamps_to_filename(self.lo, end)
-            self.store.install(self.dir, self.tmp, name, self.prefix)
-            if self.store.durable:
-                _fsync_dir(self.dir)
+            with self.store._locked(self.dir):
+                if self._changed(end):
+                    report = self.store.write_table(self.series, pq.read_table(self.tmp), self.lo, end)
+                    self.tmp.unlink()
+                    return report
+                self.store.install(self.dir, self.tmp, name, self.prefix)
+                if self.store.durable:
+                    _fsync_dir(self.dir)
         except BaseException:
             self.abort()
             raise
-        self._lock.close()
         report = WriteReport(self.series, rows_in=self.new_rows, rows_new=self.new_rows, written=[name])
         report.removed = [f.name for f in self.prefix if f.name != name]
         return report
 
+    def _changed(self, end: int) -> bool:
+        """Whether the period is not as it was at open: a prefix file replaced, or another file in ``[lo, end]``."""
+        names = {f.name for f in self.prefix}
+        if any(f.name not in names and f.start <= end and f.end >= self.lo for f in self.store.files(self.series)):
+            return True
+        try:
+            return [_file_id(self.dir / f.name) for f in self.prefix] != self._prefix_ids
+        except FileNotFoundError:
+            return True
+
     def abort(self) -> None:
-        """Drop the temporary (the catalog stays as it was) and release the series."""
+        """Drop the temporary (the catalog stays as it was)."""
         with contextlib.suppress(Exception):
             self._drain()
         self._thread.shutdown(cancel_futures=True)
@@ -183,7 +206,6 @@ class PeriodStream:
         self._writer = None
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
-        self._lock.close()
 
 
 class SeriesAppender:

@@ -97,6 +97,7 @@ except ImportError:  # pragma: no cover
 NS_PER_DAY = 86_400_000_000_000
 TMP_PREFIX = ".cstmp-"
 TRASH_PREFIX = ".cstrash-"
+STREAM_PREFIX = ".csstream-"  # + "<pid>-": a period file being streamed (SeriesAppender), kept while its writer lives
 DEFAULT_ROWS_PER_GROUP = 5_000  # ParquetDataCatalog's default max_rows_per_group: same bytes as write_data
 
 
@@ -548,7 +549,7 @@ class CatalogStore:
         except FileNotFoundError:
             return actions
         for name in entries:
-            if name.startswith(TMP_PREFIX):
+            if name.startswith(TMP_PREFIX) or (name.startswith(STREAM_PREFIX) and not _writer_alive(name)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(series_dir / name)
                 actions.append(f"removed temporary {name}")
@@ -578,7 +579,7 @@ class CatalogStore:
         if not data.exists():
             return actions
         for dirpath, _dirnames, filenames in os.walk(data):
-            if not any(n.startswith((TMP_PREFIX, TRASH_PREFIX)) for n in filenames):
+            if not any(n.startswith((TMP_PREFIX, TRASH_PREFIX, STREAM_PREFIX)) for n in filenames):
                 continue
             d = Path(dirpath)
             with self._locked(d, wait=False) as got:
@@ -687,7 +688,8 @@ class CatalogStore:
             except Exception as e:  # noqa: BLE001 (any reader failure is the finding)
                 problems.append(f"{f.name}: unreadable ({e})")
         if d.exists():
-            problems += [f"leftover {n}" for n in os.listdir(d) if n.startswith((TMP_PREFIX, TRASH_PREFIX))]
+            problems += [f"leftover {n}" for n in os.listdir(d) if n.startswith((TMP_PREFIX, TRASH_PREFIX))
+                         or (n.startswith(STREAM_PREFIX) and not _writer_alive(n))]
         return problems
 
     # -- writing --------------------------------------------------------------------------------------------
@@ -876,6 +878,12 @@ class CatalogStore:
     def temp_path(d: Path, stem: str) -> Path:
         """A fresh hidden temporary in ``d`` (recovery deletes leftovers; readers never list them)."""
         return d / f"{TMP_PREFIX}{stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+
+    @staticmethod
+    def stream_path(d: Path) -> Path:
+        """A hidden temporary in ``d`` for a file written over many calls without the series lock: recovery
+        leaves it while the process that named it lives."""
+        return d / f"{STREAM_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
 
     def sync_file(self, path: Path) -> None:
         """fsync ``path`` when the store is durable."""
@@ -1070,6 +1078,18 @@ def _footer_max(meta: pq.FileMetaData, column: str, smallest: bool = False) -> i
         value = stats.min if smallest else stats.max
         best = value if best is None else pick(best, value)
     return None if best is None else int(best)
+
+
+def _writer_alive(stream_name: str) -> bool:
+    """Whether the process named in a stream temporary (``.csstream-<pid>-...``) still runs."""
+    try:
+        pid = int(stream_name[len(STREAM_PREFIX):].split("-", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _identifier_of(obj: Any) -> str | None:
