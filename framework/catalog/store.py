@@ -38,7 +38,8 @@ lock before every write) deletes temporaries and, for each trash file, deletes i
 its interval (the new file made it) or renames it back (it did not). So after a ``kill -9`` anywhere the
 visible catalog is the state before or after one file operation: never a half-written file, never two
 files holding the same rows. A Ctrl-C (any exception) mid-write runs the same recovery on the way out.
-Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``.
+Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``. A period streamed by
+``SeriesAppender`` fills ``.csstream-<pid>-*.tmp`` without the lock; recovery removes it once that process is gone.
 
 **What do I hold.** ``holdings(series)`` lists the files (names only), the merged covered intervals and the last
 ``ts_init`` held (parquet footer statistics of the last non-empty file), without reading the data; for trades,
