@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
 
 import msgspec  # noqa: E402
 
+from framework.binance.columnar import decode_body  # noqa: E402
 from framework.binance.endpoints import Market  # noqa: E402
 from framework.binance.endpoints import endpoint as lookup  # noqa: E402
 
@@ -166,10 +167,10 @@ def ours(pages: list[bytes], root: Path, kind: str, inst, now_ms: int) -> int:
 
     step = "1m" if kind == "klines" else None
     target = target_for(SeriesSpec(Market.FUTURES, kind, SYMBOL, step), inst, {})
-    decoder = msgspec.json.Decoder(lookup(Market.FUTURES, kind).schema)
+    schema = lookup(Market.FUTURES, kind).schema
     with SeriesSink(CatalogStore(str(root)), target) as sink:
         for body in pages:
-            rows = decoder.decode(body)
+            rows = decode_body(body, schema)
             sink.add(parsing.closed_klines(rows, now_ms) if step else rows)
     return sink.rows
 
@@ -244,17 +245,18 @@ def stage_times(pages: list[bytes], kind: str, inst, now_ms: int) -> str:
     from framework.data import parsing
     from framework.ingest.config import SeriesSpec
     from framework.ingest.runner import CONVERT_ROWS
+    from framework.ingest.runner import join_pages
     from framework.ingest.runner import target_for
 
     step = "1m" if kind == "klines" else None
     target = target_for(SeriesSpec(Market.FUTURES, kind, SYMBOL, step), inst, {})
-    decoder = msgspec.json.Decoder(lookup(Market.FUTURES, kind).schema)
+    schema = lookup(Market.FUTURES, kind).schema
     t0 = time.process_time()
-    rows = [r for body in pages for r in decoder.decode(body)]
+    rows = join_pages([decode_body(body, schema) for body in pages])
     times = {"decode": time.process_time() - t0}
     if step:
         rows = parsing.closed_klines(rows, now_ms)
-    batches = [rows[i:i + CONVERT_ROWS] for i in range(0, len(rows), CONVERT_ROWS)]
+    batches = [rows.slice(i, CONVERT_ROWS) for i in range(0, len(rows), CONVERT_ROWS)]
     tables = []
     for series, convert in target.outputs:
         t0 = time.process_time()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
+import msgspec
+import pyarrow as pa
 import pytest
 
 from framework.binance.config import BinanceHttpConfig
@@ -38,10 +41,12 @@ async def venue() -> AsyncIterator[tuple[LocalExchange, BinanceRestClient]]:
             await client.close()
 
 
-async def collect(fetcher: Fetcher, span: Span) -> list:
+async def collect(fetcher: Fetcher, span: Span) -> list[SimpleNamespace]:
+    """Every row of the span, whether pages come as columns (klines, trades) or as Structs."""
     rows: list = []
     async for page in fetcher.pages(span):
-        rows += page
+        dicts = page.to_pylist() if isinstance(page, pa.RecordBatch) else map(msgspec.structs.asdict, page)
+        rows += [SimpleNamespace(**d) for d in dicts]
     return rows
 
 

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 from typing import NamedTuple
 
 import numpy as np
@@ -53,6 +54,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 
 from framework.binance import schemas as rest
+from framework.binance.columnar import page_columns
 from framework.catalog.arrow import aggressor_from_buyer_maker
 from framework.catalog.arrow import bars_batch
 from framework.catalog.arrow import custom_data_table
@@ -74,6 +76,8 @@ from framework.data.types import checked_decimal_text
 
 AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
 TradeRow = rest.SpotTrade | rest.FuturesTrade
+#: A page of rows: decoded Structs, or their columns (``framework.binance.columnar.decode_page``).
+Rows = Sequence[Any] | pa.RecordBatch
 LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] | type[GlobalAccountRatio]
 
 
@@ -107,11 +111,11 @@ def _ipc_bytes(batch: pa.RecordBatch) -> bytes:
 
 def trade_record_batch(
     instrument: Instrument,
-    prices: Sequence[str],
-    sizes: Sequence[str],
-    buyer_maker: Sequence[bool],
-    trade_ids: Sequence[str] | np.ndarray,
-    millis: Sequence[int],
+    prices: Sequence[str] | pa.Array,
+    sizes: Sequence[str] | pa.Array,
+    buyer_maker: Sequence[bool] | pa.Array,
+    trade_ids: Sequence[str] | np.ndarray | pa.Array,
+    millis: Sequence[int] | pa.Array,
 ) -> pa.RecordBatch:
     """Trades as a record batch in the catalog's ``TradeTick`` layout (exact raw prices/sizes; ids as strings or
     an integer array)."""
@@ -146,25 +150,16 @@ def _trade_ticks(instrument: Instrument, batch: pa.RecordBatch) -> list[TradeTic
     return TradeTick.from_pyo3_list(wrangler.process_record_batch_bytes(_ipc_bytes(batch)))
 
 
-def _ints(values: list[int]) -> np.ndarray:
-    return np.array(values, dtype=np.int64)  # a dtype spares numpy the type inference
-
-
-def _bools(values: list[bool]) -> np.ndarray:
-    return np.array(values, dtype=bool)
-
-
-def agg_trades_batch(rows: Sequence[AggTradeRow], instrument: Instrument) -> pa.RecordBatch:
+def agg_trades_batch(rows: Rows, instrument: Instrument) -> pa.RecordBatch:
     """aggTrades rows as a ``TradeTick`` record batch (id ``a``; SELLER aggressor when ``m``; ts = ``T``)."""
-    return trade_record_batch(instrument, [r.p for r in rows], [r.q for r in rows], _bools([r.m for r in rows]),
-                              _ints([r.a for r in rows]), _ints([r.T for r in rows]))
+    c = page_columns(rows, rest.FuturesAggTrade)  # the fields both markets have
+    return trade_record_batch(instrument, c["p"], c["q"], c["m"], c["a"], c["T"])
 
 
-def trades_batch(rows: Sequence[TradeRow], instrument: Instrument) -> pa.RecordBatch:
+def trades_batch(rows: Rows, instrument: Instrument) -> pa.RecordBatch:
     """trades/historicalTrades rows as a ``TradeTick`` record batch (id; SELLER aggressor when ``isBuyerMaker``)."""
-    return trade_record_batch(instrument, [r.price for r in rows], [r.qty for r in rows],
-                              _bools([r.isBuyerMaker for r in rows]), _ints([r.id for r in rows]),
-                              _ints([r.time for r in rows]))
+    c = page_columns(rows, rest.FuturesTrade)
+    return trade_record_batch(instrument, c["price"], c["qty"], c["isBuyerMaker"], c["id"], c["time"])
 
 
 def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> list[TradeTick]:
@@ -215,8 +210,13 @@ class KlinePage(NamedTuple):
     stats: list[KlineStats]
 
 
-def closed_klines(rows: Sequence[rest.Kline], now_ms: int) -> list[rest.Kline]:
+def closed_klines(rows: Rows, now_ms: int) -> Rows:
     """The rows whose period has ended by ``now_ms`` (REST answers include the running kline)."""
+    if isinstance(rows, pa.RecordBatch):
+        close = rows["close_time"]
+        if not len(rows) or pc.max(close).as_py() < now_ms:
+            return rows
+        return rows.filter(pc.less(close, now_ms))
     return [r for r in rows if r.close_time < now_ms]
 
 
@@ -231,18 +231,16 @@ def _check_ohlc(open_: pa.Array, high: pa.Array, low: pa.Array, close: pa.Array)
         raise ValueError(f"kline[{index}] violates high >= open/close >= low")
 
 
-def bar_record_batch(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> pa.RecordBatch:
+def bar_record_batch(rows: Rows, bar_type: BarType, instrument: Instrument) -> pa.RecordBatch:
     """Klines as a record batch in the catalog's ``Bar`` layout, stamped at ``close_time + 1 ms``."""
     pp, sp = instrument.price_precision, instrument.size_precision
-    open_ = decimal_column([r.open for r in rows], pp, "open")
-    high = decimal_column([r.high for r in rows], pp, "high")
-    low = decimal_column([r.low for r in rows], pp, "low")
-    close = decimal_column([r.close for r in rows], pp, "close")
-    volume = decimal_column([r.volume for r in rows], sp, "volume")
+    c = page_columns(rows, rest.Kline)
+    open_, high, low, close = (decimal_column(c[name], pp, name) for name in ("open", "high", "low", "close"))
+    volume = decimal_column(c["volume"], sp, "volume")
     _check_non_negative(low, "low")
     _check_non_negative(volume, "volume")
     _check_ohlc(open_, high, low, close)
-    ts = ms_to_ns(_ints([r.close_time for r in rows]) + 1)
+    ts = kline_close_ns(c)
     raws = map(to_raw, (open_, high, low, close, volume))
     ohlcv = dict(zip(("open", "high", "low", "close", "volume"), raws, strict=True))
     return bars_batch(str(bar_type), pp, sp, **ohlcv, ts_event=ts, ts_init=ts)
@@ -286,20 +284,24 @@ def parse_kline_stats(rows: Sequence[rest.Kline], bar_type: BarType) -> list[Kli
     return stats
 
 
-def kline_stats_table(rows: Sequence[rest.Kline], bar_type: BarType) -> pa.Table:
+def kline_close_ns(columns: pa.RecordBatch) -> np.ndarray:
+    """Kline columns -> the bars' timestamps: ``close_time + 1 ms`` in ns."""
+    return ms_to_ns(np.asarray(columns["close_time"]) + 1)
+
+
+def kline_stats_table(rows: Rows, bar_type: BarType) -> pa.Table:
     """Klines -> the catalog table of their :class:`KlineStats` (the rows :func:`parse_kline_stats` gives,
-    built from columns: no object per row)."""
-    ts = ms_to_ns(_ints([r.close_time for r in rows]) + 1).astype(np.int64)
+    built from columns: no object per row; Binance's decimal text kept as it is, once checked plain)."""
+    c = page_columns(rows, rest.Kline)
     return custom_data_table(
         KlineStats,
-        ts,
+        kline_close_ns(c).astype(np.int64),
         instrument_id=bar_type.instrument_id.value,
         bar_type=str(bar_type),
-        quote_volume_str=plain_decimal_array([r.quote_volume for r in rows], "quote_volume"),
-        trade_count=_ints([r.trades for r in rows]),
-        taker_buy_base_volume_str=plain_decimal_array([r.taker_buy_volume for r in rows], "taker_buy_volume"),
-        taker_buy_quote_volume_str=plain_decimal_array([r.taker_buy_quote_volume for r in rows],
-                                                       "taker_buy_quote_volume"),
+        quote_volume_str=plain_decimal_array(c["quote_volume"], "quote_volume"),
+        trade_count=c["trades"],
+        taker_buy_base_volume_str=plain_decimal_array(c["taker_buy_volume"], "taker_buy_volume"),
+        taker_buy_quote_volume_str=plain_decimal_array(c["taker_buy_quote_volume"], "taker_buy_quote_volume"),
     )
 
 

@@ -15,10 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from framework.binance.columnar import decode_body
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.ingest.kinds import DataKind
 from framework.ingest.kinds import Paging
+from framework.ingest.kinds import RowField
 
 HOUR_MS = 3_600_000
 
@@ -75,6 +80,13 @@ class Fetcher:
         self.requests += 1
         return await self.client.get(self.market, name or self.kind.endpoint, **params)
 
+    async def _page(self, span: Span, **params: Any) -> Any:
+        """One page of the kind's endpoint, only the rows of ``span``: columns when its rows decode
+        column-wise (``framework.binance.columnar``), else Structs."""
+        self.requests += 1
+        answer = await self.client.request(self.market, self.kind.endpoint, **params)
+        return _within(decode_body(answer.body, answer.endpoint.schema), self.kind.key, span)
+
     # -- time-paged -----------------------------------------------------------------------------
 
     def time_windows(self, span: Span) -> list[Span]:
@@ -86,11 +98,10 @@ class Fetcher:
 
     async def time_pages(self, span: Span) -> AsyncIterator[list[Any]]:
         limit = self.kind.page_rows[self.market]
-        pages = (
-            self._get(**self._params(startTime=w.lo, endTime=w.hi, limit=limit)) for w in self.time_windows(span)
-        )
+        pages = (self._page(span, **self._params(startTime=w.lo, endTime=w.hi, limit=limit))
+                 for w in self.time_windows(span))
         async for rows in ordered(pages, self.concurrency):
-            yield [r for r in rows if span.lo <= self.kind.key(r) <= span.hi]
+            yield rows
 
     # -- id-paged -------------------------------------------------------------------------------
 
@@ -127,12 +138,25 @@ class Fetcher:
         return [Span(lo, min(lo + size - 1, span.hi)) for lo in range(span.lo, span.hi + 1, size)]
 
     async def id_pages(self, span: Span) -> AsyncIterator[list[Any]]:
-        pages = (self._get(**self._params(fromId=p.lo, limit=len(p))) for p in self.id_pages_for(span))
+        pages = (self._page(span, **self._params(fromId=p.lo, limit=len(p))) for p in self.id_pages_for(span))
         async for rows in ordered(pages, self.concurrency):
-            yield [r for r in rows if span.lo <= self.kind.key(r) <= span.hi]
+            yield rows
 
     async def pages(self, span: Span) -> AsyncIterator[list[Any]]:
         """Every row of ``span`` (times or ids, by the kind's paging), page by page in key order."""
         source = self.id_pages(span) if self.kind.paging is Paging.ID else self.time_pages(span)
         async for rows in source:
             yield rows
+
+
+def _within(rows: Any, key: RowField, span: Span) -> Any:
+    """The rows whose key lies in ``span`` (a list of Structs or a batch of columns)."""
+    if not isinstance(rows, pa.RecordBatch):
+        return [r for r in rows if span.lo <= key(r) <= span.hi]
+    keys = rows[key.name]
+    if not len(rows):
+        return rows
+    low, high = pc.min_max(keys).values()
+    if span.lo <= low.as_py() and high.as_py() <= span.hi:
+        return rows
+    return rows.filter(pc.and_(pc.greater_equal(keys, span.lo), pc.less_equal(keys, span.hi)))

@@ -7,7 +7,6 @@ report and the configuration validation all read this table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,8 +32,17 @@ class Step(StrEnum):
     NONE = "none"  # irregular (trades)
 
 
-def _ts(field: str) -> Callable[[Any], int]:
-    return lambda row: int(getattr(row, field))
+@dataclass(frozen=True)
+class RowField:
+    """Reads one integer field of a row (a Struct); ``name`` is also its column in a page of columns."""
+
+    name: str
+
+    def __call__(self, row: Any) -> int:
+        return int(getattr(row, self.name))
+
+
+_ts = RowField
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,8 @@ class DataKind:
     paging: Paging
     step: Step
     page_rows: dict[Market, int]  # rows per request: the most rows per unit of weight
-    key: Callable[[Any], int]  # what identifies a row (time in ms or id)
-    time: Callable[[Any], int]  # the row's Binance timestamp (ms)
+    key: RowField  # what identifies a row (time in ms or id)
+    time: RowField  # the row's Binance timestamp (ms)
     retention_ms: int | None = None  # how far back Binance serves it
     symbol_param: str = "symbol"
     extra: tuple[tuple[str, str], ...] = ()  # fixed parameters, e.g. contractType

@@ -29,6 +29,8 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
+from framework.binance import schemas as rest
+from framework.binance.columnar import page_columns
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog import arrow as fast_arrow
@@ -109,7 +111,8 @@ class SeriesSink:
                       for s, convert in target.outputs]
         self._worker = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest-convert"))
         self._job: tuple[Future[None], int] | None = None
-        self._pending: list[Any] = []
+        self._pending: list[parsing.Rows] = []  # pages: lists of Structs or column batches
+        self._pending_rows = 0
         self.rows = 0  # rows converted and handed to the appenders
 
     def __enter__(self) -> SeriesSink:
@@ -128,21 +131,26 @@ class SeriesSink:
         else:
             self._stack.__exit__(*exc)
 
-    def add(self, rows: list[Any]) -> None:
-        self._pending.extend(rows)
-        if len(self._pending) >= CONVERT_ROWS:
+    def add(self, rows: parsing.Rows) -> None:
+        """Queue one page (Structs or the columns of ``columnar.decode_page``; one form per sink)."""
+        if len(rows):
+            self._pending.append(rows)
+            self._pending_rows += len(rows)
+        if self._pending_rows >= CONVERT_ROWS:
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
         """Hand the pending rows to the worker (after the batch before them: memory holds two at most)."""
         if self._pending:
-            batch, self._pending = self._pending, []
+            pages, count = self._pending, self._pending_rows
+            self._pending, self._pending_rows = [], 0
             self._wait()
-            self._job = self._worker.submit(self._write, batch), len(batch)
+            self._job = self._worker.submit(self._write, pages), count
         if wait:
             self._wait()
 
-    def _write(self, batch: list[Any]) -> None:
+    def _write(self, pages: list[parsing.Rows]) -> None:
+        batch = join_pages(pages)
         for app, convert in self._apps:
             app.add(convert(batch))
 
@@ -157,6 +165,13 @@ class SeriesSink:
         self.flush(wait=True)
         for app, _ in self._apps:
             app.add(_NOTHING, end=end_ns)
+
+
+def join_pages(pages: list[parsing.Rows]) -> parsing.Rows:
+    """Pages as one batch of rows (column batches concatenated, Struct lists chained)."""
+    if isinstance(pages[0], pa.RecordBatch):
+        return pages[0] if len(pages) == 1 else pa.concat_batches(pages)
+    return [row for page in pages for row in page]
 
 
 def _objects_table(objs: list[Any], cls: type) -> pa.Table:
@@ -366,12 +381,11 @@ def derived_bar_type(kind: str, symbol: str, interval: str) -> str:
     return last.replace(f"{symbol}-PERP.", f"{symbol}-{_DERIVED_KLINES[kind]}.")
 
 
-def _derived_bars(rows: list[Any], bar_type: str) -> pa.Table:
+def _derived_bars(rows: parsing.Rows, bar_type: str) -> pa.Table:
+    c = page_columns(rows, rest.Kline)
     return fast_arrow.bars_table(
-        bar_type, DERIVED_PRICE_PRECISION, 0,
-        open=[r.open for r in rows], high=[r.high for r in rows], low=[r.low for r in rows],
-        close=[r.close for r in rows], volume=["0"] * len(rows),
-        ts_event=fast_arrow.ms_to_ns(np.array([r.close_time + 1 for r in rows], dtype=np.int64)),
+        bar_type, DERIVED_PRICE_PRECISION, 0, open=c["open"], high=c["high"], low=c["low"], close=c["close"],
+        volume=np.zeros(len(c), dtype=np.int64), ts_event=parsing.kline_close_ns(c),
     )
 
 
