@@ -10,8 +10,9 @@ Three parts, one table:
    ``--agg-pages`` aggTrades pages of 1000 by ``fromId``, ``--kline-pages`` 1m klines pages of 1500 by
    ``endTime``), then timed from bytes to files in a fresh catalog:
 
-   * *ours*: what ``ingest`` runs on the bodies: decode with the endpoint's schema (as ``BinanceRestClient.get``),
-     ``parsing.closed_klines`` for klines, then the runner's own ``SeriesSink`` for the kind's target
+   * *ours*: what ``ingest`` runs on the bodies: ``columnar.decode_body`` with the endpoint's schema (as
+     ``Fetcher`` pages: column-wise, msgspec for a page not in the compact shape), ``parsing.closed_klines`` for
+     klines, then the runner's own ``SeriesSink`` for the kind's target
      (``runner.target_for``): batches of ``CONVERT_ROWS`` converted on its worker thread, streamed into the
      period files (aggTrades: one file a UTC day; klines: bars *and* KlineStats, one file a month each), fsync +
      rename. Best of ``--repeats`` passes after a warm-up; the CPU seconds of all threads are shown too (the
@@ -155,7 +156,7 @@ def instrument_of(info_body: bytes):
 
 
 def ours(pages: list[bytes], root: Path, kind: str, inst, now_ms: int) -> int:
-    """What ``ingest`` runs from the REST bodies on: decode as ``BinanceRestClient.get``, keep closed klines as
+    """What ``ingest`` runs from the REST bodies on: decode as ``Fetcher`` pages, keep closed klines as
     ``Ingestor._ingest``, then the runner's own ``SeriesSink`` for the kind's target (batches of
     ``CONVERT_ROWS``, the target's outputs and file periods: klines write bars and KlineStats, one file a
     month; trades one file a day, streamed)."""

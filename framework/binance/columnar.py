@@ -83,6 +83,7 @@ class PageLayout:
         self._ints = [j for j, f in enumerate(self.fields) if f.kind == _INT]
         self._taken = self._ints + [j for j, f in enumerate(self.fields) if f.kind == _STR]
         self._bools = [j for j, f in enumerate(self.fields) if f.kind == _BOOL]
+        self._cache: dict[int, tuple[np.ndarray, pa.Array]] = {}  # per row count (pages mostly have the same)
 
     def decode(self, body: bytes) -> pa.RecordBatch | None:
         """The page's columns, or None when it is not exactly this layout (compact, printable, no escapes)."""
@@ -98,17 +99,17 @@ class PageLayout:
         n, extra = divmod(len(quotes), self.quotes_per_row)
         if extra or n == 0:
             return None
-        padded = np.empty((n, self.quotes_per_row + 2), dtype=np.int64)
+        padded = np.empty((n, self.quotes_per_row + 2), dtype=np.int32)  # a page is far below 2 GB
         padded[:, 1:-1] = quotes.reshape(n, self.quotes_per_row)
         padded[0, 0], padded[1:, 0] = self._virtual[0], padded[:-1, -2]
         padded[-1, -1], padded[:-1, -1] = size + self._virtual[1], padded[1:, 1]
-        bounds = padded[:, self._cols] + self._deltas  # (n, 2 x fields): start, end of each field
-        offsets = np.empty(bounds.size + 2, dtype=np.int64)
-        offsets[0], offsets[1:-1], offsets[-1] = 0, bounds.ravel(), size
+        offsets = np.empty(n * len(self._cols) + 2, dtype=np.int32)  # 0, (start, end) of each field, size
+        offsets[0], offsets[-1] = 0, size
+        bounds = offsets[1:-1].reshape(n, len(self._cols))
+        np.add(padded[:, self._cols], self._deltas, out=bounds)
         steps = np.diff(offsets)
         # the text between the fields must be the template's, row after row: first the lengths
-        gaps = np.tile(self._gaps, n)
-        gaps[-1] = len(self._tail)
+        gaps = self._gap_lengths(n)
         if int(steps[1::2].min()) < 0 or steps[0] != len(self._head) or not np.array_equal(steps[2::2], gaps):
             return None
         # then the bytes that are not quotes (the quotes are where they must be by construction)
@@ -120,10 +121,8 @@ class PageLayout:
             return None
         columns = {}
         if self._taken:
-            whole = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.astype(np.int32)),
-                                                pa.py_buffer(body))
-            rows = 2 * len(self.fields) * np.arange(n)
-            taken = pc.take(whole, np.add.outer(2 * np.array(self._taken) + 1, rows).ravel())
+            whole = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(body))
+            taken = pc.take(whole, self._take_indices(n))
             ints = taken.slice(0, n * len(self._ints))
             ints = _int_column(ints) if len(self._ints) else ints
             if ints is None:
@@ -137,6 +136,22 @@ class PageLayout:
                 return None
             columns[self.fields[j].name] = pa.array(flags)
         return pa.RecordBatch.from_arrays([columns[name] for name in self.schema.names], schema=self.schema)
+
+    def _gap_lengths(self, n: int) -> np.ndarray:
+        """The lengths of the text between the fields of n rows (after the last field: "]")."""
+        if n not in self._cache:
+            if len(self._cache) >= 16:
+                self._cache.clear()
+            gaps = np.tile(self._gaps, n).astype(np.int32)
+            gaps[-1] = len(self._tail)
+            rows = 2 * len(self.fields) * np.arange(n)
+            self._cache[n] = gaps, pa.array(np.add.outer(2 * np.array(self._taken) + 1, rows).ravel())
+        return self._cache[n][0]
+
+    def _take_indices(self, n: int) -> pa.Array:
+        """Where the integer and string fields of n rows are in the page's array of fields and gaps, by field."""
+        self._gap_lengths(n)
+        return self._cache[n][1]
 
     def rows_batch(self, rows: Sequence[Any]) -> pa.RecordBatch:
         """Decoded Structs of ``row_type`` -> the columns :meth:`decode` gives."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 import logging
 import sys
 import time
@@ -64,6 +65,8 @@ SMALL_SERIES_PERIOD = "month"
 CONVERT_ROWS = 25_000
 #: The gap report reads trade ids in pieces of this many rows (a day of BTCUSDT aggTrades is ~2.5M).
 REPORT_ROWS = 50_000
+#: Converted batches a sink may have queued or in hand while the caller decodes more pages.
+INFLIGHT_BATCHES = 2
 NS = 1_000_000  # ns per ms
 
 _RATIO_TYPES = {
@@ -110,7 +113,7 @@ class SeriesSink:
         self._apps = [(self._stack.enter_context(store.appender(s, start=start, spill_rows=CONVERT_ROWS)), convert)
                       for s, convert in target.outputs]
         self._worker = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest-convert"))
-        self._job: tuple[Future[None], int] | None = None
+        self._jobs: deque[tuple[Future[None], int]] = deque()
         self._pending: list[parsing.Rows] = []  # pages: lists of Structs or column batches
         self._pending_rows = 0
         self.rows = 0  # rows converted and handed to the appenders
@@ -122,9 +125,10 @@ class SeriesSink:
         try:
             if exc[0] is None:
                 self.flush(wait=True)
-            elif self._job is not None:  # let the batch in hand finish before the appenders close
-                with contextlib.suppress(Exception):
-                    self._job[0].result()
+            else:  # let the batches in hand finish before the appenders close
+                for job, _ in self._jobs:
+                    with contextlib.suppress(Exception):
+                        job.result()
         except BaseException as e:
             if not self._stack.__exit__(type(e), e, e.__traceback__):
                 raise
@@ -140,23 +144,24 @@ class SeriesSink:
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
-        """Hand the pending rows to the worker (after the batch before them: memory holds two at most)."""
+        """Hand the pending rows to the worker (``INFLIGHT_BATCHES`` at most: memory holds that many + 1)."""
         if self._pending:
             pages, count = self._pending, self._pending_rows
             self._pending, self._pending_rows = [], 0
-            self._wait()
-            self._job = self._worker.submit(self._write, pages), count
+            self._wait(INFLIGHT_BATCHES - 1)
+            self._jobs.append((self._worker.submit(self._write, pages), count))
         if wait:
-            self._wait()
+            self._wait(0)
 
     def _write(self, pages: list[parsing.Rows]) -> None:
         batch = join_pages(pages)
         for app, convert in self._apps:
             app.add(convert(batch))
 
-    def _wait(self) -> None:
-        if self._job is not None:
-            (job, rows), self._job = self._job, None
+    def _wait(self, most: int) -> None:
+        """Until at most ``most`` batches are in the worker's hands."""
+        while len(self._jobs) > most:
+            job, rows = self._jobs.popleft()
             job.result()
             self.rows += rows
 
