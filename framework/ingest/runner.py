@@ -35,6 +35,7 @@ from framework.binance.columnar import page_columns
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog import arrow as fast_arrow
+from framework.catalog.appender import SeriesAppender
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 from framework.data import parsing
@@ -101,8 +102,9 @@ class SeriesSink:
     """Rows of one target on their way into the catalog: converted to Arrow in batches of ``CONVERT_ROWS``
     (per-page overhead dominates otherwise) and streamed into one appender per output.
 
-    Conversion and writing run on a worker thread, one batch at a time, while the caller decodes the next
-    pages (Arrow casts and parquet encoding release the GIL; in ``ingest`` the event loop keeps fetching).
+    Conversion and writing run on worker threads, one per output (klines: bars and KlineStats side by side),
+    while the caller decodes the next pages (Arrow casts and parquet encoding release the GIL; in ``ingest``
+    the event loop keeps fetching).
     ``start``: the first ns the rows cover (default: where each output's holdings end). Leaving the ``with``
     block by an exception writes what was converted (the appenders' rule) and drops the unconverted rest.
     """
@@ -112,8 +114,9 @@ class SeriesSink:
         # batches go straight to their period's file (written by a thread) instead of waiting for the period end
         self._apps = [(self._stack.enter_context(store.appender(s, start=start, spill_rows=CONVERT_ROWS)), convert)
                       for s, convert in target.outputs]
-        self._worker = self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest-convert"))
-        self._jobs: deque[tuple[Future[None], int]] = deque()
+        self._workers = [self._stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest-convert"))
+                         for _ in self._apps]
+        self._jobs: deque[tuple[list[Future[None]], int]] = deque()
         self._pending: list[parsing.Rows] = []  # pages: lists of Structs or column batches
         self._pending_rows = 0
         self.rows = 0  # rows converted and handed to the appenders
@@ -126,9 +129,10 @@ class SeriesSink:
             if exc[0] is None:
                 self.flush(wait=True)
             else:  # let the batches in hand finish before the appenders close
-                for job, _ in self._jobs:
-                    with contextlib.suppress(Exception):
-                        job.result()
+                for jobs, _ in self._jobs:
+                    for job in jobs:
+                        with contextlib.suppress(Exception):
+                            job.result()
         except BaseException as e:
             if not self._stack.__exit__(type(e), e, e.__traceback__):
                 raise
@@ -144,25 +148,22 @@ class SeriesSink:
             self.flush()
 
     def flush(self, wait: bool = False) -> None:
-        """Hand the pending rows to the worker (``INFLIGHT_BATCHES`` at most: memory holds that many + 1)."""
+        """Hand the pending rows to the workers (``INFLIGHT_BATCHES`` at most: memory holds that many + 1)."""
         if self._pending:
-            pages, count = self._pending, self._pending_rows
+            batch, count = join_pages(self._pending), self._pending_rows
             self._pending, self._pending_rows = [], 0
             self._wait(INFLIGHT_BATCHES - 1)
-            self._jobs.append((self._worker.submit(self._write, pages), count))
+            self._jobs.append(([worker.submit(_write, app, convert, batch)
+                                for worker, (app, convert) in zip(self._workers, self._apps, strict=True)], count))
         if wait:
             self._wait(0)
-
-    def _write(self, pages: list[parsing.Rows]) -> None:
-        batch = join_pages(pages)
-        for app, convert in self._apps:
-            app.add(convert(batch))
 
     def _wait(self, most: int) -> None:
         """Until at most ``most`` batches are in the worker's hands."""
         while len(self._jobs) > most:
-            job, rows = self._jobs.popleft()
-            job.result()
+            jobs, rows = self._jobs.popleft()
+            for job in jobs:
+                job.result()
             self.rows += rows
 
     def complete(self, end_ns: int) -> None:
@@ -170,6 +171,10 @@ class SeriesSink:
         self.flush(wait=True)
         for app, _ in self._apps:
             app.add(_NOTHING, end=end_ns)
+
+
+def _write(app: SeriesAppender, convert: Callable[[parsing.Rows], pa.Table], batch: parsing.Rows) -> None:
+    app.add(convert(batch))
 
 
 def join_pages(pages: list[parsing.Rows]) -> parsing.Rows:
