@@ -34,7 +34,7 @@ _OPEN, _CLOSE, _QUOTE, _BACKSLASH = 91, 93, 34, 92
 _INT, _STR, _BOOL = "#", "$", "?"  # placeholders in a row template
 _ARROW = {_INT: pa.int64(), _STR: pa.string(), _BOOL: pa.bool_()}
 _MAX_DIGITS = 18  # always fits an int64
-_TRUE, _FALS = np.frombuffer(b"true", np.uint8), np.frombuffer(b"fals", np.uint8)
+_TRUE, _FALS = (int.from_bytes(word, "little") for word in (b"true", b"fals"))
 
 
 class _Field(NamedTuple):
@@ -202,11 +202,12 @@ def _int_column(values: pa.Array) -> pa.Array | None:
 
 def _bool_column(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """JSON true/false between ``starts`` and ``ends`` -> bools; None when one is neither."""
-    true = (ends - starts) == 4
-    head = data[starts[:, None] + np.arange(4)]  # the next byte follows a 4-byte field: still in the page
-    ok = np.where(true, (head == _TRUE).all(axis=1),
-                  ((ends - starts) == 5) & (head == _FALS).all(axis=1) & (data[starts + 4] == ord("e")))
-    return true if ok.all() else None
+    # the 4 bytes from each start as one little-endian word (a 4-byte field is followed by its separator)
+    head = data[starts[:, None] + np.arange(4)].view("<u4").ravel()
+    true = head == _TRUE
+    false = (head == _FALS) & (data[np.minimum(starts + 4, len(data) - 1)] == ord("e"))
+    lengths = ends - starts
+    return true if ((true & (lengths == 4)) | (false & (lengths == 5))).all() else None
 
 
 _AGG = '{"a":#,"p":"$","q":"$","f":#,"l":#,"T":#,"m":?'
