@@ -61,7 +61,7 @@ async def test_ordered_yields_in_order_whatever_finishes_first() -> None:
 @pytest.mark.parametrize("market", list(Market))
 async def test_kline_windows_cover_the_span_exactly(venue, market: Market) -> None:
     ex, client = venue
-    fetcher = Fetcher(client, market, KINDS["klines"], "BTCUSDT", "1m", step_ms("1m"))
+    fetcher = Fetcher(client, market, KINDS["klines"], "BTCUSDT", "1m", step_ms("1m"), columns=True)
     now = ex.market.now()
     span = Span(now - 20 * HOUR - 12_345, now)
     rows = await collect(fetcher, span)
@@ -79,7 +79,7 @@ async def test_kline_windows_cover_the_span_exactly(venue, market: Market) -> No
 @pytest.mark.parametrize("market", list(Market))
 async def test_agg_trade_id_pages_equal_the_tape(venue, market: Market) -> None:
     ex, client = venue
-    fetcher = Fetcher(client, market, KINDS["agg_trades"], "BTCUSDT", concurrency=6)
+    fetcher = Fetcher(client, market, KINDS["agg_trades"], "BTCUSDT", concurrency=6, columns=True)
     now = ex.market.now()
     start, end = now - HOUR // 4, now - 60_000
     span = await fetcher.id_span(start, end)

@@ -57,10 +57,14 @@ async def ordered(pages: Iterable[Awaitable[Any]], concurrency: int) -> AsyncIte
 
 
 class Fetcher:
-    """Fetches one series (kind, market, symbol[, step]) from Binance."""
+    """Fetches one series (kind, market, symbol[, step]) from Binance.
+
+    ``columns``: pages of klines, aggTrades and trades come as Arrow columns
+    (``framework.binance.columnar.decode_body``; what ``ingest`` converts) instead of msgspec Structs.
+    """
 
     def __init__(self, client: BinanceRestClient, market: Market, kind: DataKind, symbol: str,
-                 step: str | None = None, step_ms: int | None = None, concurrency: int = 8):
+                 step: str | None = None, step_ms: int | None = None, concurrency: int = 8, columns: bool = False):
         self.client = client
         self.market = market
         self.kind = kind
@@ -68,6 +72,7 @@ class Fetcher:
         self.step = step
         self.step_ms = step_ms
         self.concurrency = concurrency
+        self.columns = columns
         self.requests = 0
 
     def _params(self, **extra: Any) -> dict[str, Any]:
@@ -81,11 +86,11 @@ class Fetcher:
         return await self.client.get(self.market, name or self.kind.endpoint, **params)
 
     async def _page(self, span: Span, **params: Any) -> Any:
-        """One page of the kind's endpoint, only the rows of ``span``: columns when its rows decode
-        column-wise (``framework.binance.columnar``), else Structs."""
+        """One page of the kind's endpoint, only the rows of ``span`` (columns: see the class)."""
         self.requests += 1
         answer = await self.client.request(self.market, self.kind.endpoint, **params)
-        return _within(decode_body(answer.body, answer.endpoint.schema), self.kind.key, span)
+        rows = decode_body(answer.body, answer.endpoint.schema) if self.columns else answer.decode()
+        return _within(rows, self.kind.key, span)
 
     # -- time-paged -----------------------------------------------------------------------------
 

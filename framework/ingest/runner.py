@@ -278,7 +278,7 @@ class Ingestor:
         wanted = ((lo + shift) * NS, (hi + shift) * NS + NS - 1)
         missing = _union(self.store.missing(s, *wanted) for s, _ in t.outputs)
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
-                          self.cfg.concurrency)
+                          self.cfg.concurrency, columns=True)
         for a_ns, b_ns in missing:
             a_ms, b_ms = -(-a_ns // NS) - shift, b_ns // NS - shift
             if a_ms > b_ms:
