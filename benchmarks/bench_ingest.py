@@ -13,7 +13,7 @@ Three parts, one table:
    * *ours*: what ``ingest`` runs on the bodies: ``columnar.decode_body`` with the endpoint's schema (as
      ``Fetcher`` pages: column-wise, msgspec for a page not in the compact shape), ``parsing.closed_klines`` for
      klines, then the runner's own ``SeriesSink`` for the kind's target
-     (``runner.target_for``): batches of ``CONVERT_ROWS`` converted on its worker thread, streamed into the
+     (``runner.target_for``): batches of ``CONVERT_ROWS`` converted on its worker threads (one per output), streamed into the
      period files (aggTrades: one file a UTC day; klines: bars *and* KlineStats, one file a month each), fsync +
      rename. Best of ``--repeats`` passes after a warm-up; the CPU seconds of all threads are shown too (the
      wall rate depends on what else runs on the machine).
