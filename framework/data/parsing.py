@@ -2,7 +2,9 @@
 
 Trades and klines
 -----------------
-Decimal strings become Nautilus fixed-point values without passing through a float:
+A page comes as a list of Structs or as the Arrow columns of ``framework.binance.columnar.decode_page``
+(what ``ingest`` decodes; Structs become the same columns first, ``page_columns``), so both give the same
+tables. Decimal strings become Nautilus fixed-point values without passing through a float:
 ``framework.catalog.arrow`` (the one implementation of "columns -> Nautilus Arrow layout") casts each
 string column to decimals at the raw scale (an error if a value is not a plain decimal or has non-zero
 digits beyond the instrument's precision, so nothing is rounded silently) and reinterprets them as
