@@ -18,7 +18,7 @@ class BinanceFrameworkDataClientConfig(LiveDataClientConfig, frozen=True):
     streams_per_connection : streams carried by one websocket (Binance allows 1024).
     poll_interval_secs : how often the REST-only series (open interest, long/short ratios, taker buy/sell
         volume) are polled; ``poll_period`` is their statistics period.
-    latency_warn_ms : warn when receive time - event time of a stream exceeds this.
+    latency_warn_ms : warn when a stream's receive time - event time grows this far above its floor.
     heartbeat_secs : client pings to detect a half-dead socket (None: rely on the server's pings).
     fees : fees and margins put on the instruments (exchangeInfo has none).
     """

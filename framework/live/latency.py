@@ -1,8 +1,9 @@
 """Latency monitor: receive time - event time ``E`` per stream, the sign a client cannot keep up.
 
 ``observe`` is on the hot path (one subtraction, a ring-buffer store, two compares); percentiles are
-computed only when asked. A WARNING is logged when a stream's latency exceeds ``warn_ms``, at most once per
-``warn_every_s`` per stream, so a slow consumer does not also drown in its own log lines.
+computed only when asked. A WARNING is logged when a stream's latency has grown more than ``warn_ms`` above the
+lowest it has been (its floor: network time plus any clock offset, e.g. a local exchange replaying recorded time), at
+most once per ``warn_every_s`` per stream, so a slow consumer does not also drown in its own log lines.
 """
 
 from __future__ import annotations
@@ -31,18 +32,19 @@ class LatencyStats:
 
 
 class _StreamLatency:
-    __slots__ = ("ring", "n", "last", "max", "warned_at")
+    __slots__ = ("ring", "n", "last", "max", "floor", "warned_at")
 
     def __init__(self) -> None:
         self.ring = [0.0] * WINDOW  # a list: a numpy scalar store costs ~10x more on the hot path
         self.n = 0
         self.last = 0.0
         self.max = float("-inf")
+        self.floor = float("inf")
         self.warned_at = float("-inf")
 
 
 class LatencyMonitor:
-    """Per-stream receive latency with a warning threshold."""
+    """Per-stream receive latency with a warning threshold on its growth."""
 
     def __init__(self, warn_ms: float = 1000.0, warn_every_s: float = 30.0):
         self.warn_ms = warn_ms
@@ -60,13 +62,16 @@ class LatencyMonitor:
         s.last = latency
         if latency > s.max:
             s.max = latency
-        if latency > self.warn_ms:
+        if latency < s.floor:
+            s.floor = latency
+        elif latency - s.floor > self.warn_ms:
             now = time.monotonic()
             if now - s.warned_at >= self.warn_every_s:
                 s.warned_at = now
                 self.warnings += 1
-                log.warning("stream %s is %.0f ms behind its event time (threshold %.0f ms): the client or the "
-                            "network cannot keep up", stream, latency, self.warn_ms)
+                log.warning("stream %s is %.0f ms behind its event time, %.0f ms above its floor (threshold %.0f "
+                            "ms): the client or the network cannot keep up", stream, latency, latency - s.floor,
+                            self.warn_ms)
 
     def stats(self, stream: str) -> LatencyStats | None:
         s = self._streams.get(stream)

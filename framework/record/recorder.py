@@ -241,7 +241,13 @@ class Recorder:
             for rec, _ in batches:
                 rec.rows = []
             if batches:
-                await asyncio.to_thread(self._write, batches)
+                write = asyncio.ensure_future(asyncio.to_thread(self._write, batches))
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    # a cancelled await would leave the thread writing while the final flush starts: let it land
+                    await write
+                    raise
 
     def _write(self, batches: list[tuple[Recording, list[Any]]]) -> None:
         for rec, rows in batches:
