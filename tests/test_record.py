@@ -172,3 +172,10 @@ def test_trades_go_to_hour_files_and_a_completed_day_becomes_one_file(tmp_path: 
     assert files == [(times[0] * 1_000_000, (day + 24 * hour) * 1_000_000 - 1),
                      ((day + 24 * hour) * 1_000_000, times[3] * 1_000_000)]
     assert held_ids(tmp_path) == [1, 2, 3, 4] and store.holdings(series).contiguous
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs" / "record").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_config_runs_offline(config: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    assert main(["record", str(config), "--offline", "--duration", "3", "--catalog", str(catalog)]) == 0
+    assert any(catalog.rglob("*.parquet")), "it recorded something"
