@@ -800,3 +800,16 @@ def test_stream_meeting_another_writer_merges(tmp_path: Path) -> None:
     assert store.check(s) == [f"leftover {dead.name}"]
     CatalogStore(tmp_path / "app")
     assert not dead.exists() and live.exists() and store.check(s) == []
+
+
+def test_read_table_with_one_bound(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    d = make_trades(3_000, 2.0)
+    write_trades(store, d)
+    s = Series.trades(INSTR)
+    mid = int(d["ts_event"][1_500])
+    ts = d["ts_event"]
+    after = store.read_table(s, start=mid, columns=["trade_id"])
+    before = store.read_table(s, end=mid - 1)
+    assert after.num_rows == int((ts >= mid).sum()) and before.num_rows == int((ts < mid).sum())
+    assert after.num_rows + before.num_rows == 3_000 and "ts_init" in after.column_names

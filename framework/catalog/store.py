@@ -647,13 +647,12 @@ class CatalogStore:
         if not parts:
             return pa.table({})
         table = pa.concat_tables(parts)
-        if start is not None or end is not None:
-            ts = table.column("ts_init")
-            mask = pc.and_(
-                pc.greater_equal(ts, start if start is not None else 0),
-                pc.less_equal(ts, end if end is not None else 2**64 - 1),
-            )
-            table = table.filter(mask)
+        ts = table.column("ts_init")
+        bounds = [pc.greater_equal(ts, start)] if start is not None else []
+        if end is not None:  # no "end = 2**64 - 1" default: pyarrow cannot take that int as a scalar
+            bounds.append(pc.less_equal(ts, end))
+        if bounds:
+            table = table.filter(bounds[0] if len(bounds) == 1 else pc.and_(*bounds))
         return table
 
     def iter_files(self, series: Series, start: int | None = None, end: int | None = None,
