@@ -296,6 +296,16 @@ def test_sweep_on_ray_gives_the_process_pool_results(catalog, tmp_path) -> None:
     assert on_ray.to_dict("records") == local.to_dict("records")
 
 
+def test_cli_sweep_run_failure_is_one_line_and_exit_1(catalog, tmp_path, capsys) -> None:
+    cfg = tmp_path / "nohook_sweep.yaml"
+    cfg.write_text(yaml.safe_dump({**_base(catalog), "charts": False, "strategies": [
+        {"class": "tests.test_backtest:NoHook", "config": {"instrument_id": "BTCUSDT-PERP.BINANCE"}}],
+        "sweep": {"grid": {"strategies.0.config.warmup_bars": [0]}, "workers": 1}}))
+    assert main(["backtest", str(cfg), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: sweep nohook_sweep failed: NotImplementedError: NoHook subscribes to")
+
+
 def test_a_bad_sweep_key_fails_before_any_run(catalog, tmp_path) -> None:
     raw = {**_base(catalog), "sweep": {"grid": {"strategies.3.config.fast_period": [5]}}}
     with pytest.raises(UsageError, match="'strategies.3' does not exist"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from framework.backtest.config import parse_spec
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if spec.sweep is not None:
         from framework.backtest.sweep import run_sweep
 
-        table = run_sweep(raw, spec.sweep, source, name, out, engine=args.engine, workers=args.workers,
-                          ray_address=args.ray_address)
+        with _one_line_failure(f"sweep {name}"):
+            table = run_sweep(raw, spec.sweep, source, name, out, engine=args.engine, workers=args.workers,
+                              ray_address=args.ray_address)
         print(table.to_string(index=False))
         print(f"ranking: {out / 'ranking.csv'}")
         return 0
@@ -53,11 +56,8 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve(raw, source, default_name=name, run_dir=str(out))
     print(f"backtest {name}: {', '.join(resolved.instrument_ids)} {resolved.run_config.start} -> "
           f"{resolved.run_config.end}", flush=True)
-    try:
+    with _one_line_failure(f"backtest {name}"):
         summary = run_backtest(resolved, out)
-    except Exception as e:  # a strategy or actor raised inside the engine: one line, the traceback at DEBUG
-        logging.getLogger("framework.backtest").debug("backtest failed", exc_info=True)
-        raise FrameworkError(f"backtest {name} failed: {type(e).__name__}: {e} (--log-level DEBUG shows where)") from None
     shown = {k: summary.get(k) for k in SHOWN}
     for ratio in ("sharpe", "sortino"):
         if shown[ratio] is None:
@@ -65,3 +65,16 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(shown, indent=1))
     print(f"run folder: {out}")
     return 0
+
+
+@contextmanager
+def _one_line_failure(what: str) -> Iterator[None]:
+    """A strategy or actor that raises inside the engine (here or in a sweep worker) is one line and exit 1;
+    the traceback goes to the log at DEBUG. Our own errors pass through unchanged."""
+    try:
+        yield
+    except FrameworkError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the user's code raised
+        logging.getLogger("framework.backtest").debug("%s failed", what, exc_info=True)
+        raise FrameworkError(f"{what} failed: {type(e).__name__}: {e} (--log-level DEBUG shows where)") from None
