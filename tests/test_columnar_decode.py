@@ -106,6 +106,8 @@ def same_as_msgspec(body: bytes, row_type: type) -> str:
         (page(AGG_ROW), rest.FuturesAggTrade, "columns"),
         (page(AGG_ROW, AGG_ROW.replace("true", "false")), rest.FuturesAggTrade, "columns"),
         (page(AGG_ROW).replace(b"true", b"True"), rest.FuturesAggTrade, "refused"),
+        (page(AGG_ROW).replace(b"true", b""), rest.FuturesAggTrade, "refused"),  # a short flag ending the page
+        (page(AGG_ROW).replace(b"true", b"t"), rest.FuturesAggTrade, "refused"),
         (page(AGG_ROW).replace(b'"m":true', b'"m":true,"M":true'), rest.FuturesAggTrade, "fallback"),  # extra key
         (page(AGG_ROW).replace(b'"m":true', b'"m":true,"M":false'), rest.SpotAggTrade, "columns"),
         (page(AGG_ROW.replace('"f":5266484728,"l":5266484729', '"l":5266484729,"f":5266484728')),

@@ -202,11 +202,13 @@ def _int_column(values: pa.Array) -> pa.Array | None:
 
 def _bool_column(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """JSON true/false between ``starts`` and ``ends`` -> bools; None when one is neither."""
+    lengths = ends - starts
+    if not ((lengths == 4) | (lengths == 5)).all():  # also keeps the reads below inside the page
+        return None
     # the 4 bytes from each start as one little-endian word (a 4-byte field is followed by its separator)
     head = data[starts[:, None] + np.arange(4)].view("<u4").ravel()
     true = head == _TRUE
-    false = (head == _FALS) & (data[np.minimum(starts + 4, len(data) - 1)] == ord("e"))
-    lengths = ends - starts
+    false = (head == _FALS) & (data[starts + 4] == ord("e"))
     return true if ((true & (lengths == 4)) | (false & (lengths == 5))).all() else None
 
 
