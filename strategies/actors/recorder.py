@@ -12,22 +12,11 @@ from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import DataType
 from nautilus_trader.persistence.funcs import class_to_filename
 
-from framework.data.types import FundingRate
-from framework.data.types import GlobalAccountRatio
-from framework.data.types import OpenInterest
-from framework.data.types import TakerBuySellVolume
-from framework.data.types import TopTraderAccountRatio
-from framework.data.types import TopTraderPositionRatio
+from framework.backtest.config import CUSTOM_KINDS
 from strategies.base import CUSTOM_DATA_CLIENT
 
-RECORDABLE = {
-    "funding": FundingRate,
-    "open_interest": OpenInterest,
-    "top_position_ratio": TopTraderPositionRatio,
-    "top_account_ratio": TopTraderAccountRatio,
-    "global_account_ratio": GlobalAccountRatio,
-    "taker_volume": TakerBuySellVolume,
-}
+#: What can be recorded: the custom data kinds a backtest loads, by the same names.
+RECORDABLE = CUSTOM_KINDS
 
 
 class DataRecorderConfig(ActorConfig, frozen=True):
