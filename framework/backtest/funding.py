@@ -30,6 +30,7 @@ from framework.data.types import FundingRate
 from framework.data.types import money_of
 
 FUNDING_TOPIC = "framework.funding.payments"
+NEVER = 2**63
 
 
 class FundingSettlementConfig(SimulationModuleConfig, frozen=True):
@@ -73,7 +74,7 @@ class FundingSettlement(SimulationModule):
         self._wanted = {InstrumentId.from_str(i) for i in config.instrument_ids}
         self._schedule: list[FundingRate] = []
         self._next = 0
-        self._next_ts = 2**63
+        self._next_ts = NEVER
         self.payments: list[FundingPayment] = []
 
     def register_venue(self, exchange) -> None:  # noqa: ANN001 - SimulatedExchange (Cython)
@@ -85,8 +86,15 @@ class FundingSettlement(SimulationModule):
         ids = [str(i) for i in self._wanted] or None
         rows = [c.data for c in catalog.query(FundingRate, identifiers=ids)]
         self._schedule = sorted(rows, key=lambda r: (r.funding_time, r.instrument_id.value))
+        self._rewind()
+
+    def _rewind(self) -> None:
         self._next = 0
-        self._next_ts = self._schedule[0].funding_time if self._schedule else 2**63
+        self._next_ts = self._due_ts()
+
+    def _due_ts(self) -> int:
+        """When the next row of the schedule settles (never, past the last)."""
+        return self._schedule[self._next].funding_time if self._next < len(self._schedule) else NEVER
 
     def process(self, ts_now: int) -> None:
         if ts_now < self._next_ts:
@@ -94,7 +102,7 @@ class FundingSettlement(SimulationModule):
         while self._next < len(self._schedule) and self._schedule[self._next].funding_time <= ts_now:
             self._settle(self._schedule[self._next])
             self._next += 1
-        self._next_ts = self._schedule[self._next].funding_time if self._next < len(self._schedule) else 2**63
+        self._next_ts = self._due_ts()
 
     def _settle(self, row: FundingRate) -> None:
         instrument = self.exchange.instruments.get(row.instrument_id)
@@ -139,5 +147,4 @@ class FundingSettlement(SimulationModule):
 
     def reset(self) -> None:
         self.payments = []
-        self._next = 0
-        self._next_ts = self._schedule[0].funding_time if self._schedule else 2**63
+        self._rewind()
