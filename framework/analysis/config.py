@@ -12,11 +12,13 @@ CHART_NAMES = ("spot", "futures", "basis", "correlation", "microstructure", "ord
 
 
 class SourceConfig(NautilusConfig, frozen=True):
-    """A ``collect`` output folder or a catalog, a symbol and an optional span (ISO time or epoch ms)."""
+    """A ``collect`` output folder or a catalog, a symbol and market, and an optional span (ISO time or epoch
+    ms)."""
 
     from_collect: str | None = None
     catalog: str | None = None
     symbol: str = "BTCUSDT"
+    market: str = "futures"
     interval: str = "1m"
     start: str | None = None
     end: str | None = None
@@ -27,6 +29,8 @@ class SourceConfig(NautilusConfig, frozen=True):
             raise UsageError("name one source: --from-collect DIR (a collect --out folder) or --catalog PATH")
         if self.from_collect and (self.start or self.end):
             raise UsageError("--start/--end select a span of the catalog; a collect folder is drawn whole")
+        if self.market not in ("spot", "futures"):
+            raise UsageError(f"market {self.market!r}: use spot or futures")
 
     def span_ns(self) -> tuple[int | None, int | None]:
         """``start``/``end`` as ns (None when not set)."""
@@ -47,7 +51,6 @@ class PlotConfig(SourceConfig, frozen=True):
     """``plot``: which charts (``all`` or names), the order-flow market and bucket."""
 
     charts: tuple[str, ...] = ("all",)
-    market: str = "futures"
     bucket: str = "1min"
 
     def chart_names(self) -> tuple[str, ...]:
@@ -55,22 +58,14 @@ class PlotConfig(SourceConfig, frozen=True):
         unknown = [n for n in names if n not in CHART_NAMES]
         if unknown:
             raise UsageError(f"unknown chart {', '.join(unknown)}; choose from {', '.join(CHART_NAMES)} or all")
-        if self.market not in ("spot", "futures"):
-            raise UsageError(f"market {self.market!r}: use spot or futures")
         return names
 
 
 class ReconcileConfig(SourceConfig, frozen=True):
-    """``report reconcile``: market, and optionally a JSON Lines capture of aggTrade frames as the stream side."""
+    """``report reconcile``: optionally a JSON Lines capture of aggTrade frames as the stream side."""
 
-    market: str = "futures"
     stream_frames: str | None = None
     out: str = "reports"
-
-    def check_source(self) -> None:
-        super().check_source()
-        if self.market not in ("spot", "futures"):
-            raise UsageError(f"market {self.market!r}: use spot or futures")
 
 
 def add_source_options(p: argparse.ArgumentParser, out_default: str) -> None:

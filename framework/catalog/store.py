@@ -647,10 +647,11 @@ class CatalogStore:
         if not parts:
             return pa.table({})
         table = pa.concat_tables(parts)
-        ts = table.column("ts_init")
-        bounds = [pc.greater_equal(ts, start)] if start is not None else []
+        bounds = []  # ts_init is only among the columns when a bound is given
+        if start is not None:
+            bounds.append(pc.greater_equal(table.column("ts_init"), start))
         if end is not None:  # no "end = 2**64 - 1" default: pyarrow cannot take that int as a scalar
-            bounds.append(pc.less_equal(ts, end))
+            bounds.append(pc.less_equal(table.column("ts_init"), end))
         if bounds:
             table = table.filter(bounds[0] if len(bounds) == 1 else pc.and_(*bounds))
         return table
