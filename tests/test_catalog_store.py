@@ -813,3 +813,19 @@ def test_read_table_with_one_bound(tmp_path: Path) -> None:
     before = store.read_table(s, end=mid - 1)
     assert after.num_rows == int((ts >= mid).sum()) and before.num_rows == int((ts < mid).sum())
     assert after.num_rows + before.num_rows == 3_000 and "ts_init" in after.column_names
+
+
+def test_series_lock_is_reentrant_per_thread_only(tmp_path: Path) -> None:
+    import threading
+
+    store = CatalogStore(tmp_path)
+    d = store.series_dir(Series.trades(INSTR))
+    d.mkdir(parents=True)
+    got: list[bool] = []
+    with store._locked(d):
+        with store._locked(d, wait=False) as again:  # the same thread: reentrant
+            got.append(again)
+        other = threading.Thread(target=lambda: got.append(store._locked(d, wait=False).__enter__()))
+        other.start()
+        other.join()
+    assert got == [True, False]  # another thread of the same store waits like any other writer

@@ -56,6 +56,7 @@ import datetime as dt
 import errno
 import itertools
 import os
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -476,7 +477,9 @@ class CatalogStore:
         self.lock_timeout = lock_timeout
         self.io_threads = max(1, int(io_threads))
         self.catalog = ParquetDataCatalog(str(self.root), max_rows_per_group=self.rows_per_group)
-        self._held: set[Path] = set()  # series directories this store has locked (the lock is reentrant)
+        # (thread, series directory) pairs this store has locked: reentrant per thread; another thread of this
+        # process takes the flock on its own descriptor, so it waits like any other writer
+        self._held: set[tuple[int, Path]] = set()
         if recover:
             self.recover()
 
@@ -493,7 +496,8 @@ class CatalogStore:
     @contextlib.contextmanager
     def _locked(self, series_dir: Path, wait: bool = True) -> Iterator[bool]:
         """Exclusive lock of one series; yields False (not taken) when ``wait`` is False and it is busy."""
-        if fcntl is None or series_dir in self._held:  # no locks here / this store holds it already
+        held = (threading.get_ident(), series_dir)
+        if fcntl is None or held in self._held:  # no locks here / this thread holds it already
             yield True
             return
         lock_path = self._lock_path(series_dir)
@@ -514,11 +518,11 @@ class CatalogStore:
                     if time.monotonic() > deadline:
                         raise CatalogStoreError(f"{series_dir} is locked by another writer") from None
                     time.sleep(0.05)
-            self._held.add(series_dir)
+            self._held.add(held)
             try:
                 yield True
             finally:
-                self._held.discard(series_dir)
+                self._held.discard(held)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
