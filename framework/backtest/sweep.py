@@ -89,9 +89,13 @@ def _process_pool(jobs: list[tuple], workers: int, progress: Callable[[], None])
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(run_variant, *job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            progress()
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                progress()
+        except BaseException:  # a failed run fails the sweep: the runs not started yet never start
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return results  # type: ignore[return-value]
 
 
