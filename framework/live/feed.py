@@ -258,8 +258,8 @@ class MarketFeed:
                 task.cancel()
             await asyncio.gather(*shard.tasks, return_exceptions=True)
             shard.conn, shard.tasks = None, []
-        for seq in self.sequences.values():
-            seq.cancel()
+        fills = [fill for seq in self.sequences.values() if (fill := seq.cancel()) is not None]
+        await asyncio.gather(*fills, return_exceptions=True)
 
     # -- state --------------------------------------------------------------------------------------
 

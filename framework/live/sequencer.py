@@ -140,6 +140,15 @@ class GapFreeSequence:
             self._drain()
         await self.wait_idle()
 
-    def cancel(self) -> None:
-        if self._fill is not None:
-            self._fill.cancel()
+    async def start_at_latest(self) -> None:
+        """Without a position, start after the newest key REST has (what came before is not wanted)."""
+        if self.last is None and self.latest is not None:
+            self.last = await self.latest()
+
+    def cancel(self) -> asyncio.Task | None:
+        """Stop a running fill (returned, to be awaited). The sequence is left idle, so live events after a
+        restart are delivered again: the first one finds the gap and fills it from ``last``."""
+        fill, self._fill, self._buffer = self._fill, None, None
+        if fill is not None:
+            fill.cancel()
+        return fill
