@@ -17,6 +17,7 @@ lacks is fetched, and what was once written stays, so history grows beyond the 3
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +36,6 @@ from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 from framework.data import parsing
 from framework.data import types
-from framework.exchange.tape import bucket_open
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.kinds import step_ms
@@ -163,15 +163,11 @@ class Recorder:
         symbol = inst.raw_symbol.value
         series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
         held = self.store.holdings(series)
-        last = held.last_id
-        if last is None:  # nothing held: start at the exchange's newest aggTrade
-            newest = await self.client.get(feed.market, "agg_trades", symbol=symbol, limit=1)
-            last = newest[-1].a if newest else None
-
         rec = Recording(f"{feed.market.value} {symbol} agg_trades", [(series, partial(trades_table, inst))],
                         held.covered_until, consolidate_days=True)
         self.recordings.append(rec)
-        feed.agg_trades(symbol, rec.add, last_id=last)
+        # nothing held: start at the exchange's newest aggTrade
+        await feed.agg_trades(symbol, rec.add, last_id=held.last_id).start_at_latest()
 
     async def _record_klines(self, feed: MarketFeed, inst: Instrument, interval: str) -> None:
         symbol = inst.raw_symbol.value
@@ -180,11 +176,7 @@ class Recorder:
         bars = Series.bars(bar_type, period=SMALL_SERIES_PERIOD)
         stats = Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD)
         held = self.store.holdings(bars)
-        if held.last_ts is not None:
-            last_open = held.last_ts // NS - length  # bars are stamped at their close
-        else:  # nothing held: start after the last closed bar
-            now = (await self.client.get(feed.market, "time")).serverTime
-            last_open = bucket_open(interval, now) - length
+        last_open = None if held.last_ts is None else held.last_ts // NS - length  # bars are stamped at their close
 
         def bar_table(rows: list[Any]) -> pa.Table:
             return pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)])
@@ -195,7 +187,8 @@ class Recorder:
         rec = Recording(f"{feed.market.value} {symbol} klines {interval}", [(bars, bar_table), (stats, stats_table)],
                         held.covered_until)
         self.recordings.append(rec)
-        feed.klines(symbol, interval, rec.add, last_open=last_open)
+        # nothing held: start after the last closed bar
+        await feed.klines(symbol, interval, rec.add, last_open=last_open).start_at_latest()
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -208,9 +201,8 @@ class Recorder:
         catch_up = asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
         tasks = [asyncio.ensure_future(t) for t in (self._flusher(), self._status(started), self._poller())]
         try:
-            waits = [asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waits, timeout=self.cfg.duration)
-            waits[0].cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.cfg.duration)
             await catch_up
             # a clean stop: everything the exchange has up to now, then the last flush
             await asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
