@@ -40,8 +40,7 @@ PAGE_ROWS = 1000
 def catalog_trades(catalog: str | Path, instrument: Instrument, since_ns: int) -> list[Trade]:
     """TradeTicks held in the catalog with ``ts_init >= since_ns``, in id order (empty if none)."""
     store = CatalogStore(catalog)
-    # an explicit end: read_table's open-ended default (2**64 - 1) is not a pyarrow scalar it can compare
-    table = store.read_table(Series.trades(instrument.id), start=since_ns, end=2**63 - 1,
+    table = store.read_table(Series.trades(instrument.id), start=since_ns,
                              columns=["trade_id", "price", "size", "aggressor_side", "ts_event"])
     if table.num_rows == 0:
         return []
