@@ -147,6 +147,26 @@ async def test_sequencer_keeps_going_when_a_fill_fails(caplog: pytest.LogCapture
     assert "2..4" in caplog.text
 
 
+async def test_sequencer_stopped_mid_fill_delivers_again_after_a_restart() -> None:
+    delivered: list[int] = []
+    hold = asyncio.Event()
+
+    async def fetch(lo: int, hi: int) -> AsyncIterator[list[SimpleNamespace]]:
+        await hold.wait()  # the first fill is still running when the feed stops
+        yield [SimpleNamespace(a=i) for i in range(lo, hi + 1)]
+
+    seq = GapFreeSequence("t", lambda r: r.a, 1, fetch, lambda r, f: delivered.append(r.a), last=1)
+    seq.push(SimpleNamespace(a=4))
+    await asyncio.sleep(0)
+    fill = seq.cancel()
+    assert fill is not None and not seq.filling
+    await asyncio.gather(fill, return_exceptions=True)
+    hold.set()
+    seq.push(SimpleNamespace(a=6))  # after a restart: the gap 2..5 is filled, not buffered forever
+    await seq.wait_idle()
+    assert delivered == [2, 3, 4, 5, 6]
+
+
 def test_latency_monitor_warns_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     mon = LatencyMonitor(warn_ms=100, warn_every_s=60)
     with caplog.at_level(logging.WARNING):
