@@ -32,8 +32,8 @@ COMPARED = (*KLINE_FIELDS, "taker_buy_quote")
 def stream_bars(trades: ExactTrades, interval_ms: int) -> pa.Table:
     """OHLCV, taker-buy quote volume, trade count and aggTrade id range per bar (``open_ms``), exact."""
     t = trades.table
-    taker_quote = pc.if_else(t["buyer_taker"], pc.multiply(t["price"], t["qty"]),
-                             pa.scalar(0, pc.multiply(t["price"], t["qty"]).type))
+    quote = pc.multiply(t["price"], t["qty"])
+    taker_quote = pc.if_else(t["buyer_taker"], quote, pa.scalar(0, quote.type))
     bucket = pc.multiply(pc.divide(t["time_ms"], interval_ms), interval_ms)
     row = pa.array(np.arange(t.num_rows, dtype=np.int64))
     work = pa.table({"open_ms": bucket, "price": t["price"], "qty": t["qty"], "taker_quote": taker_quote,

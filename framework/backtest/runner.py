@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 from nautilus_trader.backtest.node import BacktestNode
 from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Currency
 
 from framework.backtest import reports
 from framework.backtest.config import ResolvedRun
@@ -101,7 +102,7 @@ def _write(resolved: ResolvedRun, engine, payments: list[FundingPayment], out: P
     # one row per bar: parquet (CSV formatting would cost seconds), no dictionary pages (floats never repeat)
     curve.to_parquet(out / "equity.parquet", use_dictionary=False)
     account = engine.cache.account_for_venue(venue)
-    balance = account.balance_total(_currency(currency)) if account else None
+    balance = account.balance_total(Currency.from_str(currency)) if account else None
     summary = reports.summarize(curve, start_balance, fills, payments, frames["positions"],
                                 len(engine.cache.orders()), balance.as_double() if balance else None)
     summary = {"name": resolved.name, "currency": currency, **summary}
@@ -114,9 +115,3 @@ def _write(resolved: ResolvedRun, engine, payments: list[FundingPayment], out: P
         if len(curve) > 1:
             charts.equity(curve, f"{resolved.name}: equity and drawdown ({currency})", out / "equity.png")
     return summary
-
-
-def _currency(code: str):  # noqa: ANN202
-    from nautilus_trader.model.objects import Currency
-
-    return Currency.from_str(code)
