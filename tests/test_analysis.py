@@ -329,6 +329,7 @@ def test_plot_cli_and_example_configs(catalog: Path, collected, tmp_path: Path) 
     (["plot"], "name one source: --from-collect DIR"),
     (["plot", "--catalog", "/nonexistent/cat"], "not a catalog (no data/ folder)"),
     (["plot", "--from-collect", "/tmp", "--catalog", "x"], "name one source"),
+    (["plot", "--catalog", "{catalog}", "--bucket", "1M"], "bucket '1M': use a fixed pandas offset"),
     (["report", "reconcile", "--catalog", "{catalog}", "--start", "2024-08-09", "--end", "2024-08-08"],
      "is not before --end"),
     (["report", "reconcile", "--catalog", "{catalog}", "--symbol", "ETHUSDT"], "holds no ETHUSDT futures aggTrades"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
 from nautilus_trader.common.config import NautilusConfig
 
 from framework.errors import UsageError
@@ -52,6 +53,15 @@ class PlotConfig(SourceConfig, frozen=True):
 
     charts: tuple[str, ...] = ("all",)
     bucket: str = "1min"
+
+    def check_source(self) -> None:
+        super().check_source()
+        try:
+            ok = pd.Timedelta(self.bucket) > pd.Timedelta(0)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UsageError(f"bucket {self.bucket!r}: use a fixed pandas offset such as 10s, 1min, 5min, 1h")
 
     def chart_names(self) -> tuple[str, ...]:
         names = CHART_NAMES if "all" in self.charts else self.charts

@@ -14,7 +14,7 @@ from framework.analysis.charts import DOWN
 from framework.analysis.charts import UP
 from framework.analysis.charts import Chart
 from framework.analysis.charts import figure
-from framework.analysis.charts import placeholder
+from framework.analysis.charts import all_missing
 from framework.analysis.charts import time_axis
 from framework.analysis.sources import MarketData
 
@@ -39,9 +39,7 @@ def orderflow_chart(data: MarketData, market: str = "futures", rule: str = "1min
                    {"price": 1.2, "taker_volume": 1.5, "delta": 1.2, "cumulative_delta": 1.2})
     trades = data.trades.get(market)
     if trades is None or trades.empty:
-        for panel in chart.axes:
-            placeholder(chart, panel, f"{market} aggTrades (collect agg_trades / ingest agg_trades / record)")
-        return chart
+        return all_missing(chart, f"{market} aggTrades (collect agg_trades / ingest agg_trades / record)")
     flow = flow_buckets(trades, rule)
     width = pd.Timedelta(rule) / pd.Timedelta(days=1) * 0.8
     axes = chart.axes
