@@ -619,24 +619,20 @@ class CatalogStore:
             meta = pq.read_metadata(d / f.name)
             if meta.num_rows == 0:
                 continue
-            last_ts = _footer_max(meta, "ts_init")
-            if last_ts is None:
-                last_ts = int(pc.max(pq.read_table(d / f.name, columns=["ts_init"]).column(0)).as_py())
-            return Holdings(series, tuple(files), last_ts, meta.num_rows, d / f.name)
+            return Holdings(series, tuple(files), _ts_init_bound(d / f.name, meta), meta.num_rows, d / f.name)
         return Holdings(series, tuple(files), None)
 
     def ts_bounds(self, series: Series) -> tuple[int, int] | None:
         """First and last ``ts_init`` held (parquet footers; None: no rows)."""
         d = self.series_dir(series)
-        last = self.holdings(series).last_ts  # footers only
-        for f in self._list(d):
+        held = self.holdings(series)
+        if held.last_ts is None:
+            return None
+        for f in held.files:
             meta = pq.read_metadata(d / f.name)
             if meta.num_rows:
-                first = _footer_max(meta, "ts_init", smallest=True)
-                if first is None:
-                    first = int(pc.min(pq.read_table(d / f.name, columns=["ts_init"]).column(0)).as_py())
-                return first, last if last is not None else first
-        return None
+                return _ts_init_bound(d / f.name, meta, smallest=True), held.last_ts
+        return None  # pragma: no cover (emptied meanwhile)
 
     def missing(self, series: Series, start: int, end: int) -> list[tuple[int, int]]:
         return self.holdings(series).missing(start, end)
@@ -1063,6 +1059,15 @@ class CatalogStore:
             if self.durable and report.changed:
                 _fsync_dir(d)
         return report
+
+
+def _ts_init_bound(path: Path, meta: pq.FileMetaData, smallest: bool = False) -> int:
+    """Largest (``smallest``: least) ``ts_init`` of a file with rows: the footer statistics, else the column."""
+    value = _footer_max(meta, "ts_init", smallest)
+    if value is None:
+        column = pq.read_table(path, columns=["ts_init"]).column(0)
+        value = (pc.min if smallest else pc.max)(column).as_py()
+    return int(value)
 
 
 def _footer_max(meta: pq.FileMetaData, column: str, smallest: bool = False) -> int | None:
