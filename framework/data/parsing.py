@@ -297,7 +297,7 @@ def kline_stats_table(rows: Rows, bar_type: BarType) -> pa.Table:
     c = page_columns(rows, rest.Kline)
     return custom_data_table(
         KlineStats,
-        kline_close_ns(c).astype(np.int64),
+        kline_close_ns(c),
         instrument_id=bar_type.instrument_id.value,
         bar_type=str(bar_type),
         quote_volume_str=plain_decimal_array(c["quote_volume"], "quote_volume"),
