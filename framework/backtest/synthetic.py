@@ -69,14 +69,16 @@ def _walk(rng: np.random.Generator, m: SyntheticMarket, drift_phase: float) -> n
 
 def _bars(store: CatalogStore, instrument, closes: np.ndarray, rng: np.random.Generator, m: SyntheticMarket) -> None:  # noqa: ANN001
     pp, sp = instrument.price_precision, instrument.size_precision
-    tick = 10 ** (pp - 2) if pp >= 2 else 1  # cents
+    # prices in cents (or the instrument's tick when coarser), as integers in units of 10**-pp
+    digits = min(pp, 2)
+    scale = 10 ** (pp - digits)
     opens = np.concatenate([[closes[0]], closes[:-1]])
     wick = np.abs(rng.normal(0, m.volatility / 2, (2, m.minutes))) * closes
     high = np.maximum(opens, closes) + wick[0]
     low = np.minimum(opens, closes) - wick[1]
 
     def units(x: np.ndarray) -> np.ndarray:
-        return (np.round(x * 100).astype(np.int64)) * tick
+        return np.round(x * 10**digits).astype(np.int64) * scale
 
     o, h, lo, c = units(opens), units(high), units(low), units(closes)
     h = np.maximum.reduce([h, o, c])
