@@ -36,6 +36,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from framework.data.parsing import kline_bar_type
 from framework.data.types import FundingRate
+from framework.data.types import LONG_SHORT_RATIO_TYPES
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import OpenInterest
 from framework.data.types import TakerBuySellVolume
@@ -44,7 +45,7 @@ from framework.data.types import TopTraderPositionRatio
 
 #: The client id the backtest runner gives custom data configs (Nautilus needs one to load them).
 CUSTOM_DATA_CLIENT = ClientId("BINANCE")
-RATIO_TYPES = (TopTraderPositionRatio, TopTraderAccountRatio, GlobalAccountRatio)
+RATIO_TYPES = tuple(LONG_SHORT_RATIO_TYPES.values())
 
 
 class SignalStrategyConfig(StrategyConfig, frozen=True):
