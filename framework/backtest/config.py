@@ -35,6 +35,8 @@ import pandas as pd
 from nautilus_trader.common.config import msgspec_decoding_hook
 from nautilus_trader.config import BacktestRunConfig
 from nautilus_trader.model.data import Bar
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.data import types
@@ -320,7 +322,7 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
 
         for interval in kinds.bars:
             try:
-                bar_type = str(kline_bar_type(_iid(iid), interval))
+                bar_type = str(kline_bar_type(InstrumentId.from_str(iid), interval))
             except ValueError as e:
                 raise UsageError(f"{source}: data.bars: {e}; use e.g. 1m, 15m, 1h") from None
             require(Bar, bar_type, f"{interval} bars of {iid}", "klines", interval)
@@ -328,8 +330,6 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
             data.append({"catalog_path": catalog, "data_cls": BAR_CLS, "instrument_id": iid,
                          "bar_spec": bar_type.removeprefix(f"{iid}-").removesuffix("-EXTERNAL")})
         if kinds.trades:
-            from nautilus_trader.model.data import TradeTick
-
             require(TradeTick, iid, f"trades of {iid}", "agg_trades")
             data.append({"catalog_path": catalog, "data_cls": TRADE_CLS, "instrument_id": iid})
         for kind, cls in CUSTOM_KINDS.items():
@@ -349,12 +349,6 @@ def ingest_command(instrument: InstrumentSpec, kind: str, start: str | None, end
              f"--kinds {kind}", f"--intervals {interval}" if interval else "", f"--start {start}" if start else "",
              f"--end {end}" if end else "", f"--catalog {catalog}", "[--offline]"]
     return " ".join(p for p in parts if p)
-
-
-def _iid(value: str):  # noqa: ANN202
-    from nautilus_trader.model.identifiers import InstrumentId
-
-    return InstrumentId.from_str(value)
 
 
 def _venues(spec: BacktestSpec, catalog: str, perps: list[str], source: str) -> list[dict[str, Any]]:
