@@ -27,6 +27,7 @@ from framework.binance.schemas import FuturesAggTrade
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
 from framework.data.types import KlineStats
+from framework.errors import FrameworkError
 from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
@@ -93,6 +94,21 @@ async def test_recording_through_20_disconnects_holds_exactly_the_exchange_tape(
     assert tape.agg_trade(ids[0] - 1).time <= started_ms + 5_000  # started with the run
     assert tape.agg_trade(ids[-1] + 1).time > stopped_ms - 60_000  # caught up at the stop
     assert CatalogStore(tmp_path).check(Series.trades(IID)) == []
+
+
+@pytest.mark.timeout(60)
+async def test_a_failing_catalog_write_ends_an_open_ended_run_with_one_line(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    store._lock_path(store.series_dir(Series.trades(IID))).mkdir(parents=True)  # fault: the lock cannot be opened
+    async with LocalExchange(ExchangeConfig(speed=60, start="recorded")) as ex:
+        urls = BinanceUrls(**ex.urls)
+        client = BinanceRestClient(BinanceHttpConfig(urls=urls))
+        cfg = msgspec.convert({"catalog": str(tmp_path), "markets": SELECTION, "flush_secs": 0.2}, RecordConfig)
+        try:  # no duration, no stop: only the failed flush can end it
+            with pytest.raises(FrameworkError, match=r"writing futures BTCUSDT agg_trades into .* failed \("):
+                await Recorder(cfg, client, urls).run(asyncio.Event())
+        finally:
+            await client.close()
 
 
 def _record(cfg: Path, urls: dict[str, str], *extra: str) -> list[str]:

@@ -17,7 +17,6 @@ lacks is fetched, and what was once written stays, so history grows beyond the 3
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,9 +32,11 @@ from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog.store import CatalogStore
+from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import Series
 from framework.data import parsing
 from framework.data import types
+from framework.errors import FrameworkError
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.kinds import step_ms
@@ -199,17 +200,24 @@ class Recorder:
             await feed.start()
         # resume: whatever happened since the catalog's last row comes from REST, ahead of live rows
         catch_up = asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
-        tasks = [asyncio.ensure_future(t) for t in (self._flusher(), self._status(started), self._poller())]
+        jobs = [self._flusher(), self._status(started)]
+        if any(k not in STREAMED for sel in self.cfg.markets.values() for k in sel.kinds):
+            jobs.append(self._poller())
+        tasks = [asyncio.ensure_future(job) for job in jobs]
+        stopped = asyncio.ensure_future(stop.wait())
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.cfg.duration)
+            # the background tasks run until cancelled: one that ends has failed (e.g. a flush) and ends the run
+            done, _ = await asyncio.wait([stopped, *tasks], timeout=self.cfg.duration,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopped}:
+                task.result()
             await catch_up
             # a clean stop: everything the exchange has up to now, then the last flush
             await asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
         finally:
-            for task in tasks:
+            for task in (stopped, catch_up, *tasks):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(stopped, catch_up, *tasks, return_exceptions=True)
             for feed in self.feeds.values():
                 await feed.stop()
             await self.flush()
@@ -243,13 +251,15 @@ class Recorder:
 
     def _write(self, batches: list[tuple[Recording, list[Any]]]) -> None:
         for rec, rows in batches:
-            rec.write(self.store, rows)
+            try:
+                rec.write(self.store, rows)
+            except (OSError, CatalogStoreError) as e:
+                raise FrameworkError(f"writing {rec.name} into {self.cfg.catalog} failed ({e}); fix the catalog "
+                                     "folder and run again: the recording resumes after what it holds") from e
 
     async def _poller(self) -> None:
         """The REST-only kinds, refreshed through ingest (fetches only what the catalog lacks)."""
         polled = lambda k: k not in STREAMED  # noqa: E731
-        if not any(polled(k) for sel in self.cfg.markets.values() for k in sel.kinds):
-            return
         while True:
             try:
                 server_ms = (await self.client.get(Market.FUTURES, "time")).serverTime
