@@ -296,13 +296,16 @@ def test_sweep_on_ray_gives_the_process_pool_results(catalog, tmp_path) -> None:
     assert on_ray.to_dict("records") == local.to_dict("records")
 
 
-def test_cli_sweep_run_failure_is_one_line_and_exit_1(catalog, tmp_path, capsys) -> None:
+@pytest.mark.parametrize("engine", ["process", "ray"])
+def test_cli_sweep_run_failure_is_one_line_and_exit_1(catalog, tmp_path, capsys, engine) -> None:
     cfg = tmp_path / "nohook_sweep.yaml"
     cfg.write_text(yaml.safe_dump({**_base(catalog), "charts": False, "strategies": [
         {"class": "tests.test_backtest:NoHook", "config": {"instrument_id": "BTCUSDT-PERP.BINANCE"}}],
         "sweep": {"grid": {"strategies.0.config.warmup_bars": [0]}, "workers": 1}}))
-    assert main(["backtest", str(cfg), "--out", str(tmp_path / "run")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["backtest", str(cfg), "--out", str(tmp_path / "run"), "--engine", engine]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    err = errors[0]
     assert err.startswith("error: sweep nohook_sweep failed: NotImplementedError: NoHook subscribes to")
 
 

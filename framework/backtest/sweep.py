@@ -120,7 +120,10 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                results[pending.pop(ref)] = ray.get(ref)
+                try:
+                    results[pending.pop(ref)] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:  # the run's own error, not Ray's wrapper with its traceback
+                    raise e.cause from e
                 progress()
         return results  # type: ignore[return-value]
     finally:
