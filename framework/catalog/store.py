@@ -228,7 +228,8 @@ def _file_interval(name: str) -> tuple[int, int] | None:
     return _parse_filename_timestamps(name)
 
 
-def _merge_intervals(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+def merge_intervals(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Closed intervals -> sorted disjoint ones (overlapping or adjacent ones joined)."""
     out: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if out and s <= out[-1][1] + 1:
@@ -261,7 +262,7 @@ class Holdings:
     @property
     def intervals(self) -> list[tuple[int, int]]:
         """Covered closed intervals, adjacent files merged."""
-        return _merge_intervals((f.start, f.end) for f in self.files)
+        return merge_intervals((f.start, f.end) for f in self.files)
 
     @property
     def covered_from(self) -> int | None:

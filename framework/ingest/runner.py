@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +23,12 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from tqdm import tqdm
 import pyarrow as pa
 import pyarrow.compute as pc
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
+from tqdm import tqdm
 
 from framework.binance import schemas as rest
 from framework.binance.columnar import page_columns
@@ -38,6 +38,7 @@ from framework.catalog import arrow as fast_arrow
 from framework.catalog.appender import SeriesAppender
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
+from framework.catalog.store import merge_intervals
 from framework.data import parsing
 from framework.data import types
 from framework.data.instruments import instrument_id_for
@@ -276,7 +277,7 @@ class Ingestor:
         shift = t.shift_ms
         # every output of the target must be complete: a kill between two of them refetches the span
         wanted = ((lo + shift) * NS, (hi + shift) * NS + NS - 1)
-        missing = _union(self.store.missing(s, *wanted) for s, _ in t.outputs)
+        missing = merge_intervals(iv for s, _ in t.outputs for iv in self.store.missing(s, *wanted))
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
                           self.cfg.concurrency, columns=True)
         for a_ns, b_ns in missing:
@@ -403,17 +404,6 @@ def _int64(table: pa.Table, column: str) -> np.ndarray:
     if table.num_rows == 0:
         return np.array([], dtype=np.int64)
     return pc.cast(table.column(column), pa.int64()).to_numpy()
-
-
-def _union(interval_lists: Any) -> list[tuple[int, int]]:
-    """Merge closed intervals from several lists into sorted disjoint ones."""
-    merged: list[tuple[int, int]] = []
-    for a, b in sorted(iv for ivs in interval_lists for iv in ivs):
-        if merged and a <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
 
 
 _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
