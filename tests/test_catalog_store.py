@@ -829,3 +829,13 @@ def test_series_lock_is_reentrant_per_thread_only(tmp_path: Path) -> None:
         other.start()
         other.join()
     assert got == [True, False]  # another thread of the same store waits like any other writer
+
+
+def test_appender_says_when_its_flush_on_the_way_out_fails(tmp_path: Path, caplog) -> None:
+    store = CatalogStore(tmp_path)
+    other = trade_ticks_table("ETHUSDT-PERP.BINANCE", 2, 3, **take(make_trades(10, 0.01), slice(None)))
+    with pytest.raises(RuntimeError, match="interrupted"), caplog.at_level("WARNING", "framework.catalog"):
+        with store.appender(Series.trades(INSTR)) as app:
+            app.add(other)  # rows of another instrument: the flush on the way out is refused
+            raise RuntimeError("interrupted")
+    assert "not written on the way out" in caplog.text and store.files(Series.trades(INSTR)) == []

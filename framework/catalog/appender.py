@@ -17,6 +17,7 @@ data keyed by the whole row) takes the buffered path, which sorts and dedupes.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ from framework.catalog.store import _numeric
 from framework.catalog.store import _ts_init
 
 
+log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
 
 
@@ -250,8 +252,11 @@ class SeriesAppender:
         if exc_type is None:
             self.close()
         elif self.flush_on_error:
-            with contextlib.suppress(Exception):
+            try:
                 self.close()
+            except Exception as e:  # noqa: BLE001 (the exception on its way out matters more; say this one)
+                log.warning("%s: buffered rows not written on the way out (%s); the next run refetches them",
+                            self.series, e)
         if self._stream is not None:
             self._stream.abort()
 
