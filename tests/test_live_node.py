@@ -1,7 +1,7 @@
 """``python -m framework.main live``: paper trading through the real CLI, against the in-process local exchange.
 
-Each test runs the command as a child process with ``--offline`` (the local exchange at speed 20: a 1-minute bar
-every 3 wall seconds) and reads what it printed. The example config runs the order-flow actor and the
+Each test runs the command as a child process with ``--offline`` (the local exchange at speed 60: a 1-minute bar
+every wall second) and reads what it printed. The example config runs the order-flow actor and the
 order-flow follower, whose only market data for the simulated venue is 1-minute bars (the bar-only case
 Nautilus's sandbox would reject as "no market").
 """
@@ -27,7 +27,7 @@ from strategies.examples.order_flow_follower import OrderFlowFollower
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "live" / "paper_futures.yaml"
-SPEED = "20"
+SPEED = "60"
 FILLED = re.compile(r"OrderFilled\(.*?last_qty=([0-9.]+), last_px=([0-9_.]+) USDT, commission=([0-9.]+) USDT")
 
 
@@ -54,12 +54,12 @@ class Exploding(OrderFlowFollower):
 
 @pytest.mark.timeout(90)
 def test_paper_run_fills_orders_with_configured_fees_and_stops_at_duration() -> None:
-    proc = cli(str(CONFIG), "--duration", "30")
+    proc = cli(str(CONFIG), "--duration", "12")
     out, err = proc.communicate(timeout=80)
     assert proc.returncode == 0, err[-3000:]
     summary = summary_of(out)
     assert summary["stopped_by"] == "duration" and summary["failure"] is None
-    assert 29 <= summary["seconds"] < 60
+    assert 11 <= summary["seconds"] < 60
     assert summary["orders"] >= 2 and summary["fills"] >= 2, summary
     assert summary["orders_rejected"] == 0, summary
     assert summary["positions"] >= 1
