@@ -132,8 +132,10 @@ class SeriesSink:
             else:  # let the batches in hand finish before the appenders close
                 for jobs, _ in self._jobs:
                     for job in jobs:
-                        with contextlib.suppress(Exception):
+                        try:
                             job.result()
+                        except Exception as e:  # noqa: BLE001 (the exception on its way out wins; say this one)
+                            log.warning("a batch was not written on the way out (%s); the next run refetches it", e)
         except BaseException as e:
             if not self._stack.__exit__(type(e), e, e.__traceback__):
                 raise
