@@ -23,6 +23,7 @@ import pytest
 import yaml
 from nautilus_trader.model.data import Bar
 
+from framework.main import main
 from strategies.examples.order_flow_follower import OrderFlowFollower
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,3 +133,9 @@ def test_bad_config_is_one_line_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {config}: markets must be spot and/or futures, got ['options']"]
+
+
+def test_speed_without_offline_is_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["live", str(CONFIG), "--speed", "5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --speed sets the local exchange's clock; add --offline or drop it"]

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML, e.g. configs/live/paper_futures.yaml")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds (default: "
                    "the config's, else run until SIGINT/SIGTERM)")
-    p.add_argument("--speed", type=float, default=1.0,
+    p.add_argument("--speed", type=float,
                    help="with --offline: market seconds per wall second of the local exchange (default 1)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default: the config's, else INFO)")
     add_network_options(p)
@@ -32,13 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be positive seconds, got {args.duration}")
-    if args.speed <= 0:
+    if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be positive, got {args.speed}")
+    if args.speed is not None and not args.offline:
+        raise UsageError("--speed sets the local exchange's clock; add --offline or drop it")
     cfg = load_paper_config(args.config, log_level=args.log_level)
     setup_logging(args.log_level or cfg.log_level)
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     # offline: the local exchange's clock runs from now, so the live feed is live
-    with binance_urls(args, yaml_urls, offline={"start": "now", "speed": args.speed}) as urls:
+    with binance_urls(args, yaml_urls, offline={"start": "now", "speed": args.speed or 1.0}) as urls:
         summary = run_paper(cfg, urls, args.duration)
     print(summary.text(), flush=True)
     if summary.failure:
