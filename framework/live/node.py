@@ -37,6 +37,8 @@ from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import NautilusConfig
 from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.enums import OrderStatus
+from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import Venue
 
 from framework.binance.config import BinanceUrls
@@ -179,7 +181,7 @@ def summarize(node: TradingNode, seconds: float, stopped_by: str, failure: str |
     cache, portfolio = node.kernel.cache, node.kernel.portfolio
     orders = cache.orders()
     positions = cache.positions()
-    fills = [e for o in orders for e in o.events if type(e).__name__ == "OrderFilled"]
+    fills = [e for o in orders for e in o.events if isinstance(e, OrderFilled)]
     realized: dict[str, Decimal] = {}
     commissions: dict[str, Decimal] = {}
     for p in positions:
@@ -204,7 +206,7 @@ def summarize(node: TradingNode, seconds: float, stopped_by: str, failure: str |
         stopped_by=stopped_by,
         orders=len(orders),
         orders_filled=sum(1 for o in orders if o.is_closed and o.filled_qty > 0),
-        orders_rejected=sum(1 for o in orders if o.status_string() == "REJECTED"),
+        orders_rejected=sum(1 for o in orders if o.status == OrderStatus.REJECTED),
         fills=len(fills),
         positions=len(positions),
         positions_open=sum(1 for p in positions if p.is_open),
