@@ -190,6 +190,19 @@ def test_trades_go_to_hour_files_and_a_completed_day_becomes_one_file(tmp_path: 
     assert held_ids(tmp_path) == [1, 2, 3, 4] and store.holdings(series).contiguous
 
 
+def test_a_first_write_past_midnight_merges_the_day_it_completed(tmp_path: Path) -> None:
+    inst = TestInstrumentProvider.btcusdt_perp_binance()
+    store = CatalogStore(tmp_path)
+    series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
+    rec = Recording("t", [(series, lambda rows: trades_table(inst, rows))], None, consolidate_days=True)
+    midnight = 19_946 * 86_400_000
+    times = [midnight - 7_200_000 + 5, midnight - 3_600_000 + 7, midnight + 9]  # 22h, 23h, then the next day
+    rec.write(store, [FuturesAggTrade(a=i + 1, p="60000.1", q="0.001", f=i + 1, l=i + 1, T=t, m=True)
+                      for i, t in enumerate(times)])
+    assert [(f.start, f.end) for f in store.files(series)] == [(times[0] * 1_000_000, midnight * 1_000_000 - 1),
+                                                               (midnight * 1_000_000, times[2] * 1_000_000)]
+
+
 @pytest.mark.parametrize("config", sorted((ROOT / "configs" / "record").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_config_runs_offline(config: Path, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog"

@@ -81,14 +81,17 @@ class Recording:
     def write(self, store: CatalogStore, rows: list[Any]) -> None:
         """Write ``rows`` (taken from the buffer) into every output series, touching what is held."""
         top = self.covered
+        bottom = self.covered  # a first write: its first row
         for series, convert in self.outputs:
             table = convert(rows)
             start = None if self.covered is None else self.covered + 1
             store.write_table(series, table, start=start)
-            last = int(table.column("ts_init")[-1].as_py())
+            ts = table.column("ts_init")
+            last = int(ts[-1].as_py())
             top = last if top is None else max(top, last)
-        if self.consolidate_days and self.covered is not None and top is not None:
-            for day in range(self.covered // NS_PER_DAY, top // NS_PER_DAY):  # the days this write completed
+            bottom = int(ts[0].as_py()) if bottom is None else bottom
+        if self.consolidate_days and bottom is not None and top is not None:
+            for day in range(bottom // NS_PER_DAY, top // NS_PER_DAY):  # the days this write completed
                 for series, _ in self.outputs:
                     store.consolidate(series, day * NS_PER_DAY, (day + 1) * NS_PER_DAY - 1)
         self.covered = top
