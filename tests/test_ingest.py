@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from nautilus_trader.model.data import Bar
@@ -300,3 +301,23 @@ def test_gap_report_in_pieces_equals_the_whole() -> None:
             (whole.rows, whole.missing, whole.missing_count, whole.first, whole.last)
     with pytest.raises(ValueError, match="out of id order"):
         SeriesReport.for_id_chunks("s", [ids[3:], ids[:3]], 0, 1)
+
+
+def test_trades_held_up_to_inside_a_millisecond_resume_without_a_hole(exchange, full, tmp_path: Path) -> None:
+    """A run stopped by an exception writes up to its last row, possibly mid-millisecond: the next run must
+    fetch the rest of that millisecond too."""
+    from framework.catalog.store import CatalogStore
+    from framework.catalog.store import Series
+
+    held = CatalogStore(full[0])
+    series = Series.trades("BTCUSDT-PERP.BINANCE")
+    table = held.read_table(series)
+    ts = table.column("ts_init").to_numpy()
+    same = np.flatnonzero(ts[1:] == ts[:-1])
+    cut = int(same[len(same) // 4]) + 1  # between two trades of one ms
+    store = CatalogStore(tmp_path)
+    store.write_table(series, table.slice(0, cut), start=parse_time_ms(START) * 1_000_000)
+    proc = ingest(exchange, tmp_path, "--kinds", "agg_trades")
+    assert proc.returncode == 0, proc.stderr
+    assert store.read_table(series, columns=["trade_id"]).column("trade_id").to_pylist() == \
+        table.column("trade_id").to_pylist()

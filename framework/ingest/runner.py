@@ -283,7 +283,10 @@ class Ingestor:
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
                           self.cfg.concurrency, columns=True)
         for a_ns, b_ns in missing:
-            a_ms, b_ms = -(-a_ns // NS) - shift, b_ns // NS - shift
+            # held rows may end inside a ms (a run stopped by an exception writes up to its last row): id-paged
+            # kinds refetch that ms, whose later trades are not held yet (dedupe drops the ones that are)
+            a_ms = (a_ns // NS if t.kind.paging is Paging.ID else -(-a_ns // NS)) - shift
+            b_ms = b_ns // NS - shift
             if a_ms > b_ms:
                 continue
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
