@@ -33,6 +33,7 @@ Rows are kept in Binance's order (ascending time); the catalog requires it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -436,3 +437,18 @@ def parse_taker_buy_sell_volume(
             ),
         )
     return out
+
+
+def _ratios(cls: LongShortRatioType) -> Callable[[Sequence[rest.LongShortRatio], InstrumentId, str], list[Data]]:
+    return lambda rows, instrument_id, period: parse_long_short_ratios(rows, cls, period)
+
+
+#: The per-period statistics of ``/futures/data`` (REST only, no stream): ingest kind -> (custom data type,
+#: parser of one page ``(rows, instrument_id, period)``). Ingest and the live clients' polling both read it.
+PERIOD_STATISTICS: dict[str, tuple[type[Data], Callable[[Sequence[Any], InstrumentId, str], list[Data]]]] = {
+    "open_interest": (OpenInterest, lambda rows, instrument_id, period: parse_open_interest_hist(rows, period)),
+    "top_position_ratio": (TopTraderPositionRatio, _ratios(TopTraderPositionRatio)),
+    "top_account_ratio": (TopTraderAccountRatio, _ratios(TopTraderAccountRatio)),
+    "global_account_ratio": (GlobalAccountRatio, _ratios(GlobalAccountRatio)),
+    "taker_volume": (TakerBuySellVolume, parse_taker_buy_sell_volume),
+}

@@ -71,13 +71,6 @@ REPORT_ROWS = 50_000
 INFLIGHT_BATCHES = 2
 NS = 1_000_000  # ns per ms
 
-_RATIO_TYPES = {
-    "top_position_ratio": types.TopTraderPositionRatio,
-    "top_account_ratio": types.TopTraderAccountRatio,
-    "global_account_ratio": types.GlobalAccountRatio,
-}
-
-
 @dataclass
 class Target:
     """One series resolved against the catalog: where it lands and how its rows convert."""
@@ -442,13 +435,9 @@ def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]
         hours = funding_hours.get(spec.symbol, 8)
         cls, every = types.FundingRate, hours * 3_600_000
         parse = lambda rows: parsing.parse_funding_rates(rows, hours)  # noqa: E731
-    elif spec.kind == "open_interest":
-        cls, parse = types.OpenInterest, lambda rows: parsing.parse_open_interest_hist(rows, step)
-    elif spec.kind in _RATIO_TYPES:
-        cls = _RATIO_TYPES[spec.kind]
-        parse = lambda rows: parsing.parse_long_short_ratios(rows, cls, step)  # noqa: E731
-    elif spec.kind == "taker_volume":
-        cls, parse = types.TakerBuySellVolume, lambda rows: parsing.parse_taker_buy_sell_volume(rows, iid, step)
+    elif spec.kind in parsing.PERIOD_STATISTICS:
+        cls, parse_page = parsing.PERIOD_STATISTICS[spec.kind]
+        parse = lambda rows: parse_page(rows, iid, step)  # noqa: E731
     else:
         raise UsageError(f"{spec.kind}: not an ingestible kind")
     return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, every,

@@ -74,16 +74,8 @@ from framework.live.feed import MarketFeed
 from framework.live.providers import BinanceFrameworkInstrumentProvider
 
 #: REST-only series: custom type -> (ingest kind, rows -> objects)
-POLLED: dict[type[Data], tuple[str, Callable[[list[Any], InstrumentId, str], list[Data]]]] = {
-    types.OpenInterest: ("open_interest", lambda rows, iid, period: parsing.parse_open_interest_hist(rows, period)),
-    types.TopTraderPositionRatio: ("top_position_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
-        rows, types.TopTraderPositionRatio, period)),
-    types.TopTraderAccountRatio: ("top_account_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
-        rows, types.TopTraderAccountRatio, period)),
-    types.GlobalAccountRatio: ("global_account_ratio", lambda rows, iid, period: parsing.parse_long_short_ratios(
-        rows, types.GlobalAccountRatio, period)),
-    types.TakerBuySellVolume: ("taker_volume", parsing.parse_taker_buy_sell_volume),
-}
+#: The REST-only series a client polls, by type: (ingest kind, page parser).
+POLLED = {cls: (kind, parse) for kind, (cls, parse) in parsing.PERIOD_STATISTICS.items()}
 _SELLER, _BUYER = AggressorSide.SELLER, AggressorSide.BUYER
 #: The clients of one node (keyed by its message bus). Nautilus routes a subscription by venue, and spot and
 #: USD-M share BINANCE: the client that gets it hands it to the one whose provider holds the instrument.
