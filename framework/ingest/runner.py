@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from nautilus_trader.model.data import BarType
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
@@ -203,7 +204,7 @@ class Ingestor:
 
     # -- setup -----------------------------------------------------------------------------------
 
-    async def _instruments(self) -> dict[tuple[Market, str], Instrument]:
+    async def instruments(self) -> dict[tuple[Market, str], Instrument]:
         """Instruments of the requested symbols (unknown symbol: one line, nothing written)."""
         found: dict[tuple[Market, str], Instrument] = {}
         for market in sorted({s.market for s in self.specs}):
@@ -220,7 +221,7 @@ class Ingestor:
                 found[(market, inst.raw_symbol.value)] = inst
         return found
 
-    def _write_instruments(self, instruments: list[Instrument]) -> None:
+    def write_instruments(self, instruments: list[Instrument]) -> None:
         """Write instruments that are new or changed (ts 0: the same definition is the same file)."""
         catalog = ParquetDataCatalog(str(self.catalog_path))
         held = {i.id: i for i in catalog.instruments()}
@@ -236,12 +237,12 @@ class Ingestor:
     # -- running -------------------------------------------------------------------------------
 
     async def run(self) -> list[SeriesReport]:
-        instruments = await self._instruments()
+        instruments = await self.instruments()
         now_ms = (await self.client.get(self.specs[0].market, "time")).serverTime
         start_ms, end_ms = parse_span(self.cfg, now_ms)
         funding_hours = await self._funding_intervals()
         self.catalog_path.mkdir(parents=True, exist_ok=True)
-        self._write_instruments(list(instruments.values()))
+        self.write_instruments(list(instruments.values()))
         self.store = CatalogStore(str(self.catalog_path))
         targets = [target_for(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
         status = asyncio.create_task(self._status(targets))
@@ -324,9 +325,9 @@ class Ingestor:
         for spec in self.specs:
             if spec.kind not in ("klines", "agg_trades", "trades"):
                 raise UsageError(f"{spec.name}: bulk files of this kind are not imported yet")
-        instruments = await self._instruments()
+        instruments = await self.instruments()
         self.catalog_path.mkdir(parents=True, exist_ok=True)
-        self._write_instruments(list(instruments.values()))
+        self.write_instruments(list(instruments.values()))
         self.store = CatalogStore(str(self.catalog_path))
         reports = []
         for spec, files in zip(self.specs, groups.values()):
@@ -410,6 +411,13 @@ _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
 _TRADE_BATCHES = {"agg_trades": parsing.agg_trades_batch, "trades": parsing.trades_batch}
 
 
+def kline_series(bar_type: BarType) -> tuple[Series, Series]:
+    """Where klines land: the bars, and their KlineStats keyed by time like the bars (one per bar; the whole-row
+    default key would sort every column)."""
+    return (Series.bars(bar_type, period=SMALL_SERIES_PERIOD),
+            Series.custom(types.KlineStats, bar_type, key=("ts_init",), period=SMALL_SERIES_PERIOD))
+
+
 def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]) -> Target:
     """How ``spec``'s rows convert and where they land."""
     kind, iid, step = KINDS[spec.kind], inst.id, spec.step
@@ -421,9 +429,9 @@ def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]
     if spec.kind == "klines":
         bar_type = parsing.kline_bar_type(iid, step)
         # one KlineStats per bar: keyed by time like the bars (the whole-row default sorts every column)
-        stats = (Series.custom(types.KlineStats, bar_type, key=("ts_init",), period=SMALL_SERIES_PERIOD),
-                 lambda rows: parsing.kline_stats_table(rows, bar_type))
-        return Target(spec, kind, Series.bars(bar_type, period=SMALL_SERIES_PERIOD), inst, step_ms(step),
+        bars, stats_series = kline_series(bar_type)
+        stats = (stats_series, lambda rows: parsing.kline_stats_table(rows, bar_type))
+        return Target(spec, kind, bars, inst, step_ms(step),
                       lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
                       shift_ms=step_ms(step), companions=(stats,))
     if spec.kind in _DERIVED_KLINES:

@@ -35,14 +35,12 @@ from framework.catalog.store import CatalogStore
 from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import Series
 from framework.data import parsing
-from framework.data import types
 from framework.errors import FrameworkError
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.kinds import step_ms
-from framework.ingest.runner import SMALL_SERIES_PERIOD
 from framework.ingest.runner import Ingestor
-from framework.ingest.runner import _objects_table
+from framework.ingest.runner import kline_series
 from framework.live.feed import MarketFeed
 from framework.record.config import STREAMED
 from framework.record.config import RecordConfig
@@ -146,8 +144,8 @@ class Recorder:
 
     async def _setup(self) -> None:
         everything = Ingestor(self._ingest_config(lambda k: True, 0), self.client, progress=False)
-        instruments = await everything._instruments()  # one line for an unlisted symbol, before any write
-        everything._write_instruments(list(instruments.values()))
+        instruments = await everything.instruments()  # one line for an unlisted symbol, before any write
+        everything.write_instruments(list(instruments.values()))
         for name, sel in self.cfg.markets.items():
             market = Market(name)
             streamed = [k for k in sel.kinds if k in STREAMED]
@@ -177,8 +175,7 @@ class Recorder:
         symbol = inst.raw_symbol.value
         length = step_ms(interval)
         bar_type = parsing.kline_bar_type(inst.id, interval)
-        bars = Series.bars(bar_type, period=SMALL_SERIES_PERIOD)
-        stats = Series.custom(types.KlineStats, bar_type, period=SMALL_SERIES_PERIOD)
+        bars, stats = kline_series(bar_type)
         held = self.store.holdings(bars)
         last_open = None if held.last_ts is None else held.last_ts // NS - length  # bars are stamped at their close
 
@@ -186,7 +183,7 @@ class Recorder:
             return pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)])
 
         def stats_table(rows: list[Any]) -> pa.Table:
-            return _objects_table(parsing.parse_kline_stats(rows, bar_type), types.KlineStats)
+            return parsing.kline_stats_table(rows, bar_type)
 
         rec = Recording(f"{feed.market.value} {symbol} klines {interval}", [(bars, bar_table), (stats, stats_table)],
                         held.covered_until)
