@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from decimal import Decimal
 from typing import Any
 
 import numpy as np

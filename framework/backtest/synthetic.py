@@ -19,7 +19,6 @@ from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from framework.binance import schemas
 from framework.binance.endpoints import Market
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.data import types
 from framework.data.instruments import futures_instrument_id
 from framework.data.instruments import parse_instruments
