@@ -120,6 +120,11 @@ class Fetcher:
             t += HOUR_MS
         return None
 
+    async def newest_agg_trade(self) -> Any | None:
+        """The symbol's newest aggTrade (None before its first trade)."""
+        rows = await self._get("agg_trades", symbol=self.symbol, limit=1)
+        return rows[-1] if rows else None
+
     async def id_span(self, start_ms: int, end_ms: int) -> Span | None:
         """The ids of the rows with times in [start_ms, end_ms] (None when there is none)."""
         first = await self._agg_at(start_ms, end_ms - start_ms + 1)
@@ -130,7 +135,7 @@ class Fetcher:
             last_agg = after.a - 1
             last_trade = after.f - 1
         else:  # nothing after the end yet: the newest row is the last
-            newest = (await self._get("agg_trades", symbol=self.symbol, limit=1))[-1]
+            newest = await self.newest_agg_trade()
             if newest.T > end_ms:
                 raise RuntimeError(f"no aggTrade within an hour after {end_ms} but newer ones exist")
             last_agg, last_trade = newest.a, newest.l

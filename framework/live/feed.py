@@ -121,8 +121,8 @@ class MarketFeed:
         fetcher = Fetcher(self.client, self.market, KINDS["agg_trades"], symbol, concurrency=self.fetch_concurrency)
 
         async def newest() -> int | None:
-            rows = await self.client.get(self.market, "agg_trades", symbol=symbol, limit=1)
-            return rows[-1].a if rows else None
+            row = await fetcher.newest_agg_trade()
+            return None if row is None else row.a
 
         name = f"{symbol.lower()}@aggTrade"
         seq = GapFreeSequence(f"{self.market.value} {symbol} aggTrades", attrgetter("a"), 1,

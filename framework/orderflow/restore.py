@@ -94,8 +94,8 @@ async def restore_trades(
             trades = contiguous_from(catalog_trades(catalog, instrument, since_ms * NANOS_PER_MILLI), span.lo)
         next_id = trades[-1][0] + 1 if trades else span.lo
     else:  # nothing traded since since_ms: start from the newest trade's successor
-        newest = await client.get(market, "agg_trades", symbol=symbol, limit=1)
-        next_id = newest[-1].a + 1 if newest else 0
+        newest = await fetcher.newest_agg_trade()
+        next_id = 0 if newest is None else newest.a + 1
     from_catalog = len(trades)
     deadline = time.monotonic() + meet_timeout_s
     pp, sp = instrument.price_precision, instrument.size_precision
