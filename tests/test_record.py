@@ -169,17 +169,26 @@ def test_record_config_names_a_bad_kind(tmp_path: Path, capsys: pytest.CaptureFi
     assert "unknown data kind 'open_interest' for spot" in err and len(err.splitlines()) == 1
 
 
+def _hourly_trades_recording(path: Path) -> tuple[CatalogStore, Series, Recording]:
+    """The recorder's trade recording of BTCUSDT-PERP into hour files, merged per day."""
+    inst = TestInstrumentProvider.btcusdt_perp_binance()
+    series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
+    return CatalogStore(path), series, Recording("t", [(series, lambda rows: trades_table(inst, rows))], None,
+                                                 consolidate_days=True)
+
+
+def _agg_trades(times_ms: list[int]) -> list[FuturesAggTrade]:
+    return [FuturesAggTrade(a=i + 1, p="60000.1", q="0.001", f=i + 1, l=i + 1, T=t, m=False)
+            for i, t in enumerate(times_ms)]
+
+
 def test_trades_go_to_hour_files_and_a_completed_day_becomes_one_file(tmp_path: Path) -> None:
     """A flush rewrites only the current hour's file; the write that passes midnight merges the finished day."""
-    inst = TestInstrumentProvider.btcusdt_perp_binance()
-    store = CatalogStore(tmp_path)
-    series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
-    rec = Recording("t", [(series, lambda rows: trades_table(inst, rows))], None, consolidate_days=True)
+    store, series, rec = _hourly_trades_recording(tmp_path)
     day = 19_945 * 86_400_000
     hour = 3_600_000
     times = [day + 21 * hour + 5, day + 22 * hour + 7, day + 23 * hour + 9, day + 24 * hour + 11]
-    rows = [FuturesAggTrade(a=i + 1, p="60000.1", q="0.001", f=i + 1, l=i + 1, T=t, m=False)
-            for i, t in enumerate(times)]
+    rows = _agg_trades(times)
     for batch in (rows[:1], rows[1:3]):
         rec.write(store, batch)
     assert len(store.files(series)) == 3  # 21h, 22h, 23h: each flush rewrote at most its own hour
@@ -191,14 +200,10 @@ def test_trades_go_to_hour_files_and_a_completed_day_becomes_one_file(tmp_path: 
 
 
 def test_a_first_write_past_midnight_merges_the_day_it_completed(tmp_path: Path) -> None:
-    inst = TestInstrumentProvider.btcusdt_perp_binance()
-    store = CatalogStore(tmp_path)
-    series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
-    rec = Recording("t", [(series, lambda rows: trades_table(inst, rows))], None, consolidate_days=True)
+    store, series, rec = _hourly_trades_recording(tmp_path)
     midnight = 19_946 * 86_400_000
     times = [midnight - 7_200_000 + 5, midnight - 3_600_000 + 7, midnight + 9]  # 22h, 23h, then the next day
-    rec.write(store, [FuturesAggTrade(a=i + 1, p="60000.1", q="0.001", f=i + 1, l=i + 1, T=t, m=True)
-                      for i, t in enumerate(times)])
+    rec.write(store, _agg_trades(times))
     assert [(f.start, f.end) for f in store.files(series)] == [(times[0] * 1_000_000, midnight * 1_000_000 - 1),
                                                                (midnight * 1_000_000, times[2] * 1_000_000)]
 
