@@ -77,3 +77,9 @@ def run_command(fn: Callable[[argparse.Namespace], int], args: argparse.Namespac
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001  an unforeseen failure still ends in one line; the traceback is logged
+        logging.getLogger("framework").debug("unexpected failure", exc_info=True)
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: unexpected {type(e).__name__}{': ' + text if text else ''} (a bug: please report it with "
+              "the traceback LOG_LEVEL=DEBUG prints)", file=sys.stderr)
+        return 1

@@ -23,10 +23,22 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m framework.main",
         description="Binance spot + USD-M research and trading framework on NautilusTrader.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", metavar="<command>", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
     return p
+
+
+def version() -> str:
+    """The installed framework's version (pyproject.toml's)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("binance-nautilus-framework")
+    except PackageNotFoundError:
+        return "unknown (not installed: run scripts/setup.sh)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,19 +19,19 @@ from decimal import Decimal
 import pytest
 
 from framework.binance.endpoints import Market
+from framework.binance.intervals import INTERVAL_MS
+from framework.binance.intervals import bucket_close
+from framework.binance.intervals import bucket_open
 from framework.exchange.data import load_data
 from framework.exchange.market import Formats
 from framework.exchange.market import LocalMarket
 from framework.exchange.market import MarketClock
 from framework.exchange.market import rescale_units
-from framework.exchange.tape import INTERVAL_MS
-from framework.exchange.tape import MINUTE_MS
 from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
-from framework.exchange.tape import bucket_close
-from framework.exchange.tape import bucket_open
 from framework.exchange.tape import fmt_units
 from framework.exchange.tape import parse_units
+from framework.timeunits import MINUTE_MS
 
 MARKETS = [Market.SPOT, Market.FUTURES]
 DAY_MS = 86_400_000

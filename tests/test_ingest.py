@@ -23,8 +23,8 @@ from framework.binance.endpoints import Market
 from framework.data import types
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchangeThread
-from framework.exchange.server import parse_time_ms
 from framework.exchange.tape import fmt_units
+from framework.values import parse_time_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "2024-08-08T23:00:00Z", "2024-08-09T00:00:00Z"

@@ -15,9 +15,9 @@ from framework.binance.config import BinanceUrls
 from framework.binance.credentials import Credentials
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.binance.intervals import bucket_open
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
-from framework.exchange.tape import bucket_open
 from framework.exchange.tape import parse_units
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span

@@ -27,13 +27,13 @@ from framework.binance.schemas import FuturesAggTrade
 from framework.binance.schemas import FuturesExchangeInfo
 from framework.data.instruments import parse_instruments
 from framework.data.parsing import parse_agg_trades
+from framework.exchange.data import load_data
 from framework.exchange.market import LocalMarket
 from framework.exchange.market import MarketClock
-from framework.exchange.data import load_data
-from framework.exchange.tape import MINUTE_MS
 from framework.exchange.tape import SymbolTape
 from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow
+from framework.timeunits import MINUTE_MS
 from strategies.actors.order_flow import OrderFlowActor
 from strategies.actors.order_flow import OrderFlowConfig
 

@@ -31,12 +31,12 @@ from framework.data.parsing import parse_agg_trades
 from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchangeThread
-from framework.exchange.tape import MINUTE_MS
 from framework.exchange.tape import SymbolTape
 from framework.live.node import PaperRun
 from framework.live.node import PaperTradingConfig
 from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow
+from framework.timeunits import MINUTE_MS
 from strategies.actors.order_flow import OrderFlowActor
 from tests.test_orderflow_actor import agg_sums
 from tests.test_orderflow_actor import quote

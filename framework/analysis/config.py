@@ -35,14 +35,11 @@ class SourceConfig(NautilusConfig, frozen=True):
 
     def span_ns(self) -> tuple[int | None, int | None]:
         """``start``/``end`` as ns (None when not set)."""
-        from framework.exchange.server import parse_time_ms
+        from framework.values import parse_time_ms
 
         out = []
         for flag, value in (("--start", self.start), ("--end", self.end)):
-            try:
-                out.append(None if value is None else parse_time_ms(str(value)) * 1_000_000)
-            except ValueError as e:
-                raise UsageError(f"{flag}: {e}") from None
+            out.append(None if value is None else parse_time_ms(value, flag) * 1_000_000)
         if out[0] is not None and out[1] is not None and out[0] >= out[1]:
             raise UsageError(f"--start {self.start} is not before --end {self.end}; swap them")
         return out[0], out[1]

@@ -43,6 +43,7 @@ from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
+from framework.values import parse_time_ms
 
 #: Custom data kinds by shortcut name (futures only) -> class.
 CUSTOM_KINDS: dict[str, type] = {
@@ -262,10 +263,10 @@ def _time(value: str | None, key: str, source: str) -> pd.Timestamp:
     if value is None:
         raise UsageError(f"{source}: {key}: missing; set it, e.g. {key}: \"2024-08-08T00:00:00Z\"")
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise UsageError(f"{source}: {key}: {value!r} is not a date/time; use ISO, e.g. \"2024-08-08\"") from None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ms = parse_time_ms(value, key)
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
+    return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
 def _span(spec: BacktestSpec, source: str) -> tuple[pd.Timestamp, pd.Timestamp]:

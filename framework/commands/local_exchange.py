@@ -15,9 +15,13 @@ from framework.exchange.data import DataError
 from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
-from framework.exchange.server import parse_duration_ms
-from framework.exchange.server import parse_time_ms
 from framework.settings import read_yaml
+from framework.values import parse_count
+from framework.values import parse_duration_ms
+from framework.values import parse_port
+from framework.values import parse_rate
+from framework.values import parse_speed
+from framework.values import parse_time_ms
 
 HELP = "serve Binance spot + USD-M REST and streams on loopback from recorded data (offline work, CI, drills)"
 
@@ -27,25 +31,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "then serves until SIGINT/SIGTERM.")
     p.add_argument("config", nargs="?", help="YAML settings (keys as the long flags, e.g. configs/local-exchange/drill.yaml)")
     p.add_argument("--host", help="default 127.0.0.1")
-    p.add_argument("--port", type=int, help="spot port; USD-M listens on port + 1 (default 0: free ports)")
+    p.add_argument("--port", help="spot port; USD-M listens on port + 1 (default 0: free ports)")
     p.add_argument("--data", type=Path, help="data folder of the documented layout (default: the bundled data)")
     p.add_argument("--seed", type=int, help="seed of the synthetic series and the fault drills (default 0)")
-    p.add_argument("--speed", type=float, help="market seconds per wall second; 0 freezes the clock (default 1)")
+    p.add_argument("--speed", help="market seconds per wall second; 0 freezes the clock (default 1)")
     p.add_argument("--start", help="where the clock starts: now (default), recorded (the recordings' own "
                    "timestamps), epoch ms or an ISO time")
     p.add_argument("--history", help="tape before the clock's start, e.g. 6h, 1d, 30d (default 1d)")
-    p.add_argument("--weight-limit", type=int, help="weight per window (default Binance's: spot 6000, USD-M 2400)")
-    p.add_argument("--window-seconds", type=float, help="rate-limit window length (default 60)")
-    p.add_argument("--ban-seconds", type=float, help="first 418 ban length (default 120, doubling)")
+    p.add_argument("--weight-limit", help="weight per window (default Binance's: spot 6000, USD-M 2400)")
+    p.add_argument("--window-seconds", help="rate-limit window length (default 60)")
+    p.add_argument("--ban-seconds", help="first 418 ban length (default 120, doubling)")
     drills = p.add_argument_group("fault drills (reproducible from --seed)")
-    drills.add_argument("--drop-ws-every", type=int, help="close each stream connection after N data frames")
+    drills.add_argument("--drop-ws-every", help="close each stream connection after N data frames")
     drills.add_argument("--drop-ws-random", action="store_true", default=None,
                         help="draw N per connection from [1, 2N] instead")
     drills.add_argument("--stall-pings", action="store_true", default=None,
                         help="stop pinging and stop answering client pings")
-    drills.add_argument("--latency-ms", type=float, help="delay every HTTP answer and stream frame")
-    drills.add_argument("--http-5xx-rate", type=float, help="share of REST requests answered 503")
-    drills.add_argument("--malformed-frame-rate", type=float, help="share of extra truncated stream frames")
+    drills.add_argument("--latency-ms", help="delay every HTTP answer and stream frame")
+    drills.add_argument("--http-5xx-rate", help="share of REST requests answered 503")
+    drills.add_argument("--malformed-frame-rate", help="share of extra truncated stream frames")
     p.set_defaults(func=run)
 
 
@@ -62,15 +66,26 @@ def build_config(args: argparse.Namespace) -> ExchangeConfig:
                          f"{', '.join(_SERVER + _FAULTS)}")
     values.update({k: v for k, v in vars(args).items() if k in _FAULTS + _SERVER and v is not None})
     faults = {k: values.pop(k) for k in _FAULTS if k in values}
-    try:
-        parse_duration_ms(str(values.get("history", "1d")))
-        if str(values.get("start", "now")) not in ("now", "recorded"):
-            parse_time_ms(str(values["start"]))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    flag = "--{}".format
+    parse_duration_ms(str(values.get("history", "1d")), "--history")
+    if str(values.get("start", "now")) not in ("now", "recorded"):
+        parse_time_ms(values["start"], "--start")
+    for key in ("speed",):
+        if key in values:
+            values[key] = parse_speed(values[key], flag(key), allow_zero=True)
+    if "port" in values:
+        values["port"] = parse_port(values["port"])
     for rate in ("http_5xx_rate", "malformed_frame_rate"):
-        if not 0 <= float(faults.get(rate, 0)) <= 1:
-            raise UsageError(f"--{rate.replace('_', '-')} must be between 0 and 1")
+        if rate in faults:
+            faults[rate] = parse_rate(faults[rate], flag(rate.replace("_", "-")))
+    for key in ("drop_ws_every", "weight_limit"):
+        source = faults if key in faults else values
+        if key in source:
+            source[key] = parse_count(source[key], flag(key.replace("_", "-")), minimum=0 if key == "drop_ws_every" else 1)
+    for key in ("window_seconds", "ban_seconds", "latency_ms"):
+        source = faults if key in faults else values
+        if key in source:
+            source[key] = parse_speed(source[key], flag(key.replace("_", "-")), allow_zero=key == "latency_ms")
     if "data" in values:
         values["data"] = Path(values["data"])
     return ExchangeConfig(**values, faults=FaultConfig(seed=values.get("seed", 0), **faults))

@@ -22,17 +22,17 @@ from typing import Any
 import msgspec
 
 from framework.binance.endpoints import Market
+from framework.binance.intervals import INTERVAL_MS
+from framework.binance.intervals import bucket_close
+from framework.binance.intervals import bucket_open
 from framework.exchange import series
 from framework.exchange.data import ExchangeData
 from framework.exchange.data import MarketData
-from framework.exchange.tape import INTERVAL_MS
-from framework.exchange.tape import MINUTE_MS
 from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
-from framework.exchange.tape import bucket_close
-from framework.exchange.tape import bucket_open
 from framework.exchange.tape import fmt_units
 from framework.exchange.tape import parse_units
+from framework.timeunits import MINUTE_MS
 
 DAY_MS = 86_400_000
 FUTURES_DATA_RETENTION_MS = 30 * DAY_MS

@@ -12,11 +12,8 @@ Spot and futures each get a port (their WebSocket paths overlap, as on Binance's
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
-from datetime import UTC
-from datetime import datetime
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -33,18 +30,10 @@ from framework.exchange.market import MarketClock
 from framework.exchange.rest import RestApi
 from framework.exchange.rest import Served
 from framework.exchange.streams import StreamServer
+from framework.values import parse_duration_ms
+from framework.values import parse_time_ms
 
 BINANCE_WEIGHT_LIMITS = {Market.SPOT: 6000, Market.FUTURES: 2400}
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def parse_duration_ms(text: str) -> int:
-    """'90s', '15m', '6h', '30d' -> milliseconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"bad duration {text!r}: use a number and s/m/h/d, e.g. 6h or 30d")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
 def clock_origin(start: str, data: ExchangeData) -> int:
@@ -54,19 +43,6 @@ def clock_origin(start: str, data: ExchangeData) -> int:
     if start == "now":
         return int(time.time() * 1000)  # wall-clock time, so receive time - E is a real latency
     return parse_time_ms(start)
-
-
-def parse_time_ms(text: str) -> int:
-    """Epoch milliseconds or an ISO 8601 time (UTC unless it says otherwise) -> epoch ms."""
-    if text.isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"bad time {text!r}: use epoch milliseconds or an ISO time like 2024-08-08T00:00:00Z") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 @dataclass

@@ -45,14 +45,14 @@ from aiohttp import web
 
 from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
+from framework.binance.intervals import bucket_close
+from framework.binance.intervals import bucket_open
 from framework.exchange.faults import FaultConfig
 from framework.exchange.market import LocalMarket
 from framework.exchange.tape import AggTrade
 from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import Trade
-from framework.exchange.tape import bucket_close
-from framework.exchange.tape import bucket_open
 
 MAX_STREAMS = 1024
 MESSAGE_LIMIT = {Market.SPOT: 5, Market.FUTURES: 10}  # incoming messages per second per connection

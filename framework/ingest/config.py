@@ -23,10 +23,10 @@ from nautilus_trader.common.config import NautilusConfig
 
 from framework.binance.endpoints import Market
 from framework.errors import UsageError
-from framework.exchange.server import parse_time_ms
 from framework.ingest.kinds import KINDS
 from framework.ingest.kinds import Step
 from framework.ingest.kinds import step_choices
+from framework.values import parse_time_ms
 
 
 class MarketSelection(NautilusConfig, frozen=True):
@@ -69,11 +69,8 @@ def parse_span(cfg: IngestConfig, now_ms: int) -> tuple[int, int]:
     """[start, end] in ms from the config ("now" is the server's time)."""
     if not cfg.start:
         raise UsageError("start: missing; set a start date, e.g. start: \"2024-08-01\"")
-    try:
-        start = parse_time_ms(cfg.start)
-        end = now_ms if cfg.end == "now" else parse_time_ms(cfg.end)
-    except ValueError as e:
-        raise UsageError(f"start/end: {e}") from None
+    start = parse_time_ms(cfg.start, "start")
+    end = parse_time_ms(cfg.end, "end", allow_now=True, now_ms=now_ms)
     if start >= end:
         raise UsageError(f"start {cfg.start} is not before end {cfg.end}; swap them or move end later")
     return start, min(end, now_ms)

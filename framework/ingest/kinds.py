@@ -14,7 +14,7 @@ from typing import Any
 from framework.binance.endpoints import FUTURES_DATA_PERIODS
 from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
-from framework.exchange.tape import INTERVAL_MS
+from framework.binance.intervals import INTERVAL_MS
 
 DAY_MS = 86_400_000
 FUTURES_DATA_RETENTION_MS = 30 * DAY_MS

@@ -37,6 +37,7 @@ import msgspec
 from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.binance.intervals import bucket_open
 from framework.binance.stream_schemas import KlineBar
 from framework.binance.stream_schemas import Reply
 from framework.binance.stream_schemas import StreamDecodeError
@@ -44,7 +45,6 @@ from framework.binance.stream_schemas import StreamDecoder
 from framework.binance.websocket import StreamConnection
 from framework.binance.websocket import futures_category
 from framework.binance.websocket import stream_url
-from framework.exchange.tape import bucket_open
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
 from framework.ingest.kinds import KINDS

@@ -35,7 +35,6 @@ from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
-from framework.exchange.server import parse_duration_ms
 from framework.orderflow.restore import Trade
 from framework.orderflow.restore import restore_trades
 from framework.orderflow.types import BUCKET
@@ -46,6 +45,7 @@ from framework.orderflow.windows import NAUTILUS_QUOTE_SCALE
 from framework.orderflow.windows import FlowTotals
 from framework.orderflow.windows import TakerFlow
 from framework.orderflow.windows import to_amount
+from framework.values import parse_duration_ms
 
 NS_PER_MS = 1_000_000
 ORDER_FLOW = DataType(OrderFlowUpdate)

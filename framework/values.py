@@ -1,0 +1,216 @@
+"""One parser per kind of value a user gives, so every command accepts and refuses the same things.
+
+Times, durations, speeds, rates, ports, symbols, kline intervals and catalog locations: each has one
+function here. They raise ``BadValue`` (a ``UsageError`` and a ``ValueError``), whose text names the value,
+what was wrong and what to write instead; ``what`` is the name the user knows the value by (a flag or a key).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from framework.binance.intervals import INTERVAL_MS
+from framework.errors import UsageError
+from framework.timeunits import DAY_MS
+from framework.timeunits import HOUR_MS
+from framework.timeunits import MINUTE_MS
+from framework.timeunits import SECOND_MS
+
+
+class BadValue(UsageError, ValueError):
+    """A value the user gave that cannot be used (exit code 2); also a ValueError for library callers."""
+
+
+# -- times --------------------------------------------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+TIME_HINT = "use an ISO date or time (2024-08-08, 2024-08-08T12:00:00Z) or epoch milliseconds"
+
+
+def parse_time_ms(value: Any, what: str = "time", *, allow_now: bool = False, now_ms: int | None = None) -> int:
+    """An ISO 8601 date/time (UTC unless it says otherwise) or epoch milliseconds -> epoch ms.
+
+    Anything else is refused, in particular day/month orders (``09/08/2024`` is 9 August in most of the
+    world and 8 September in the US) and 8-digit numbers that read as a date (``20240808``).
+    ``allow_now``: ``now`` means the current time (``now_ms`` when given).
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, bool) or value is None:
+        raise BadValue(f"{what}: missing or not a time ({value!r}); {TIME_HINT}")
+    elif isinstance(value, int):
+        return _epoch_ms(value, what)
+    else:
+        text = str(value).strip()
+        if allow_now and text.lower() == "now":
+            return now_ms if now_ms is not None else int(time.time() * 1000)
+        if text.isdigit():
+            if len(text) == 8 and _looks_like_date(text):
+                raise BadValue(f"{what}: {text!r} is ambiguous (a date or epoch ms?); write {text[:4]}-{text[4:6]}-"
+                               f"{text[6:]} for the date or the full epoch milliseconds")
+            return _epoch_ms(int(text), what)
+        if not _ISO_DATE.match(text):
+            raise BadValue(f"{what}: {text!r} is not a time this framework reads; {TIME_HINT}"
+                           + (" or now" if allow_now else ""))
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise BadValue(f"{what}: {text!r} is not a valid date or time; {TIME_HINT}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        return False
+    return 1990 <= int(text[:4]) <= 2100
+
+
+def _epoch_ms(value: int, what: str) -> int:
+    if value < 0:
+        raise BadValue(f"{what}: {value} is before 1970; {TIME_HINT}")
+    if value > 10**14:  # year ~5138 in ms: this is microseconds or nanoseconds
+        raise BadValue(f"{what}: {value} looks like micro- or nanoseconds; give epoch milliseconds")
+    return value
+
+
+def format_time_ms(ms: int) -> str:
+    """Epoch ms -> ``2024-08-08T00:00:00Z`` (seconds, or milliseconds when they are not zero)."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if ms % 1000:
+        text += f".{ms % 1000:03d}"
+    return text + "Z"
+
+
+# -- durations ----------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$")
+_UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+DURATION_HINT = "use a number of seconds or a number with ms/s/m/h/d/w, e.g. 30, 90s, 15m, 6h, 1d"
+
+
+def parse_duration_ms(value: Any, what: str = "duration", *, allow_zero: bool = False) -> int:
+    """``90`` (seconds), ``90s``, ``15m``, ``6h``, ``30d``, ``1w``, ``250ms`` -> milliseconds (positive)."""
+    if isinstance(value, bool) or value is None:
+        raise BadValue(f"{what}: missing ({value!r}); {DURATION_HINT}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise BadValue(f"{what}: {value} is not a finite duration; {DURATION_HINT}")
+        ms = round(value * SECOND_MS)
+        text = repr(value)
+    else:
+        text = str(value).strip()
+        match = _DURATION.match(text)
+        if not match:
+            sign = " (durations cannot be negative)" if text.startswith("-") else ""
+            raise BadValue(f"{what}: {text!r} is not a duration{sign}; {DURATION_HINT}")
+        ms = round(float(match.group(1)) * _UNIT_MS[match.group(2) or "s"])
+    if ms < 0 or (ms == 0 and not allow_zero):
+        raise BadValue(f"{what}: {text} must be {'zero or more' if allow_zero else 'more than zero'}; {DURATION_HINT}")
+    return ms
+
+
+def parse_duration_s(value: Any, what: str = "duration", *, allow_zero: bool = False) -> float:
+    """A duration as ``parse_duration_ms`` reads it, in seconds."""
+    return parse_duration_ms(value, what, allow_zero=allow_zero) / SECOND_MS
+
+
+# -- numbers ------------------------------------------------------------------------------------------------
+
+
+def _number(value: Any, what: str, hint: str) -> float:
+    if isinstance(value, bool):
+        raise BadValue(f"{what}: {value!r} is not a number; {hint}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadValue(f"{what}: {value!r} is not a number; {hint}") from None
+    if not math.isfinite(number):
+        raise BadValue(f"{what}: {value!r} is not a finite number; {hint}")
+    return number
+
+
+def parse_speed(value: Any, what: str = "--speed", *, allow_zero: bool = False) -> float:
+    """Market seconds per wall second: positive (``allow_zero``: 0 freezes the clock)."""
+    hint = "market seconds per wall second, e.g. 1 (real time) or 20" + (", 0 freezes the clock" if allow_zero else "")
+    speed = _number(value, what, hint)
+    if speed < 0 or (speed == 0 and not allow_zero):
+        raise BadValue(f"{what}: {value} must be {'zero or more' if allow_zero else 'more than zero'}; {hint}")
+    return speed
+
+
+def parse_rate(value: Any, what: str) -> float:
+    """A share between 0 and 1 inclusive (e.g. a fault drill's rate)."""
+    rate = _number(value, what, "a share between 0 and 1, e.g. 0.01")
+    if not 0 <= rate <= 1:
+        raise BadValue(f"{what}: {value} must be between 0 and 1, e.g. 0.01")
+    return rate
+
+
+def parse_count(value: Any, what: str, *, minimum: int = 1) -> int:
+    """A whole number of at least ``minimum``."""
+    number = _number(value, what, f"a whole number of at least {minimum}")
+    if number != int(number) or number < minimum:
+        raise BadValue(f"{what}: {value} must be a whole number of at least {minimum}")
+    return int(number)
+
+
+def parse_port(value: Any, what: str = "--port") -> int:
+    """A TCP port, 0 (any free port) to 65535."""
+    number = _number(value, what, "a TCP port from 1 to 65535, or 0 for a free one")
+    if number != int(number) or not 0 <= number <= 65535:
+        raise BadValue(f"{what}: {value} is not a TCP port; use 1 to 65535, or 0 for a free one")
+    return int(number)
+
+
+# -- Binance names ------------------------------------------------------------------------------------------
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def parse_symbol(value: Any, what: str = "symbol") -> str:
+    """A Binance symbol such as ``BTCUSDT`` (case-insensitive; returned upper-case)."""
+    text = str(value).strip().upper() if isinstance(value, str) else ""
+    if not _SYMBOL.match(text):
+        raise BadValue(f"{what}: {value!r} is not a Binance symbol; use letters and digits, e.g. BTCUSDT")
+    return text
+
+
+def parse_interval(value: Any, what: str = "interval", *, fixed: bool = False) -> str:
+    """A Binance kline interval (``1m``, ``1h``, ...); ``fixed``: refuse calendar months (``1M``)."""
+    text = str(value).strip()
+    valid = [i for i, ms in INTERVAL_MS.items() if ms is not None or not fixed]
+    if text not in valid:
+        raise BadValue(f"{what}: {text!r} is not a Binance kline interval; use one of {', '.join(valid)}")
+    return text
+
+
+# -- catalog locations --------------------------------------------------------------------------------------
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def parse_catalog(value: Any, what: str = "catalog") -> str:
+    """A catalog location: a local folder (relative paths are relative to the current directory).
+
+    A URL (``s3://bucket/prefix``, ``gs://``, ``file://``) is refused with one line rather than being
+    taken for a folder named ``s3:``; object storage is not supported yet.
+    """
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise BadValue(f"{what}: missing or empty; give a folder, e.g. catalog")
+    text = str(value).strip()
+    if _URL.match(text):
+        scheme = text.split("://", 1)[0]
+        raise BadValue(f"{what}: {text!r} is a {scheme}:// URL; catalogs on object storage are not supported yet, "
+                       "use a local folder (e.g. sync the bucket to disk)")
+    return text
