@@ -8,6 +8,7 @@ a value of the wrong type) into one readable ``UsageError``.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,18 @@ import yaml
 
 from framework.errors import UsageError
 
+_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-def read_yaml(path: str | Path | None) -> dict[str, Any]:
-    """A YAML mapping from ``path`` (empty when None)."""
+
+def read_yaml(path: str | Path | None, command: str = "collect") -> dict[str, Any]:
+    """A YAML mapping from ``path`` (empty when None); ``command`` names the examples a mistake points to."""
     if path is None:
         return {}
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"config file {path} does not exist; pass a YAML file, e.g. configs/collect/default.yaml")
+        examples = sorted(p.name for p in (_CONFIGS / command).glob("*.yaml"))
+        hint = f"configs/{command}/{examples[0]}" if examples else f"a file under configs/{command}/"
+        raise UsageError(f"config file {path} does not exist; pass a YAML file, e.g. {hint}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -34,6 +39,19 @@ def read_yaml(path: str | Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
     return data
+
+
+def make_importable(config_path: str | Path | None) -> None:
+    """Put the folder of a YAML file first on the import path, so a strategy module beside it imports.
+
+    Class paths in a config (``strategies.examples.ema_cross:EmaCross``, ``my_strategy:MyStrategy``) resolve
+    against that folder first, then the current directory and the installed packages.
+    """
+    if config_path is None:
+        return
+    folder = str(Path(config_path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 def layered(

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     source = args.config
-    raw = read_yaml(source)
+    raw = read_yaml(source, "backtest")
     if args.no_charts:
         raw["charts"] = False
     spec = parse_spec(raw, source)

@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> IngestConfig:
-    raw = read_yaml(args.config)
+    raw = read_yaml(args.config, "ingest")
     if args.from_files:
         raw.setdefault("markets", {})
         raw.setdefault("start", "0")

@@ -59,7 +59,7 @@ _SERVER = ("host", "port", "data", "seed", "speed", "start", "history", "weight_
 
 def build_config(args: argparse.Namespace) -> ExchangeConfig:
     """Flags beat the YAML file, which beats the defaults."""
-    values = {k.replace("-", "_"): v for k, v in read_yaml(args.config).items()}
+    values = {k.replace("-", "_"): v for k, v in read_yaml(args.config, "local-exchange").items()}
     unknown = set(values) - set(_FAULTS) - set(_SERVER)
     if unknown:
         raise UsageError(f"{args.config}: unknown key(s) {', '.join(sorted(unknown))}; valid: "

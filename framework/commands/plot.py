@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "func", "command")}
-    cfg: PlotConfig = layered(PlotConfig, yaml_values=read_yaml(args.config), flags=flags,
+    cfg: PlotConfig = layered(PlotConfig, yaml_values=read_yaml(args.config, "plot"), flags=flags,
                               source=args.config or "plot")
     cfg.check_source()
     names = cfg.chart_names()

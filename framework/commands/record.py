@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> RecordConfig:
-    raw = read_yaml(args.config)
+    raw = read_yaml(args.config, "record")
     for key in ("catalog", "duration", "flush_secs"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)

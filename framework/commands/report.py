@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_reconcile(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "func", "command", "report", "all_bars")}
-    cfg: ReconcileConfig = layered(ReconcileConfig, yaml_values=read_yaml(args.config), flags=flags,
+    cfg: ReconcileConfig = layered(ReconcileConfig, yaml_values=read_yaml(args.config, "report"), flags=flags,
                                    source=args.config or "report reconcile")
     cfg.check_source()
     setup_logging(args.log_level or "WARNING")

@@ -86,7 +86,7 @@ class PaperTradingConfig(NautilusConfig, frozen=True):
 
 def load_paper_config(path: str | Path | None, **overrides: Any) -> PaperTradingConfig:
     """The YAML at ``path`` as a config (unknown keys and bad values raise one-line ``UsageError``s)."""
-    raw = {**read_yaml(path), **{k: v for k, v in overrides.items() if v is not None}}
+    raw = {**read_yaml(path, "live"), **{k: v for k, v in overrides.items() if v is not None}}
     try:
         cfg = msgspec.convert(raw, PaperTradingConfig, dec_hook=msgspec_decoding_hook, strict=False)
     except msgspec.ValidationError as e:
