@@ -157,6 +157,7 @@ async def test_raw_path_sends_bare_payloads(market: Market, path: str) -> None:
 
 @pytest.mark.parametrize(("market", "path"), [
     (FUT, "/public/ws/btcusdt@aggTrade"),  # market stream on the public path
+    (FUT, "/private/ws/btcusdt@aggTrade"),  # the user-data path serves no market stream
     (FUT, "/market/stream?streams=btcusdt@bookTicker"),  # public stream on the market path
     (FUT, "/public/stream?streams=btcusdt@bookTicker/btcusdt@kline_1m"),
     (FUT, "/ws/btcusdt@kline_1s"),  # USD-M has no 1s klines
@@ -209,6 +210,22 @@ async def test_subscribe_unsubscribe_list_and_errors() -> None:
         listed = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": 11}, pause)
         assert listed["result"] == ["btcusdt@aggTrade"]
         assert await receive_texts(ws, 0.3) == []
+
+
+async def test_request_ids_are_integers_strings_up_to_36_characters_or_null() -> None:
+    """Binance's ids: the official SDKs send UUID strings; replies echo the id exactly as given."""
+    uuid = "e5d2e744-a49f-40ea-8d65-cbe82cce9a23"  # 36 characters
+    pause = 0.21  # spot allows 5 messages a second
+    async with venue(speed=0, pings=BINANCE_PINGS) as v, v.ws(SPOT, "/stream") as ws:
+        sub = {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": uuid}
+        assert await request(ws, sub) == {"result": None, "id": uuid}
+        for request_id in ["7", "", None, 0, 2**64 - 1]:
+            reply = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": request_id}, pause)
+            assert reply == {"result": ["btcusdt@aggTrade"], "id": request_id}
+        for request_id in ["x" * 37, -1, 2**64, 1.5, True, ["1"], {"a": 1}]:
+            reply = await request(ws, {"method": "LIST_SUBSCRIPTIONS", "id": request_id}, pause)
+            assert reply["id"] is None and reply["error"]["code"] == 2, (request_id, reply)
+            assert "a string of at most 36 characters or null" in reply["error"]["msg"]
 
 
 async def test_subscribe_later_then_unsubscribe_stops_frames() -> None:

@@ -17,6 +17,7 @@ The exchange's clock is frozen (``speed=0``) so the raw GET answers the very sam
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -28,18 +29,22 @@ from dataclasses import field
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 from binance_common import utils as sdk_utils
 from binance_common.configuration import ConfigurationRestAPI
+from binance_common.configuration import ConfigurationWebSocketStreams
 from binance_common.errors import BadRequestError
 from binance_sdk_derivatives_trading_usds_futures import rest_api as fut_rest
 from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (
     DerivativesTradingUsdsFutures,
 )
 from binance_sdk_derivatives_trading_usds_futures.rest_api import models as fm
+from binance_sdk_derivatives_trading_usds_futures.websocket_streams import models as fwm
 from binance_sdk_spot import rest_api as spot_rest
 from binance_sdk_spot.rest_api import models as sm
 from binance_sdk_spot.spot import Spot
+from binance_sdk_spot.websocket_streams import models as swm
 from pydantic import BaseModel
 
 from framework.binance.endpoints import LEGACY_FUTURES
@@ -563,3 +568,74 @@ def test_sdk_surfaces_invalid_symbol(market: Market, call: Callable[[Any], Any],
         call(api)
     assert (raised.value.status_code, raised.value.error_message) == (-1121, "Invalid symbol.")
     assert [(s.market, s.status) for s in exchange.journal[start:]] == [(market.value, 400)]
+
+
+# -- websocket streams ----------------------------------------------------------------------------------
+
+
+WS_SECONDS = 3.0  # at speed 20: a minute of market time, dozens of aggTrades and a few ticker pushes
+
+
+@pytest.mark.parametrize(
+    ("market", "stream", "key"),
+    [(Market.SPOT, "btcusdt@ticker_1h", "E"), (Market.FUTURES, "btcusdt@aggTrade", "a")],
+    ids=["spot-rolling-window-ticker", "futures-agg-trade"],
+)
+async def test_sdk_websocket_streams_receive_our_frames(market: Market, stream: str, key: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """The SDKs' websocket stream clients, pointed at the local exchange, subscribe (with their UUID request
+    ids), list their subscription and receive frames: each parsed strictly into the SDK's model and equal to
+    the frame a plain connection to the same stream receives (matched by event time / aggTrade id)."""
+    relaxed = set(getattr(sdk_utils, "_relaxed_models", set()))
+    config = ExchangeConfig(speed=20, start="recorded")
+    async with LocalExchange(config) as ex, aiohttp.ClientSession() as session:
+        ws_url = ex.urls[f"{market.value}_ws"]
+        assert ws_url.startswith("ws://127.0.0.1:")
+        sdk_config = ConfigurationWebSocketStreams(stream_url=ws_url, reconnect_attempts=1)
+        if market is Market.SPOT:
+            client = Spot(config_ws_streams=sdk_config).websocket_streams
+        else:
+            client = DerivativesTradingUsdsFutures(config_ws_streams=sdk_config).websocket_streams
+        received: list[Any] = []
+        with caplog.at_level(logging.WARNING):
+            connection = await client.create_connection()
+            assert connection is not None, caplog.text  # every path the SDK opens is served
+            try:
+                if market is Market.SPOT:
+                    handle = await connection.rolling_window_ticker(symbol="btcusdt", window_size="1h")
+                else:
+                    handle = await connection.aggregate_trade_streams(symbol="btcusdt")
+                handle.on("message", received.append)
+                async with session.ws_connect(f"{ws_url}/ws/{stream}") as raw_ws:
+                    listed = await connection.list_subscribe()  # a UUID id, answered with that id
+                    raw = await _raw_frames(raw_ws, WS_SECONDS)
+            finally:
+                await connection.close_connection(close_session=True)
+    complaints = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not complaints, complaints  # e.g. the SDK logs our refusal of its SUBSCRIBE as an error
+    assert set(getattr(sdk_utils, "_relaxed_models", set())) == relaxed
+    assert listed["result"] == [stream]
+    model = swm.RollingWindowTickerResponse if market is Market.SPOT else fwm.AggregateTradeStreamsResponse
+    assert len(received) >= 2 and all(type(m) is model for m in received), received[:3]
+    by_key = {frame[key]: frame for frame in raw}
+    matched = [m for m in received if plain(m)[key] in by_key]
+    assert len(matched) >= len(received) - 2, "the SDK and a plain connection see the same frames"
+    for m in matched:
+        assert plain(m) == by_key[plain(m)[key]]
+    if market is Market.FUTURES:
+        ids = [m.a for m in received]
+        assert ids == list(range(ids[0], ids[0] + len(ids))), "aggTrade ids contiguous, none lost or doubled"
+
+
+async def _raw_frames(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[dict]:
+    """The data frames a plain connection receives within ``seconds``."""
+    frames: list[dict] = []
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            break
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            frames.append(json.loads(msg.data))
+    return frames

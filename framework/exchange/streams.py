@@ -7,7 +7,8 @@ identical.
 
 Paths (spot and USD-M): ``/ws``, ``/ws/<s1>/<s2>...`` (raw payloads), ``/stream?streams=a/b`` (combined
 ``{"stream": ..., "data": ...}``); USD-M adds the 2026 split paths ``/market/...`` and ``/public/...``, each
-serving only its category of streams.
+serving only its category of streams, and ``/private/...`` (connections accepted, no market streams there).
+Control messages take ids as Binance does: unsigned integers, strings of up to 36 characters, or null.
 
 Streams: ``<s>@trade``, ``@aggTrade``, ``@bookTicker``, ``@ticker``, ``@kline_<i>``; spot
 ``@ticker_<1h|4h|1d>``; USD-M ``@markPrice``, ``@markPrice@1s``, ``<pair>_perpetual@continuousKline_<i>`` and
@@ -65,6 +66,9 @@ TICK_SECONDS = 0.025  # how often a connection's emitter wakes (wall time)
 CLOSE_TIMEOUT = 0.5  # longest a close may take (waiting for the client's close frame, or a full socket)
 
 MARKET_PATHS, PUBLIC_PATHS = "market", "public"  # the USD-M split-path categories
+# USD-M's third split path, for user-data streams: it accepts connections (the official SDK opens one beside
+# /market and /public) but serves no market stream, and user data is not simulated.
+PRIVATE_PATHS = "private"
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 COUNTED = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG)  # toward the message limit
 
@@ -381,10 +385,24 @@ def open_feed(spec: StreamSpec, payloads: Payloads, now: int) -> Feed:
 # -- control messages ----------------------------------------------------------------------------
 
 
+RequestId = int | str | None
+MAX_ID_CHARS = 36  # Binance accepts ids that are unsigned integers, strings up to 36 characters, or null
+MAX_ID = 2**64 - 1
+
+
+def _valid_id(value: object) -> bool:
+    """A request id Binance accepts (the official SDKs send UUID strings, other clients integers)."""
+    if value is None:
+        return True
+    if type(value) is int:
+        return 0 <= value <= MAX_ID
+    return type(value) is str and len(value) <= MAX_ID_CHARS
+
+
 class RequestError(Exception):
     """A control message Binance would refuse: ``{"error": {"code", "msg"}, "id"}``."""
 
-    def __init__(self, msg: str, request_id: int | None = None, code: int = 2):
+    def __init__(self, msg: str, request_id: RequestId = None, code: int = 2):
         super().__init__(msg)
         self.code, self.msg, self.request_id = code, msg, request_id
 
@@ -396,7 +414,7 @@ class RequestError(Exception):
 class Request:
     method: str
     params: list
-    id: int | None
+    id: RequestId
 
 
 def parse_request(text: str | bytes) -> Request:
@@ -408,8 +426,9 @@ def parse_request(text: str | bytes) -> Request:
     if not isinstance(body, dict):
         raise RequestError("Invalid request: expected a JSON object")
     request_id = body.get("id")
-    if request_id is not None and (type(request_id) is not int or request_id < 0):
-        raise RequestError("Invalid request: request ID must be an unsigned integer")
+    if not _valid_id(request_id):
+        raise RequestError("Invalid request: request ID must be an unsigned integer, a string of at most "
+                           f"{MAX_ID_CHARS} characters or null")
     method, params = body.get("method"), body.get("params", [])
     if method not in METHODS:
         expected = ", ".join(METHODS)
@@ -663,7 +682,7 @@ class StreamServer:
     def routes(self) -> list[web.RouteDef]:
         prefixes: list[tuple[str, str | None]] = [("", None)]
         if self.market is Market.FUTURES:
-            prefixes += [(f"/{MARKET_PATHS}", MARKET_PATHS), (f"/{PUBLIC_PATHS}", PUBLIC_PATHS)]
+            prefixes += [(f"/{c}", c) for c in (MARKET_PATHS, PUBLIC_PATHS, PRIVATE_PATHS)]
         routes = []
         for prefix, category in prefixes:
             routes += [
