@@ -391,18 +391,19 @@ def test_holdings(tmp_path: Path) -> None:
     assert empty.files == () and empty.last_id is None and empty.missing(5, 9) == [(5, 9)]
     d = make_trades(10_000, 2.0)  # ids 999,000 .. 1,008,999: numeric max, not string max ("999999")
     end = DAY0 + 2 * DAY + 3_600 * 10**9
-    write_trades(store, d, start=DAY0, end=end)  # the 3rd day holds an empty partial file
+    write_trades(store, d, start=DAY0, end=end)  # the 3rd day has no rows: no file (rows decide coverage)
     h = store.holdings(s)
     assert h.last_id == 1_008_999 and h.last_ts == int(d["ts_event"][-1])
     assert store.ts_bounds(s) == (int(d["ts_event"][0]), int(d["ts_event"][-1])) and empty.last_ts is None
     pieces = list(store.iter_files(s, columns=["trade_id"], batch_rows=3_000))
     assert max(p.num_rows for p in pieces) <= 3_000 and pa.concat_tables(pieces).num_rows == 10_000
-    assert h.covered_from == DAY0 and h.covered_until == end and h.intervals == [(DAY0, end)]
-    assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (end + 1, end + 10)]
-    assert pq.read_metadata(store.series_dir(s) / h.files[-1].name).num_rows == 0  # the empty partial period
+    day3 = DAY0 + 2 * DAY
+    assert h.covered_from == DAY0 and h.covered_until == day3 - 1 and h.intervals == [(DAY0, day3 - 1)]
+    assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (day3, end + 10)]
+    assert all(pq.read_metadata(store.series_dir(s) / f.name).num_rows for f in h.files)
     cat = ParquetDataCatalog(str(tmp_path))
-    assert cat.get_missing_intervals_for_request(DAY0, end, TradeTick, INSTR) == []
-    assert len(cat.query(TradeTick, identifiers=[INSTR])) == 10_000  # the zero-row file reads fine
+    assert cat.get_missing_intervals_for_request(DAY0, day3 - 1, TradeTick, INSTR) == []
+    assert len(cat.query(TradeTick, identifiers=[INSTR])) == 10_000
     assert pd.read_parquet(store.series_dir(s)).shape == (10_000, 6)
     # bars: last ts from the footer statistics
     bd = make_bars(3_000)

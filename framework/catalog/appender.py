@@ -40,7 +40,6 @@ from framework.catalog.store import _fsync_dir
 from framework.catalog.store import _numeric
 from framework.catalog.store import _ts_init
 
-
 log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
 
@@ -141,6 +140,8 @@ class PeriodStream:
     def _emit(self, rows: int) -> None:
         """Hand the first ``rows`` carried rows to the writer thread (encoding and compression release the
         GIL, so the next pages convert meanwhile); at most ``_INFLIGHT`` pieces wait, bounding memory."""
+        if not self._carry:  # nothing carried (the rows filled whole row groups exactly, e.g. 50,000 rows)
+            return
         carry = pa.concat_tables(self._carry)
         if rows:
             piece = carry.slice(0, rows)
@@ -164,6 +165,9 @@ class PeriodStream:
         if self.last_ts is not None and self.last_ts > end:
             self.abort()
             raise CatalogStoreError(f"{self.series}: stream rows run to {self.last_ts}, past its end {end}")
+        if not self.prefix and not self.new_rows:  # no rows at all: no file (the store never holds an empty one)
+            self.abort()
+            return WriteReport(self.series)
         try:
             self._emit(self._carry_rows)
             self._drain()

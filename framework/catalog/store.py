@@ -11,7 +11,14 @@ start and the time the fetch ran to). The interval is cut at period boundaries (
 fixed length or calendar months, per store or per series) and each piece becomes at most one file per
 period, named by the piece's bounds. A complete period's file is ``[period_start, period_end]``; files are
 disjoint and, written in order, contiguous (``end + 1 == next start``), as ``consolidate_data`` asserts.
-A declared period without rows gets a zero-row file (``write_empty``), so coverage has no holes.
+
+**No empty files; rows decide what is held.** A period declared covered but without rows gets no file (the
+store refuses to publish a zero-row file, whoever asks), so it reads as missing and the next fetch asks for
+it again: one cheap request, where an empty file would mark a span held that holds nothing (a bug once wrote
+thousands of them and hid real data from ``ingest``). Zero-row files left by older versions are invisible to
+every listing (``files``, ``holdings``, ``missing``) and are deleted by the recovery that precedes each write
+of their series (``catalog repair`` removes them all). A file with rows still declares its whole name
+interval covered (a fetch that ran to 13:00 and found the last trade at 12:59 holds up to 13:00).
 
 **Partial periods are in the catalog and get rewritten whole.** The last period of a write is usually
 partial (``[period_start, end]``, e.g. today). A later piece that overlaps that file or touches it (starts
@@ -59,10 +66,10 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
@@ -101,6 +108,9 @@ TMP_PREFIX = ".cstmp-"
 TRASH_PREFIX = ".cstrash-"
 STREAM_PREFIX = ".csstream-"  # + "<pid>-": a period file being streamed (SeriesAppender), kept while its writer lives
 DEFAULT_ROWS_PER_GROUP = 5_000  # ParquetDataCatalog's default max_rows_per_group: same bytes as write_data
+#: A zero-row file is ~1.5-4 KB (schema and metadata only): only files up to this size get their footer read
+#: to tell whether they hold rows, so listing a big series stays a directory scan.
+SMALL_FILE_BYTES = 64 * 1024
 
 
 class CatalogStoreError(RuntimeError):
@@ -221,6 +231,45 @@ class FileSpan:
     end: int
 
 
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A reader's failure on a damaged file becomes one line naming it and ``catalog repair``."""
+    from framework.catalog.health import naming_damage  # health imports this module
+
+    with naming_damage(path):
+        yield
+
+
+def _read(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """``pq.read_table`` naming a damaged file."""
+    with _reading(path):
+        return pq.read_table(path, columns=columns)
+
+
+@lru_cache(maxsize=1 << 16)
+def _footer_rows(path: str, inode: int, size: int, mtime_ns: int) -> int:
+    """Rows a file holds from its footer (-1: unreadable; the health checks name it). Cached by identity:
+    a catalog file is never changed in place, only replaced (a new inode)."""
+    if size == 0:
+        return 0
+    try:
+        return pq.read_metadata(path).num_rows
+    except Exception:  # noqa: BLE001 (any reader failure: not ours to judge here, see framework.catalog.health)
+        return -1
+
+
+def holds_no_rows(entry: os.DirEntry[str] | Path) -> bool:
+    """Whether a catalog file holds no rows (a zero-row parquet file, or zero bytes); cheap for big files."""
+    try:
+        st = entry.stat()
+    except FileNotFoundError:
+        return False
+    if st.st_size > SMALL_FILE_BYTES:
+        return False
+    return _footer_rows(str(entry if isinstance(entry, Path) else entry.path), st.st_ino, st.st_size,
+                        st.st_mtime_ns) == 0
+
+
 @lru_cache(maxsize=1 << 16)
 def _file_interval(name: str) -> tuple[int, int] | None:
     """The closed ns interval a catalog file name declares (a name never changes meaning: cached, since
@@ -254,9 +303,12 @@ class Holdings:
     def last_id(self) -> int | None:
         """Largest numeric ``trade_id`` held (trades only; reads that one column of the newest file, on first use:
         a day of trades is tens of MB)."""
-        if self.last_file is None or "trade_id" not in pq.read_schema(self.last_file).names:
+        if self.last_file is None:
             return None
-        num = _numeric(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
+        with _reading(self.last_file):
+            if "trade_id" not in pq.read_schema(self.last_file).names:
+                return None
+            num = _numeric(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
         return int(num.max()) if num is not None and len(num) else None
 
     @property
@@ -447,8 +499,6 @@ class CatalogStore:
     period : default chunk period for series that do not set one ("1D": UTC days).
     durable : fsync each file before it is renamed in and the directory after (power-loss safety; a
         ``kill -9`` is survived either way).
-    write_empty : write zero-row files for periods the caller declares covered but that have no rows, so
-        coverage has no holes and ``consolidate_data`` sees contiguous files (Nautilus and pyarrow read them).
     rows_per_group : parquet row group size (Nautilus's ``max_rows_per_group``; 5000: write_data's bytes).
     recover : on open, clean temporaries and roll back / forward interrupted replacements in every series
         directory not locked by a live writer.
@@ -463,7 +513,6 @@ class CatalogStore:
         *,
         period: Any = "1D",
         durable: bool = True,
-        write_empty: bool = True,
         rows_per_group: int = DEFAULT_ROWS_PER_GROUP,
         recover: bool = True,
         lock_timeout: float = 60.0,
@@ -473,7 +522,6 @@ class CatalogStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.period = Period(period)
         self.durable = durable
-        self.write_empty = write_empty
         self.rows_per_group = int(rows_per_group)
         self.lock_timeout = lock_timeout
         self.io_threads = max(1, int(io_threads))
@@ -532,6 +580,7 @@ class CatalogStore:
 
     @staticmethod
     def _list(series_dir: Path) -> list[FileSpan]:
+        """The visible files with rows, by interval (zero-row files count as absent: rows decide coverage)."""
         spans: list[FileSpan] = []
         try:
             entries = list(os.scandir(series_dir))
@@ -542,7 +591,7 @@ class CatalogStore:
             if not name.endswith(".parquet") or name.startswith(".") or not entry.is_file():
                 continue
             interval = _file_interval(name)
-            if interval is not None:
+            if interval is not None and not holds_no_rows(entry):
                 spans.append(FileSpan(name, interval[0], interval[1]))
         spans.sort(key=lambda f: (f.start, f.end))
         return spans
@@ -559,6 +608,11 @@ class CatalogStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(series_dir / name)
                 actions.append(f"removed temporary {name}")
+            elif name.endswith(".parquet") and not name.startswith(".") and holds_no_rows(series_dir / name):
+                # a zero-row file (older versions wrote them): it holds nothing and would overlap new files
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(series_dir / name)
+                actions.append(f"removed empty {name}")
         trash = [n for n in entries if n.startswith(TRASH_PREFIX)]
         if trash:
             visible = self._list(series_dir)
@@ -617,10 +671,11 @@ class CatalogStore:
     def _holdings(self, series: Series, d: Path) -> Holdings:
         files = self._list(d)
         for f in reversed(files):
-            meta = pq.read_metadata(d / f.name)
-            if meta.num_rows == 0:
-                continue
-            return Holdings(series, tuple(files), _ts_init_bound(d / f.name, meta), meta.num_rows, d / f.name)
+            with _reading(d / f.name):
+                meta = pq.read_metadata(d / f.name)
+                if meta.num_rows == 0:
+                    continue
+                return Holdings(series, tuple(files), _ts_init_bound(d / f.name, meta), meta.num_rows, d / f.name)
         return Holdings(series, tuple(files), None)
 
     def ts_bounds(self, series: Series) -> tuple[int, int] | None:
@@ -630,9 +685,10 @@ class CatalogStore:
         if held.last_ts is None:
             return None
         for f in held.files:
-            meta = pq.read_metadata(d / f.name)
-            if meta.num_rows:
-                return _ts_init_bound(d / f.name, meta, smallest=True), held.last_ts
+            with _reading(d / f.name):
+                meta = pq.read_metadata(d / f.name)
+                if meta.num_rows:
+                    return _ts_init_bound(d / f.name, meta, smallest=True), held.last_ts
         return None  # pragma: no cover (emptied meanwhile)
 
     def missing(self, series: Series, start: int, end: int) -> list[tuple[int, int]]:
@@ -665,9 +721,13 @@ class CatalogStore:
         for f in self._list(d):
             if (start is None or f.end >= start) and (end is None or f.start <= end):
                 if batch_rows is None:
-                    yield pq.read_table(d / f.name, columns=columns)
+                    with _reading(d / f.name):
+                        table = pq.read_table(d / f.name, columns=columns)
+                    yield table
                     continue
-                with pq.ParquetFile(d / f.name) as pf:
+                with _reading(d / f.name):
+                    pf = pq.ParquetFile(d / f.name)
+                with pf:
                     for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                         yield pa.Table.from_batches([batch])
 
@@ -830,7 +890,7 @@ class CatalogStore:
         name = _timestamps_to_filename(lo, hi)
 
         if not group:
-            if rows.num_rows == 0 and not self.write_empty:
+            if rows.num_rows == 0:  # nothing to hold: no file (rows decide coverage)
                 return files
             pending.append((rows, name))
             report.written.append(name)
@@ -851,11 +911,11 @@ class CatalogStore:
             )
 
         # Dedupe against what the group holds: the key columns first, the whole files only if rows are new.
-        held_keys = pa.concat_tables([pq.read_table(d / f.name, columns=key_cols) for f in group])
+        held_keys = pa.concat_tables([_read(d / f.name, columns=key_cols) for f in group])
         new = _table_rows(rows, _not_in(rows, held_keys, key_cols))
         if new.num_rows == 0 and unchanged_bounds:
             return files
-        held = [pq.read_table(d / f.name) for f in group]
+        held = [_read(d / f.name) for f in group]
         schema = held[0].schema
         for t in held[1:] + ([new] if new.num_rows else []):
             if not t.schema.equals(schema, check_metadata=True):
@@ -898,6 +958,8 @@ class CatalogStore:
 
     def _write_temp(self, d: Path, table: pa.Table, name: str) -> Path:
         """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable)."""
+        if table.num_rows == 0:
+            raise CatalogStoreError(f"{d.name}/{name}: refusing to write a file without rows")
         tmp = self.temp_path(d, name[: -len(".parquet")])
         if any(col.num_chunks > 1 for col in table.columns):
             table = table.combine_chunks()
@@ -932,7 +994,11 @@ class CatalogStore:
     @staticmethod
     def install(d: Path, tmp: Path, name: str, replaced: Sequence[FileSpan]) -> None:
         """Rename the finished temporary ``tmp`` onto ``d/name``, replacing the files in ``replaced`` (crash-safe:
-        the replaced files go to trash names first, which recovery rolls back or forward)."""
+        the replaced files go to trash names first, which recovery rolls back or forward). A temporary without
+        rows is refused (deleted, ``CatalogStoreError``): the catalog never holds an empty file."""
+        if pq.read_metadata(tmp).num_rows == 0:
+            os.unlink(tmp)
+            raise CatalogStoreError(f"{d.name}/{name}: refusing to publish a file without rows")
         if not replaced or (len(replaced) == 1 and replaced[0].name == name):
             os.replace(tmp, d / name)
             return
@@ -1008,7 +1074,8 @@ class CatalogStore:
         files = self.files(series)
         if not files:
             return WriteReport(series)
-        schema = pq.read_schema(self.series_dir(series) / files[-1].name)
+        with _reading(self.series_dir(series) / files[-1].name):
+            schema = pq.read_schema(self.series_dir(series) / files[-1].name)
         return self.write_table(series, schema.empty_table(), start, end)
 
     def appender(
