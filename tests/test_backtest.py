@@ -36,6 +36,7 @@ from strategies.base import SignalStrategyConfig
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "configs" / "backtest").glob("*.yaml"))
 INGEST_EXAMPLES = [ROOT / "configs/ingest/backtest_examples.yaml", ROOT / "configs/ingest/backtest_examples_trades.yaml"]
+REAL_MONTH_EXAMPLES = {"ema_cross", "ema_cross_spot"}  # read examples/data (a real month each), the rest the tape
 SYNTHETIC_SPAN = {"start": "2024-08-01T06:00:00Z", "end": "2024-08-03T00:00:00Z"}
 DAY0 = pd.Timestamp("2024-08-01", tz="UTC").value
 RUN_FILES = ["config.yaml", "run_config.json", "summary.json", "equity.parquet", "equity.png",
@@ -66,6 +67,7 @@ def test_example_configs_run_offline_from_the_documented_ingest(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     for ingest in INGEST_EXAMPLES:
         assert main(["ingest", str(ingest), "--offline", "--log-level", "WARNING"]) == 0
+    assert main(["ingest", "--from-files", str(ROOT / "examples/data"), "--offline", "--log-level", "WARNING"]) == 0
     for config in EXAMPLES:
         out = tmp_path / "runs" / config.stem
         assert main(["backtest", str(config), "--out", str(out)]) == 0, config.name
@@ -80,12 +82,21 @@ def test_example_configs_run_offline_from_the_documented_ingest(tmp_path, monkey
         # reports split the PnL: trading + funding = total; equity ends where the account balance ends (flat)
         assert summary["trading_pnl"] + summary["funding_received"] == pytest.approx(summary["total_pnl"], abs=1e-6)
         assert summary["final_equity"] == pytest.approx(summary["final_balance"], abs=1e-4)
-        assert summary["sharpe"] is None and summary["ratio_basis"] == "n/a (span < 2 days)"  # 2 days of tape
+        if config.stem in REAL_MONTH_EXAMPLES:  # a month of daily returns: the ratios are numbers
+            assert summary["sharpe"] is not None and summary["sortino"] is not None, config.name
+        else:
+            assert summary["sharpe"] is None and summary["ratio_basis"] == "n/a (span < 2 days)"  # 2 days of tape
     assert capsys.readouterr().out.count("run folder") == len(EXAMPLES)
 
 
 def test_spot_and_perpetual_trade_in_one_margin_venue(catalog, tmp_path) -> None:
-    cfg = example(ROOT / "configs/backtest/ema_cross.yaml", catalog, tmp_path, **SYNTHETIC_SPAN)
+    ema = {"class": "strategies.examples.ema_cross:EmaCrossRsi", "config": {"trade_notional": 2000}}
+    two_legs = {"instruments": [{"symbol": "BTCUSDT", "market": m} for m in ("futures", "spot")],
+                "data": {"bars": ["1m"], "funding": True}, "strategies": [
+                    {**ema, "config": {**ema["config"], "instrument_id": "BTCUSDT-PERP.BINANCE"}},
+                    {**ema, "config": {**ema["config"], "instrument_id": "BTCUSDT.BINANCE", "allow_short": False,
+                                       "order_id_tag": "002"}}]}
+    cfg = example(ROOT / "configs/backtest/ema_cross.yaml", catalog, tmp_path, **SYNTHETIC_SPAN, **two_legs)
     resolved = resolve(yaml.safe_load(cfg.read_text()), str(cfg))
     assert [v.name for v in resolved.run_config.venues] == ["BINANCE"]
     summary = run(resolved, tmp_path / "run")
