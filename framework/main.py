@@ -7,6 +7,7 @@ import sys
 
 from framework.cli import run_command
 from framework.commands import backtest
+from framework.commands import catalog
 from framework.commands import collect
 from framework.commands import ingest
 from framework.commands import live
@@ -15,7 +16,7 @@ from framework.commands import plot
 from framework.commands import record
 from framework.commands import report
 
-COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, live)
+COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, live, catalog)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,219 @@
+"""Catalog health: the files a reader or writer would trip over, found cheaply, and their repair.
+
+A catalog is ``<root>/data/<class>/[<identifier>/]<start>_<end>.parquet`` (``framework.catalog.store``). What
+can be wrong with it:
+
+* **empty**: a file without rows (a zero-row parquet file, or zero bytes). Older versions wrote them to mark
+  a span covered; they hide that span from ``ingest`` and slow every reader. Holds nothing: repair deletes it.
+* **unreadable**: not a parquet file (no ``PAR1`` magic at either end, a footer length past the file) or a
+  footer that does not parse: a copy cut short, a disk that filled up. Nautilus, pyarrow and pandas stop with
+  "Parquet magic bytes not found" naming no file. Its rows are lost: repair names it and the command that
+  fetches its span again once it is deleted.
+* **overlapping**: two files of one series whose name intervals overlap (files are disjoint by design).
+* **leftover**: a temporary (``.cstmp-``, ``.csstream-`` of a dead writer) or a replaced file kept aside
+  (``.cstrash-``) by an interrupted write; repair runs the store's recovery, which rolls it back or forward.
+
+``require_readable`` is the cheap gate every command runs on the files it is about to read (two 4-byte reads
+and a stat per file); ``check`` is the full inspection behind ``python -m framework.main catalog check``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from framework.catalog.store import STREAM_PREFIX
+from framework.catalog.store import TMP_PREFIX
+from framework.catalog.store import TRASH_PREFIX
+from framework.catalog.store import _file_interval
+from framework.catalog.store import _writer_alive
+from framework.errors import FrameworkError
+
+MAGIC = b"PAR1"
+
+
+class DamagedCatalogFile(FrameworkError):
+    """A catalog file that cannot be read; the message names it and the repair (exit code 1)."""
+
+
+def repair_command(root: str | Path) -> str:
+    """The command that repairs the catalog at ``root``."""
+    return f"python -m framework.main catalog repair --catalog {root}"
+
+
+def damaged(path: str | Path, problem: str, root: str | Path | None = None) -> DamagedCatalogFile:
+    """The one-line error for an unreadable catalog file (``root``: the catalog; default: found from ``path``)."""
+    root = root if root is not None else catalog_root(path)
+    return DamagedCatalogFile(f"catalog file {path} is damaged ({problem}); run: {repair_command(root)}")
+
+
+def catalog_root(path: str | Path) -> Path:
+    """The catalog a file belongs to: the parent of its nearest ``data`` ancestor (else the file's folder)."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.name == "data":
+            return parent.parent
+    return path.parent
+
+
+@contextlib.contextmanager
+def naming_damage(path: str | Path) -> Iterator[None]:
+    """Turn a reader's failure on ``path`` ("Parquet magic bytes not found", a bad footer) into the one-line
+    ``DamagedCatalogFile`` naming it; a file that vanished meanwhile (a writer replaced it) passes through."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid / ArrowIOError are ValueError / OSError
+        raise damaged(path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+
+
+def structural_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a parquet file, from its size and its first and last 8 bytes (None: it can)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return "zero bytes"
+            if size < 12:
+                return f"{size} bytes, too short for parquet"
+            head = fh.read(4)
+            fh.seek(size - 8)
+            tail = fh.read(8)
+    except FileNotFoundError:
+        return None  # replaced meanwhile: the new one is read instead
+    except OSError as e:
+        return f"cannot be read: {e.strerror or e}"
+    if head != MAGIC or tail[4:] != MAGIC:
+        return "no parquet magic bytes: truncated or not a parquet file"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "footer length past the file: truncated"
+    return None
+
+
+def _data_dir(root: Path, folder: str | type | None) -> Path:
+    if folder is None:
+        return root / "data"
+    if isinstance(folder, type):
+        from nautilus_trader.persistence.funcs import class_to_filename
+
+        folder = class_to_filename(folder)
+    return root / "data" / folder
+
+
+def _parquet_files(top: Path) -> Iterator[Path]:
+    """Visible ``*.parquet`` files under ``top`` (what Nautilus and pyarrow datasets read)."""
+    for dirpath, _dirs, names in os.walk(top):
+        for name in names:
+            if name.endswith(".parquet") and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def require_readable(catalog: str | Path, folders: str | type | list[str | type] | None = None) -> None:
+    """Raise ``DamagedCatalogFile`` (one line naming the file and ``catalog repair``) when a file a command is
+    about to read is not a parquet file. ``folders``: the data classes read (a class or its folder name, e.g.
+    ``"trade_tick"``; default: the whole catalog). Cheap: a stat and two small reads per file."""
+    root = Path(catalog)
+    wanted = folders if isinstance(folders, list) else [folders]
+    bad: list[tuple[Path, str]] = []
+    for folder in dict.fromkeys(wanted):
+        for path in _parquet_files(_data_dir(root, folder)):
+            problem = structural_problem(path)
+            if problem is not None:
+                bad.append((path, problem))
+    if bad:
+        path, problem = bad[0]
+        more = f" (and {len(bad) - 1} more damaged file{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        raise DamagedCatalogFile(f"catalog file {path} is damaged ({problem}){more}; run: {repair_command(root)}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: the file (relative to the catalog) and what is wrong."""
+
+    path: Path
+    problem: str
+
+
+@dataclass
+class Health:
+    """What ``check`` found in a catalog."""
+
+    root: Path
+    files: int = 0  # visible parquet files
+    series: int = 0  # folders holding them
+    empty: list[Finding] = field(default_factory=list)
+    unreadable: list[Finding] = field(default_factory=list)
+    overlapping: list[tuple[Path, Path]] = field(default_factory=list)
+    leftovers: list[Finding] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.empty or self.unreadable or self.overlapping or self.leftovers)
+
+    def summary(self) -> str:
+        """``healthy: N files, M series`` or the count of each problem."""
+        if self.healthy:
+            return f"healthy: {self.files} files, {self.series} series"
+        counts = [(len(self.empty), "empty file", "empty files"), (len(self.unreadable), "unreadable file",
+                  "unreadable files"), (len(self.overlapping), "overlapping pair", "overlapping pairs"),
+                  (len(self.leftovers), "leftover temporary", "leftover temporaries")]
+        text = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+        return f"{text} among {self.files} files, {self.series} series"
+
+
+def check(catalog: str | Path) -> Health:
+    """Every file of the catalog: empty, unreadable (magic bytes and footer parsed), overlapping names per
+    series folder, leftover temporaries."""
+    root = Path(catalog)
+    health = Health(root)
+    data = root / "data"
+    if not data.is_dir():
+        return health
+    for dirpath, _dirs, names in sorted(os.walk(data)):
+        d = Path(dirpath)
+        spans: list[tuple[int, int, Path]] = []
+        for name in sorted(names):
+            path = d / name
+            rel = path.relative_to(root)
+            if name.startswith((TMP_PREFIX, TRASH_PREFIX)) or (name.startswith(STREAM_PREFIX)
+                                                               and not _writer_alive(name)):
+                health.leftovers.append(Finding(rel, "left by an interrupted write"))
+                continue
+            if not name.endswith(".parquet") or name.startswith("."):
+                continue
+            health.files += 1
+            problem = structural_problem(path)
+            if problem == "zero bytes":
+                health.empty.append(Finding(rel, problem))
+                continue
+            if problem is None:
+                try:
+                    rows = pq.read_metadata(path).num_rows
+                except Exception as e:  # noqa: BLE001 (any footer that does not parse is the finding)
+                    problem = f"footer does not parse: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
+            if problem is not None:
+                health.unreadable.append(Finding(rel, problem))
+                continue
+            if rows == 0:
+                health.empty.append(Finding(rel, "0 rows"))
+                continue
+            interval = _file_interval(name)
+            if interval is not None:
+                spans.append((*interval, rel))
+        if any(n.endswith(".parquet") and not n.startswith(".") for n in names):
+            health.series += 1
+        spans.sort()
+        reach: tuple[int, Path] | None = None  # the furthest end so far and its file
+        for start, end, rel in spans:
+            if reach is not None and start <= reach[0]:
+                health.overlapping.append((reach[1], rel))
+            if reach is None or end > reach[0]:
+                reach = (end, rel)
+    return health
