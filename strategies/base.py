@@ -35,13 +35,15 @@ from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.trading.strategy import Strategy
 
 from framework.data.parsing import kline_bar_type
-from framework.data.types import FundingRate
 from framework.data.types import LONG_SHORT_RATIO_TYPES
+from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import OpenInterest
 from framework.data.types import TakerBuySellVolume
 from framework.data.types import TopTraderAccountRatio
 from framework.data.types import TopTraderPositionRatio
+from framework.values import BadValue
+from framework.values import parse_interval
 
 #: The client id the backtest runner gives custom data configs (Nautilus needs one to load them).
 CUSTOM_DATA_CLIENT = ClientId("BINANCE")
@@ -68,11 +70,37 @@ class SignalStrategyConfig(StrategyConfig, frozen=True):
     catalog_path: str | None = None
     close_on_stop: bool = True
 
+    def validate(self) -> None:
+        """Check the values, not only the keys (a negative notional would silently never trade).
+
+        Raises ``framework.values.BadValue`` (a ``ValueError`` and a ``UsageError``) naming the key and the fix.
+        The backtest calls it when it reads a config; ``live`` and a notebook can call ``config.validate()`` too.
+        Subclasses extend it: ``super().validate()`` then their own checks with :func:`require`.
+        """
+        if self.bar_interval is not None:
+            parse_interval(self.bar_interval, "bar_interval", fixed=True)
+        elif not self.trades:
+            raise BadValue("bar_interval: null and trades: false: the strategy would receive no prices; "
+                           "set bar_interval (e.g. 1m) or trades: true")
+        require(self.trade_notional > 0, "trade_notional", self.trade_notional,
+                "must be more than zero (the quote amount of an entry, e.g. 1000)")
+        if self.equity_fraction is not None:
+            require(self.equity_fraction > 0, "equity_fraction", self.equity_fraction,
+                    "must be more than zero (e.g. 0.1 for a tenth of equity), or leave it out")
+        require(self.warmup_bars >= 0, "warmup_bars", self.warmup_bars, "must be 0 or more")
+
+
+def require(ok: bool, key: str, value: object, rule: str) -> None:
+    """Raise ``BadValue("<key>: <value> <rule>")`` unless ``ok`` (for config ``validate()`` methods)."""
+    if not ok:
+        raise BadValue(f"{key}: {value} {rule}")
+
 
 class SignalStrategy(Strategy):
     """Base class: subscriptions, warm-up, sizing and order helpers (see the module docstring)."""
 
     def __init__(self, config: SignalStrategyConfig) -> None:
+        config.validate()  # wherever the strategy is built (backtest, live, a notebook): bad values fail here
         super().__init__(config)
         self.instrument_id = config.instrument_id
         self.bar_type: BarType | None = (

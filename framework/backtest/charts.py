@@ -29,25 +29,48 @@ def _resample(ohlc: pd.DataFrame) -> pd.DataFrame:
     return ohlc.resample(rule, label="right", closed="right").agg(agg).dropna()
 
 
+#: Marker series of the candle chart: (label, marker, face colour, edge colour). Buys point up, sells down;
+#: an entry (a fill that opens or adds to a position, a flip included) is filled, an exit hollow.
+MARKERS = {
+    ("buy", "entry"): ("^", "green", "green"),
+    ("buy", "exit"): ("^", "none", "green"),
+    ("sell", "entry"): ("v", "red", "red"),
+    ("sell", "exit"): ("v", "none", "red"),
+}
+#: mplfinance's yahoo style asks a "semibold" title, which DejaVu Sans lacks (matplotlib warns on every chart).
+STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", rc={"figure.titleweight": "bold"})
+
+
+def fill_roles(fills: list[Fill]) -> list[tuple[str, str]]:
+    """``(buy|sell, entry|exit)`` of each fill of one instrument, in order: an exit reduces the position
+    without crossing zero; anything else (opening, adding, flipping) is an entry."""
+    roles, position = [], 0.0
+    for f in fills:
+        after = position + f.signed_qty
+        is_exit = position != 0 and abs(after) < abs(position) and after * position >= 0
+        roles.append(("buy" if f.signed_qty > 0 else "sell", "exit" if is_exit else "entry"))
+        position = after
+    return roles
+
+
 def candles(ohlc: pd.DataFrame, fills: list[Fill], title: str, path: Path) -> None:
-    """``ohlc``: Open/High/Low/Close/Volume indexed by bar close (UTC). Buys: green ^ under the candle;
-    sells: red v above it."""
+    """``ohlc``: Open/High/Low/Close/Volume indexed by bar close (UTC). Each fill is a marker at its fill price
+    on the candle it happened in (see ``MARKERS``), with a legend."""
     data = _resample(ohlc)
     data.index = data.index.tz_convert(None)
-    buys = pd.Series(np.nan, index=data.index)
-    sells = pd.Series(np.nan, index=data.index)
-    pad = (data["High"] - data["Low"]).median() or float(data["Close"].iloc[-1]) * 1e-3
-    for f in fills:
+    series = {key: pd.Series(np.nan, index=data.index) for key in MARKERS}
+    for f, role in zip(fills, fill_roles(fills), strict=True):
         when = pd.Timestamp(f.ts, unit="ns")
-        at = min(data.index.searchsorted(when), len(data.index) - 1)
-        if f.signed_qty > 0:
-            buys.iloc[at] = data["Low"].iloc[at] - pad
-        else:
-            sells.iloc[at] = data["High"].iloc[at] + pad
-    plots = [mpf.make_addplot(s, type="scatter", marker=m, color=c, markersize=60)
-             for s, m, c in ((buys, "^", "green"), (sells, "v", "red")) if s.notna().any()]
-    mpf.plot(data, type="candle", style="yahoo", addplot=plots, title=title, volume=True, figsize=(14, 7),
-             savefig={"fname": str(path), "dpi": 90}, warn_too_much_data=MAX_CANDLES * 2)
+        at = min(data.index.searchsorted(when), len(data.index) - 1)  # the candle closing at or after the fill
+        series[role].iloc[at] = f.price
+    plots = [mpf.make_addplot(s, type="scatter", marker=MARKERS[key][0], color=MARKERS[key][1],
+                              edgecolors=MARKERS[key][2], markersize=60, label=f"{key[0]} ({key[1]})")
+             for key, s in series.items() if s.notna().any()]
+    fig, axes = mpf.plot(data, type="candle", style=STYLE, addplot=plots, title=title, volume=True,
+                         figsize=(14, 7), warn_too_much_data=MAX_CANDLES * 2, returnfig=True)
+    if plots:
+        axes[0].legend(loc="upper left", fontsize="small")
+    fig.savefig(path, dpi=90)
     plt.close("all")
 
 

@@ -39,10 +39,20 @@ from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
+from framework.backtest.checks import Held
+from framework.backtest.checks import check_balances
+from framework.backtest.checks import check_component
+from framework.backtest.checks import check_custom_kinds
+from framework.backtest.checks import check_instrument
+from framework.backtest.checks import check_log_level
+from framework.backtest.checks import coverage_warnings
+from framework.catalog.store import Series
 from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
+from framework.timeunits import NS_PER_MS
+from framework.values import parse_catalog
 from framework.values import parse_time_ms
 
 #: Custom data kinds by shortcut name (futures only) -> class.
@@ -145,6 +155,7 @@ class ResolvedRun:
     catalog: str
     instrument_ids: list[str]
     bar_types: list[str]
+    warnings: tuple[str, ...] = ()  # the run's span past what the catalog holds (print them; the run goes on)
 
 
 # -- reading -----------------------------------------------------------------------------------------------
@@ -207,17 +218,24 @@ def resolve(raw: dict[str, Any], source: str, default_name: str = "backtest", ru
     """Validate ``raw`` (one run, no sweep applied) and build its ``BacktestRunConfig``.
 
     Strategy and actor configs that have a ``catalog_path`` / ``output_dir`` field left empty get the catalog /
-    ``run_dir``."""
+    ``run_dir``. Strategy configs with a ``validate()`` method have their values checked."""
     spec = parse_spec(raw, source)
     name = spec.name or default_name
+    check_log_level(spec.log_level, source)
+    for i, instrument in enumerate(spec.instruments):
+        check_instrument(instrument.symbol, instrument.market, f"{source}: instruments[{i}]")
     catalog = _catalog(spec, source)
     start, end = _span(spec, source)
     instrument_ids = [str(instrument_id_for(i.market, i.symbol)) for i in spec.instruments]
     _check_instruments(catalog, instrument_ids, spec, source)
-    data, bar_types = _data_configs(spec, catalog, instrument_ids, start, end, source)
+    loaded: list[Held] = []
+    data, bar_types = _data_configs(spec, catalog, instrument_ids, start, end, source, loaded)
     fill = {"catalog_path": catalog, "output_dir": run_dir}
-    strategies = [_importable(c, "strategies", i, source, fill, kind="strategy") for i, c in enumerate(spec.strategies)]
-    actors = [_importable(c, "actors", i, source, fill, kind="actor") for i, c in enumerate(spec.actors)]
+    kinds = spec.data if isinstance(spec.data, DataKinds) else None
+    strategies = [_importable(c, "strategies", i, source, fill, "strategy", instrument_ids, kinds)
+                  for i, c in enumerate(spec.strategies)]
+    actors = [_importable(c, "actors", i, source, fill, "actor", instrument_ids, kinds)
+              for i, c in enumerate(spec.actors)]
     if not strategies:
         raise UsageError(f"{source}: strategies: empty; add one, e.g. class: strategies.examples.ema_cross:EmaCrossRsi")
     engine = copy.deepcopy(spec.engine)
@@ -226,7 +244,6 @@ def resolve(raw: dict[str, Any], source: str, default_name: str = "backtest", ru
             raise UsageError(f"{source}: engine.{key}: use the top-level '{key}:' list instead")
     engine["strategies"] = strategies
     engine["actors"] = actors
-    engine.setdefault("logging", {"log_level": spec.log_level})
     engine.setdefault("run_analysis", True)
     perps_with_funding = [i for i in instrument_ids if i.endswith("-PERP.BINANCE") and _has(catalog, types.FundingRate, i)]
     venues = _venues(spec, catalog, perps_with_funding, source)
@@ -245,13 +262,19 @@ def resolve(raw: dict[str, Any], source: str, default_name: str = "backtest", ru
     except msgspec.ValidationError as e:
         raise UsageError(f"{source}: {explain(e, BacktestRunConfig)}") from None
     run_config = _exact_bar_queries(run_config)
-    return ResolvedRun(name, spec, raw, run_config, run, catalog, instrument_ids, bar_types)
+    warnings = coverage_warnings(catalog, loaded, start.value // NS_PER_MS, end.value // NS_PER_MS)
+    return ResolvedRun(name, spec, raw, run_config, run, catalog, instrument_ids, bar_types,
+                       tuple(f"{source}: {w}" for w in warnings))
 
 
 def _catalog(spec: BacktestSpec, source: str) -> str:
+    """The catalog folder; a relative path is relative to the current directory (as ``--catalog`` is)."""
     if spec.catalog is None:
         raise UsageError(f"{source}: catalog: missing; set catalog: <folder> (fill it with the ingest command)")
-    path = Path(spec.catalog)
+    try:
+        path = Path(parse_catalog(spec.catalog, "catalog"))
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
     if not (path / "data").is_dir():
         raise UsageError(f"{source}: catalog: {path} holds no data; fill it first (for the example configs: "
                          f"python -m framework.main ingest configs/ingest/backtest_examples.yaml --offline "
@@ -302,7 +325,8 @@ def _has(catalog: str, cls: type, identifier: str, start: pd.Timestamp | None = 
 
 
 def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Timestamp, end: pd.Timestamp,
-                  source: str) -> tuple[list[dict[str, Any]], list[str]]:
+                  source: str, loaded: list[Held]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Nautilus data configs and bar types for the ``data`` kinds; ``loaded`` gets each series loaded."""
     if spec.data is None:
         raise UsageError(f"{source}: data: missing; name the kinds, e.g. data: {{bars: [1m], funding: true}}")
     if isinstance(spec.data, list):
@@ -310,6 +334,7 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
         bar_types = [bt for d in data for bt in (d.get("bar_types") or [])]
         return data, bar_types
     kinds = spec.data
+    check_custom_kinds([k for k in CUSTOM_KINDS if getattr(kinds, k)], ids, source)
     data: list[dict[str, Any]] = []
     bar_types: list[str] = []
     for instrument, iid in zip(spec.instruments, ids, strict=True):
@@ -320,6 +345,7 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
                 command = ingest_command(instrument, kind, start.isoformat(), end.isoformat(), catalog, interval)
                 raise UsageError(f"{source}: the catalog has no {what} between {start.isoformat()} and "
                                  f"{end.isoformat()}; run: {command} (or move start/end)")
+            loaded.append(Held(what, Series(cls, identifier), "bars" if cls is Bar else kind, interval))
 
         for interval in kinds.bars:
             try:
@@ -357,6 +383,7 @@ def _venues(spec: BacktestSpec, catalog: str, perps: list[str], source: str) -> 
         raise UsageError(f"{source}: venue and venues both set; use venue: (one BINANCE venue) or the Nautilus "
                          "venues: list, not both")
     venues = copy.deepcopy(spec.venues) if spec.venues is not None else [{**VENUE_DEFAULTS, **(spec.venue or {})}]
+    check_balances(venues, source)
     if spec.funding_settlement and perps:
         binance = next((v for v in venues if v.get("name") == "BINANCE"), None)
         if binance is not None:
@@ -367,9 +394,10 @@ def _venues(spec: BacktestSpec, catalog: str, perps: list[str], source: str) -> 
 
 
 def _importable(c: ComponentSpec, key: str, index: int, source: str, fill: dict[str, str | None],
-                kind: str) -> dict[str, Any]:
+                kind: str, ids: list[str], kinds: DataKinds | None) -> dict[str, Any]:
     """A strategy/actor spec as Nautilus's ImportableStrategyConfig / ImportableActorConfig, checked by
-    importing the class and converting its config now (Nautilus would only fail at run time)."""
+    importing the class and converting its config now (Nautilus would only fail at run time), then its values
+    and its fit with the run (``checks.check_component``)."""
     where = f"{source}: {key}[{index}]"
     cls = _import(c.cls, f"{where}.class")
     config_cls = _import(c.config_class, f"{where}.config_class") if c.config_class else _config_class(cls, where)
@@ -379,9 +407,10 @@ def _importable(c: ComponentSpec, key: str, index: int, source: str, fill: dict[
         if field in names and config.get(field) is None and value is not None:
             config[field] = value
     try:
-        msgspec.convert(config, config_cls, dec_hook=msgspec_decoding_hook)
+        converted = msgspec.convert(config, config_cls, dec_hook=msgspec_decoding_hook)
     except msgspec.ValidationError as e:
         raise UsageError(f"{where}.config: {explain(e, config_cls)}") from None
+    check_component(converted, where, ids, kinds)
     path_key = "strategy_path" if kind == "strategy" else "actor_path"
     return {path_key: c.cls, "config_path": f"{config_cls.__module__}:{config_cls.__name__}", "config": config}
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.enums import OrderSide
+from nautilus_trader.model.events import OrderFilled
 
 from framework.backtest.funding import FundingPayment
 

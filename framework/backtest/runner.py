@@ -6,19 +6,32 @@
     <out>/equity.parquet      mark-to-market equity, drawdown, gross exposure, cumulative funding (per bar)
     <out>/summary.json        statistics (see framework.backtest.reports.summarize)
     <out>/candles_<instrument>.png, equity.png
+    <out>/nautilus.log        Nautilus's own log at the YAML's ``log_level`` (the console gets none of it), unless
+                              the YAML sets ``engine.logging`` itself; Nautilus sets its logger up once per
+                              process, so in a process that already ran an engine it keeps that first setting
+    <out>/stderr.log          whatever the engine wrote to stderr meanwhile (only when it wrote something)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pandas as pd
 import yaml
 from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.config import BacktestRunConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Currency
 
@@ -39,23 +52,68 @@ def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(resolved.raw, sort_keys=False))
     (out / "run_config.json").write_text(json.dumps(resolved.run_config_dict, indent=1, default=str))
-    cfg = resolved.run_config
-    node = BacktestNode([cfg])
-    try:
-        node.build()
-        engine = node.get_engine(cfg.id)
-        payments: list[FundingPayment] = []
-        engine.kernel.msgbus.subscribe(FUNDING_TOPIC, payments.append)
-        t0 = time.perf_counter()
-        [result] = node.run()
-        elapsed = time.perf_counter() - t0
-        summary = _write(resolved, engine, payments, out)
-        summary.update(events=result.total_events, iterations=result.iterations, elapsed_s=round(elapsed, 3),
-                       events_per_s=round(result.iterations / elapsed) if elapsed else None)
-    finally:
-        node.dispose()
+    cfg = _log_to_file(resolved, out)
+    quiet = cfg is not resolved.run_config  # our log file: keep the engine off the console altogether
+    with _stderr_into(out / "stderr.log") if quiet else contextlib.nullcontext():
+        node = BacktestNode([cfg])
+        try:
+            node.build()
+            engine = node.get_engine(cfg.id)
+            payments: list[FundingPayment] = []
+            engine.kernel.msgbus.subscribe(FUNDING_TOPIC, payments.append)
+            t0 = time.perf_counter()
+            [result] = node.run()
+            elapsed = time.perf_counter() - t0
+            summary = _write(resolved, engine, payments, out)
+            summary.update(events=result.total_events, iterations=result.iterations, elapsed_s=round(elapsed, 3),
+                           events_per_s=round(result.iterations / elapsed) if elapsed else None)
+        finally:
+            node.dispose()
+            _drop_empty_log(out / "nautilus.log")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _log_to_file(resolved: ResolvedRun, out: Path) -> BacktestRunConfig:
+    """The run config with Nautilus's log in ``<out>/nautilus.log`` and none on the console (no ANSI colours
+    in a file); a YAML that sets ``engine.logging`` keeps its own."""
+    cfg = resolved.run_config
+    if "logging" in resolved.spec.engine:
+        return cfg
+    logging_config = LoggingConfig(log_level="OFF", log_level_file=resolved.spec.log_level.upper(),
+                                   log_directory=str(out.resolve()), log_file_name="nautilus", log_colors=False,
+                                   clear_log_file=True)
+    return msgspec.structs.replace(cfg, engine=msgspec.structs.replace(cfg.engine, logging=logging_config))
+
+
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` while the engine runs (written only when something came).
+
+    Nautilus's logger writes ERROR lines (a failing strategy's traceback included) to stderr whatever the
+    console level; they are in ``nautilus.log`` too, and the command prints its own one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            nautilus_pyo3.logger_flush()
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            data = captured.read()
+            if data:
+                path.write_bytes(data)
+
+
+def _drop_empty_log(path: Path) -> None:
+    """Remove a ``nautilus.log`` the run wrote nothing into (a quiet run at WARNING): no empty files."""
+    nautilus_pyo3.logger_flush()
+    if path.is_file() and path.stat().st_size == 0:
+        path.unlink()
 
 
 def _venue(resolved: ResolvedRun) -> Venue:

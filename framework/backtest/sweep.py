@@ -5,7 +5,10 @@ cartesian product; ``sweep.list`` gives the overrides of each run explicitly. Ev
 the parent before any work starts. Each variant runs :func:`run_variant` (a plain top-level function, so a
 ``ProcessPoolExecutor`` with the spawn context and a Ray task run the very same code; without ``--ray-address``
 Ray starts on this machine with ``workers`` CPUs, with one it joins that cluster) into
-``<out>/runs/<index>/``; the ranked table goes to ``<out>/ranking.csv`` and stdout.
+``<out>/runs/<index>/``; the ranked table goes to ``<out>/ranking.csv`` and stdout. Each run gets a fresh
+process (Nautilus sets its logger up once per process, so a reused one would write no ``nautilus.log`` for its
+second run, and a strategy's class state would leak between runs), and each has the YAML's folder on its
+import path, as the parent has (a strategy module beside the YAML imports there too).
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from tqdm import tqdm
 from framework.backtest.config import SweepSpec
 from framework.backtest.config import resolve
 from framework.errors import UsageError
+from framework.settings import make_importable
+from framework.values import parse_count
 
 LOCAL_RAY_OBJECT_STORE = 80 * 1024**2  # summaries are small; Ray's default reserves 30 % of RAM
 RANK_COLUMNS = ("total_pnl", "trading_pnl", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "trades", "fees", "funding_paid")
@@ -77,25 +80,35 @@ def variants(raw: dict[str, Any], sweep: SweepSpec, source: str) -> list[tuple[d
 
 
 def run_variant(raw: dict[str, Any], source: str, name: str, out: str) -> dict[str, Any]:
-    """Resolve and run one variant into ``out``; returns its summary (runs in a worker process or Ray task)."""
+    """Resolve and run one variant into ``out``; returns its summary (runs in a worker process or Ray task).
+    ``source`` is the YAML's absolute path: its folder goes on the import path first."""
     from framework.backtest import runner
 
+    make_importable(source)
     resolved = resolve(raw, source, default_name=name, run_dir=out)
     return runner.run(resolved, Path(out))
 
 
+def _run_job(job: tuple[int, tuple]) -> tuple[int, dict[str, Any]]:
+    index, args = job
+    return index, run_variant(*args)
+
+
 def _process_pool(jobs: list[tuple], workers: int, progress: Callable[[], None]) -> list[dict[str, Any]]:
     results: list[dict[str, Any] | None] = [None] * len(jobs)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_variant, *job): i for i, job in enumerate(jobs)}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                progress()
-        except BaseException:  # a failed run fails the sweep: the runs not started yet never start
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    # multiprocessing.Pool, not ProcessPoolExecutor: its max_tasks_per_child races with a shutdown after a
+    # failure in CPython 3.12 (a traceback from the executor's thread); Pool.terminate stops at once
+    pool = multiprocessing.get_context("spawn").Pool(processes=workers, maxtasksperchild=1)
+    try:
+        for index, summary in pool.imap_unordered(_run_job, list(enumerate(jobs))):
+            results[index] = summary
+            progress()
+        pool.close()
+    except BaseException:  # a failed run fails the sweep: the runs not started yet never start
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return results  # type: ignore[return-value]
 
 
@@ -105,6 +118,7 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
     except ImportError:
         raise UsageError("--engine ray needs Ray: pip install 'ray>=2.9' (or the project's [ray] extra)") from None
     root = str(Path(__file__).resolve().parents[2])
+    folder = str(Path(jobs[0][1]).parent)  # the YAML's folder (jobs carry its absolute path)
     started = not ray.is_initialized()
     if started:
         # Ray 2.60 removed local_mode (ray.init raises): on this machine Ray runs for real, kept small
@@ -112,9 +126,9 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
             "num_cpus": workers, "num_gpus": 0, "object_store_memory": LOCAL_RAY_OBJECT_STORE}
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats upload attempt
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys([folder, root]))}}, **kwargs)
     try:
-        task = ray.remote(run_variant)
+        task = ray.remote(max_calls=1)(run_variant)  # a fresh worker per run (see the module docstring)
         pending = {task.remote(*job): i for i, job in enumerate(jobs)}
         results: list[dict[str, Any] | None] = [None] * len(jobs)
         while pending:
@@ -132,16 +146,28 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
 
 
 def run_sweep(raw: dict[str, Any], sweep: SweepSpec, source: str, name: str, out: Path, engine: str = "process",
-              workers: int | None = None, ray_address: str | None = None) -> pd.DataFrame:
-    """Run every variant and write ``<out>/ranking.csv`` (best first by ``sweep.rank_by``)."""
+              workers: int | None = None, ray_address: str | None = None,
+              warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Run every variant and write ``<out>/ranking.csv`` (best first by ``sweep.rank_by``); ``warn`` gets each
+    distinct warning of the variants (their span past the catalog's data) once."""
     if sweep.rank_by not in RANK_COLUMNS:
         raise UsageError(f"{source}: sweep.rank_by: unknown metric '{sweep.rank_by}'; use one of "
                          f"{', '.join(RANK_COLUMNS)}")
+    try:
+        parse_count(sweep.workers, "sweep.workers")
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
     runs = variants(raw, sweep, source)
-    for i, (_, variant) in enumerate(runs):
-        resolve(variant, f"{source} (sweep run {i})", default_name=name)  # fail before any work
+    warnings: dict[str, None] = {}
+    for i, (_, variant) in enumerate(runs):  # fail before any work
+        resolved = resolve(variant, f"{source} (sweep run {i})", default_name=name)
+        warnings.update(dict.fromkeys(resolved.warnings))
+        variant["catalog"] = resolved.catalog  # absolute: a Ray worker's current directory is not ours
+    for line in warnings if warn else ():
+        warn(line)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(variant, source, f"{name}-{i}", str(out / "runs" / str(i))) for i, (_, variant) in enumerate(runs)]
+    path = str(Path(source).resolve())
+    jobs = [(variant, path, f"{name}-{i}", str((out / "runs" / str(i)).resolve())) for i, (_, variant) in enumerate(runs)]
     bar = tqdm(total=len(jobs), desc=f"sweep {name}", unit="run", file=sys.stderr)
     workers = workers or sweep.workers
     try:

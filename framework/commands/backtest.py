@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +13,9 @@ from framework.backtest.config import parse_spec
 from framework.backtest.config import resolve
 from framework.cli import setup_logging
 from framework.errors import FrameworkError
+from framework.settings import make_importable
 from framework.settings import read_yaml
+from framework.values import parse_count
 
 HELP = "run a backtest (or a parameter sweep) described in YAML through Nautilus's BacktestNode"
 SHOWN = ("total_pnl", "total_return", "trading_pnl", "fees", "funding_paid", "sharpe", "sortino", "max_drawdown",
@@ -37,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     source = args.config
     raw = read_yaml(source, "backtest")
+    make_importable(source)  # a strategy module beside the YAML imports (sweep workers get the same path)
     if args.no_charts:
         raw["charts"] = False
     spec = parse_spec(raw, source)
+    if args.workers is not None:
+        parse_count(args.workers, "--workers")
     name = spec.name or Path(source).stem
     out = args.out or Path("runs") / name
     if spec.sweep is not None:
@@ -47,13 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
         with _one_line_failure(f"sweep {name}"):
             table = run_sweep(raw, spec.sweep, source, name, out, engine=args.engine, workers=args.workers,
-                              ray_address=args.ray_address)
-        print(table.to_string(index=False))
+                              ray_address=args.ray_address, warn=_warn)
+        print(table.map(for_people).to_string(index=False))  # ranking.csv keeps full precision
         print(f"ranking: {out / 'ranking.csv'}")
         return 0
     from framework.backtest.runner import run as run_backtest
 
     resolved = resolve(raw, source, default_name=name, run_dir=str(out))
+    for line in resolved.warnings:
+        _warn(line)
     print(f"backtest {name}: {', '.join(resolved.instrument_ids)} {resolved.run_config.start} -> "
           f"{resolved.run_config.end}", flush=True)
     with _one_line_failure(f"backtest {name}"):
@@ -62,9 +69,23 @@ def run(args: argparse.Namespace) -> int:
     for ratio in ("sharpe", "sortino"):
         if shown[ratio] is None:
             shown[ratio] = summary.get("ratio_basis")  # e.g. "n/a (span < 2 days)"
-    print(json.dumps(shown, indent=1))
-    print(f"run folder: {out}")
+    width = max(map(len, shown))
+    for key, value in shown.items():
+        print(f"  {key:<{width}}  {for_people(value)}")
+    log = " and nautilus.log (the engine's log)" if (out / "nautilus.log").is_file() else ""
+    print(f"run folder: {out} (summary.json with full precision{log})")
     return 0
+
+
+def for_people(value: object) -> object:
+    """A float rounded for reading: 2 decimals from 1 up, 4 significant digits below (JSON keeps them all)."""
+    if not isinstance(value, float) or value != value:
+        return value
+    return round(value, 2) if abs(value) >= 1 else float(f"{value:.4g}")
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -77,4 +98,4 @@ def _one_line_failure(what: str) -> Iterator[None]:
         raise
     except Exception as e:  # noqa: BLE001 - whatever the user's code raised
         logging.getLogger("framework.backtest").debug("%s failed", what, exc_info=True)
-        raise FrameworkError(f"{what} failed: {type(e).__name__}: {e} (--log-level DEBUG shows where)") from None
+        raise FrameworkError(f"{what} failed: {type(e).__name__}: {e} (the run folder's nautilus.log shows where)") from None

@@ -8,6 +8,7 @@ from nautilus_trader.model.data import Bar
 
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
+from strategies.base import require
 
 
 class EmaCrossRsiConfig(SignalStrategyConfig, frozen=True):
@@ -19,14 +20,25 @@ class EmaCrossRsiConfig(SignalStrategyConfig, frozen=True):
     rsi_overbought: float = 0.7
     rsi_oversold: float = 0.3
 
+    def validate(self) -> None:
+        """Periods of at least one bar, fast below slow, RSI levels within 0-1 (oversold below overbought)."""
+        super().validate()
+        for key in ("fast_period", "slow_period", "rsi_period"):
+            require(getattr(self, key) >= 1, key, getattr(self, key), "must be 1 or more (bars)")
+        require(self.fast_period < self.slow_period, "fast_period", self.fast_period,
+                f"must be below slow_period ({self.slow_period})")
+        for key in ("rsi_overbought", "rsi_oversold"):
+            require(0 <= getattr(self, key) <= 1, key, getattr(self, key),
+                    "must be between 0 and 1 (Nautilus's RSI is 0-1: 0.7 means 70)")
+        require(self.rsi_oversold < self.rsi_overbought, "rsi_oversold", self.rsi_oversold,
+                f"must be below rsi_overbought ({self.rsi_overbought})")
+
 
 class EmaCrossRsi(SignalStrategy):
     """Long when the fast EMA crosses above the slow one and RSI is not overbought; short (or flat, when
     shorting is off) on the opposite cross unless RSI is oversold."""
 
     def __init__(self, config: EmaCrossRsiConfig) -> None:
-        if config.fast_period >= config.slow_period:
-            raise ValueError(f"fast_period {config.fast_period} must be below slow_period {config.slow_period}")
         super().__init__(config)
         self.fast = ExponentialMovingAverage(config.fast_period)
         self.slow = ExponentialMovingAverage(config.slow_period)

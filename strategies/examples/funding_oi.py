@@ -15,6 +15,7 @@ from nautilus_trader.model.data import Bar
 from framework.data.types import OpenInterest
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
+from strategies.base import require
 
 
 class FundingOiConfig(SignalStrategyConfig, frozen=True):
@@ -26,6 +27,17 @@ class FundingOiConfig(SignalStrategyConfig, frozen=True):
     exit_rate: Decimal = Decimal("0.00005")
     oi_lookback: int = 12
     oi_min_change: float = 0.0
+
+    def validate(self) -> None:
+        """Rates: entry above zero, exit from zero up to below entry; a lookback of at least one row."""
+        super().validate()
+        require(self.entry_rate > 0, "entry_rate", self.entry_rate,
+                "must be more than zero (a funding rate per interval, e.g. 0.0002)")
+        require(0 <= self.exit_rate < self.entry_rate, "exit_rate", self.exit_rate,
+                f"must be from 0 up to below entry_rate ({self.entry_rate})")
+        require(self.oi_lookback >= 1, "oi_lookback", self.oi_lookback, "must be 1 or more (open interest rows)")
+        require(self.oi_min_change > -1, "oi_min_change", self.oi_min_change,
+                "must be above -1 (a relative change: 0.01 = +1 %)")
 
 
 class FundingOi(SignalStrategy):

@@ -14,6 +14,7 @@ from framework.orderflow import TakerFlow
 from framework.orderflow import quote_amount
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
+from strategies.base import require
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -27,6 +28,17 @@ class TakerImbalanceConfig(SignalStrategyConfig, frozen=True):
     window_seconds: int = 300
     entry_imbalance: float = 0.3
     exit_imbalance: float = 0.05
+
+    def validate(self) -> None:
+        """Spans of a second or more (the window at least a bucket); imbalances within 0-1, exit below entry."""
+        super().validate()
+        require(self.bucket_seconds >= 1, "bucket_seconds", self.bucket_seconds, "must be 1 or more")
+        require(self.window_seconds >= self.bucket_seconds, "window_seconds", self.window_seconds,
+                f"must be at least bucket_seconds ({self.bucket_seconds})")
+        require(0 < self.entry_imbalance <= 1, "entry_imbalance", self.entry_imbalance,
+                "must be above 0 and at most 1 ((buy - sell) / (buy + sell))")
+        require(0 <= self.exit_imbalance < self.entry_imbalance, "exit_imbalance", self.exit_imbalance,
+                f"must be from 0 up to below entry_imbalance ({self.entry_imbalance})")
 
 
 class TakerImbalance(SignalStrategy):

@@ -16,6 +16,7 @@ from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
+from strategies.base import require
 
 
 class OrderFlowFollowerConfig(SignalStrategyConfig, frozen=True):
@@ -24,6 +25,12 @@ class OrderFlowFollowerConfig(SignalStrategyConfig, frozen=True):
 
     min_quote: Decimal = Decimal(0)
     min_delta: Decimal = Decimal(0)
+
+    def validate(self) -> None:
+        """Both thresholds zero or more."""
+        super().validate()
+        require(self.min_quote >= 0, "min_quote", self.min_quote, "must be 0 or more (quote currency)")
+        require(self.min_delta >= 0, "min_delta", self.min_delta, "must be 0 or more (quote currency)")
 
 
 class OrderFlowFollower(SignalStrategy):
