@@ -18,6 +18,7 @@ from framework.exchange.server import LocalExchange
 from framework.settings import read_yaml
 from framework.values import parse_count
 from framework.values import parse_duration_ms
+from framework.values import parse_duration_s
 from framework.values import parse_port
 from framework.values import parse_rate
 from framework.values import parse_speed
@@ -75,17 +76,18 @@ def build_config(args: argparse.Namespace) -> ExchangeConfig:
             values[key] = parse_speed(values[key], flag(key), allow_zero=True)
     if "port" in values:
         values["port"] = parse_port(values["port"])
+        if values["port"] == 65535:  # USD-M takes the next port, which does not exist
+            raise UsageError("--port 65535: USD-M listens on port + 1; use 1 to 65534, or 0 for free ports")
     for rate in ("http_5xx_rate", "malformed_frame_rate"):
         if rate in faults:
             faults[rate] = parse_rate(faults[rate], flag(rate.replace("_", "-")))
-    for key in ("drop_ws_every", "weight_limit"):
+    for key, minimum in (("drop_ws_every", 0), ("weight_limit", 1), ("latency_ms", 0), ("seed", 0)):
         source = faults if key in faults else values
         if key in source:
-            source[key] = parse_count(source[key], flag(key.replace("_", "-")), minimum=0 if key == "drop_ws_every" else 1)
-    for key in ("window_seconds", "ban_seconds", "latency_ms"):
-        source = faults if key in faults else values
-        if key in source:
-            source[key] = parse_speed(source[key], flag(key.replace("_", "-")), allow_zero=key == "latency_ms")
+            source[key] = parse_count(source[key], flag(key.replace("_", "-")), minimum=minimum)
+    for key in ("window_seconds", "ban_seconds"):  # 60, 90s, 2m
+        if key in values:
+            values[key] = parse_duration_s(values[key], flag(key.replace("_", "-")))
     if "data" in values:
         values["data"] = Path(values["data"])
     return ExchangeConfig(**values, faults=FaultConfig(seed=values.get("seed", 0), **faults))
@@ -108,7 +110,10 @@ async def _serve(exchange: LocalExchange) -> int:
     try:
         await exchange.start()
     except OSError as e:
-        raise UsageError(f"cannot listen on {exchange.config.host}:{exchange.config.port}: {e.strerror}") from None
+        await exchange.stop()  # the spot server may be up when USD-M's port (port + 1) is the taken one
+        port = exchange.config.port
+        raise UsageError(f"cannot listen on {exchange.config.host}:{port} (spot) and {port + 1} (USD-M): "
+                         f"{e.strerror}; choose other ports or --port 0 for free ones") from None
     print(json.dumps(exchange.urls), flush=True)
     print(f"local exchange: clock at {exchange.market.now()} ms, speed {exchange.config.speed}x, "
           f"taped: {', '.join(f'{m.value} {sorted(exchange.data.market(m).tapes)}' for m in Market)}",

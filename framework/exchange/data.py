@@ -20,7 +20,6 @@ first, so a book recorded with the trades pairs with them.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
@@ -30,14 +29,14 @@ from pathlib import Path
 import msgspec
 
 from framework.binance.endpoints import Market
+from framework.exchange.tape import DataError
 from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import load_tape
+from framework.exchange.tape import read_maybe_gzip
 
 PACKAGED_DATA = Path(str(resources.files("framework.exchange") / "data"))
 
-
-class DataError(ValueError):
-    """The data folder does not have the documented layout."""
+__all__ = ["DataError", "ExchangeData", "MarketData", "load_data"]
 
 
 @dataclass
@@ -48,15 +47,30 @@ class MarketData:
 
     def snapshot_bytes(self, name: str) -> bytes | None:
         """The recorded body ``rest/<name>.json[.gz]``, or None."""
+        path = self.snapshot_path(name)
+        return None if path is None else read_maybe_gzip(path)
+
+    def snapshot_path(self, name: str) -> Path | None:
+        """Where ``rest/<name>.json[.gz]`` is, or None."""
         for path in (self.root / "rest" / f"{name}.json", self.root / "rest" / f"{name}.json.gz"):
             if path.is_file():
-                raw = path.read_bytes()
-                return gzip.decompress(raw) if path.suffix == ".gz" else raw
+                return path
         return None
 
     def snapshot(self, name: str) -> object:
         raw = self.snapshot_bytes(name)
-        return None if raw is None else msgspec.json.decode(raw)
+        if raw is None:
+            return None
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as e:
+            raise DataError(f"{self.snapshot_path(name)}: not valid JSON ({e}); a truncated or damaged recording: "
+                            "restore it (the packaged copy is in framework/exchange/data)") from None
+
+    def check_snapshots(self) -> None:
+        """Decode every recorded body now, so a damaged file is refused at start, not on some later request."""
+        for name in self.snapshot_names():
+            self.snapshot(name)
 
     def snapshot_names(self) -> list[str]:
         folder = self.root / "rest"
@@ -65,8 +79,12 @@ class MarketData:
     @cached_property
     def exchange_info(self) -> dict:
         info = self.snapshot("exchangeInfo")
-        if not isinstance(info, dict) or "symbols" not in info:
-            raise DataError(f"{self.root}/rest/exchangeInfo.json is missing or has no 'symbols'")
+        where = self.snapshot_path("exchangeInfo") or f"{self.root}/rest/exchangeInfo.json"
+        if not isinstance(info, dict) or not isinstance(info.get("symbols"), list):
+            raise DataError(f"{where} is missing or has no 'symbols' list; every market folder needs the "
+                            "exchangeInfo its symbols are listed in")
+        if not all(isinstance(s, dict) and isinstance(s.get("symbol"), str) for s in info["symbols"]):
+            raise DataError(f"{where}: every entry of 'symbols' must be an object with a 'symbol' name")
         return info
 
     @cached_property
@@ -113,6 +131,7 @@ def load_data(root: Path | None = None) -> ExchangeData:
         for path in sorted((folder / "tape").glob("*.csv*")):
             tape = load_tape(path)
             data.tapes[tape.symbol] = tape
+        data.check_snapshots()
         data.symbols  # noqa: B018 (validate now, not on the first request)
         markets[market.value] = data
     return ExchangeData(**markets)

@@ -20,6 +20,8 @@ import bisect
 import csv
 import gzip
 import io
+import re
+import zlib
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -331,15 +333,65 @@ class SparseTable:
         return self._pick(level[lo], level[hi - (1 << e)])
 
 
+class DataError(ValueError):
+    """A data folder or file of the local exchange does not have the documented layout (names the file)."""
+
+
+TAPE_HEADER = ["id", "price", "qty", "time", "event_time", "is_buyer_maker"]
+_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+_BOOLEAN = ("true", "false", "True", "False", "1", "0")
+
+
+def read_maybe_gzip(path: Path) -> bytes:
+    """The bytes of ``path``, gunzipped when it ends in ``.gz``; a damaged file is a DataError naming it."""
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a truncated gzip an EOFError
+        raise DataError(f"{path}: cannot read it ({e or type(e).__name__}); restore the file or remove it") from None
+
+
 def load_tape(path: Path) -> SymbolTape:
-    """Load ``<SYMBOL>.csv[.gz]`` (columns id, price, qty, time, event_time, is_buyer_maker)."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    reader = csv.reader(io.StringIO(raw.decode()))
-    header = next(reader)
-    expected = ["id", "price", "qty", "time", "event_time", "is_buyer_maker"]
-    if header != expected:
-        raise ValueError(f"{path}: header must be {','.join(expected)}")
-    symbol = path.name.split(".")[0].upper()
-    return SymbolTape(symbol, [tuple(r) for r in reader])  # type: ignore[misc]
+    """Load ``<SYMBOL>.csv[.gz]`` (columns id, price, qty, time, event_time, is_buyer_maker).
+
+    Every row is checked first, so a damaged tape is one DataError naming the file, the line and the fault.
+    """
+    try:
+        text = read_maybe_gzip(path).decode()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); a tape is a CSV file") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or rows[0] != TAPE_HEADER:
+        got = ",".join(rows[0]) if rows else "an empty file"
+        raise DataError(f"{path}, line 1: the header must be {','.join(TAPE_HEADER)} (got {got!r})")
+    checked: list[tuple[str, ...]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:  # a blank line
+            continue
+        _check_row(path, line, row, checked[-1] if checked else None)
+        checked.append(tuple(row))
+    if not checked:
+        raise DataError(f"{path}: no trades after the header; a tape needs at least one row")
+    return SymbolTape(path.name.split(".")[0].upper(), checked)  # type: ignore[arg-type]
+
+
+def _check_row(path: Path, line: int, row: list[str], previous: tuple[str, ...] | None) -> None:
+    where = f"{path}, line {line}"
+    if len(row) != len(TAPE_HEADER):
+        raise DataError(f"{where}: {len(row)} fields, expected {len(TAPE_HEADER)} ({','.join(TAPE_HEADER)})")
+    values = dict(zip(TAPE_HEADER, row))
+    for name in ("id", "time", "event_time"):
+        if not values[name].isdigit():
+            raise DataError(f"{where}: {name} {values[name]!r} is not a whole number")
+    for name in ("price", "qty"):
+        if not _DECIMAL.match(values[name]):
+            raise DataError(f"{where}: {name} {values[name]!r} is not a decimal number such as 61850.10")
+    if values["is_buyer_maker"] not in _BOOLEAN:
+        raise DataError(f"{where}: is_buyer_maker {values['is_buyer_maker']!r} is not true or false")
+    if previous is not None:
+        if int(values["id"]) != int(previous[0]) + 1:
+            raise DataError(f"{where}: id {values['id']} follows {previous[0]}; trade ids must be contiguous "
+                            "(no gaps, no repeats, ascending)")
+        if int(values["time"]) < int(previous[3]):
+            raise DataError(f"{where}: time {values['time']} is before the previous row's {previous[3]}; "
+                            "trade times must not decrease")
