@@ -15,6 +15,7 @@ from framework.binance.config import URL_ENV
 from framework.binance.config import BinanceUrls
 from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.values import parse_clock_start
 
 URL_FLAGS = {
     "spot_http": "--base-path-spot",
@@ -34,6 +35,16 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     for field, flag in URL_FLAGS.items():
         group.add_argument(flag, dest=f"url_{field}", metavar="URL", help=f"overrides ${URL_ENV[field]}")
+    # one clock choice for every --offline command; ingest's own --start is its range, so there it is --offline-start
+    clock = {"dest": "offline_start", "metavar": "recorded|now|TIME",
+             "help": "with --offline: where the local exchange's clock starts: recorded (the recordings' own time, "
+                     "2024-08-08), now, or an ISO time / epoch ms (default: the command's, see README)"}
+    try:
+        group.add_argument("--start", "--offline-start", **clock)
+        parser.set_defaults(clock_flag="--start")
+    except argparse.ArgumentError:
+        group.add_argument("--offline-start", **clock)
+        parser.set_defaults(clock_flag="--offline-start")
 
 
 def url_flags(args: argparse.Namespace) -> dict[str, str | None]:
@@ -44,18 +55,26 @@ def url_flags(args: argparse.Namespace) -> dict[str, str | None]:
 def binance_urls(args: argparse.Namespace, yaml_urls: dict[str, Any] | None = None,
                  offline: dict[str, Any] | None = None) -> Iterator[BinanceUrls]:
     """The URLs to use; with ``--offline``, those of a local exchange (``ExchangeConfig(**offline)``)
-    started for the duration."""
+    started for the duration. ``offline["start"]`` is the command's default clock start; ``--start``
+    (``--offline-start`` where the command's ``--start`` means something else) overrides it."""
     flags = url_flags(args)
+    start = getattr(args, "offline_start", None)
+    clock_flag = getattr(args, "clock_flag", "--start")
     if not getattr(args, "offline", False):
+        if start is not None:
+            raise UsageError(f"{clock_flag} sets the local exchange's clock; add --offline or drop it")
         yield BinanceUrls.resolve(flags=flags, yaml=yaml_urls)
         return
+    offline = dict(offline or {})  # the command's defaults (its "start" among them), then the flag
+    if start is not None:
+        offline["start"] = parse_clock_start(start, clock_flag)
     given = [URL_FLAGS[f] for f, v in flags.items() if v]
     if given:
         raise UsageError(f"--offline serves its own URLs; drop {', '.join(given)} or drop --offline")
     from framework.exchange.server import ExchangeConfig
     from framework.exchange.server import LocalExchangeThread
 
-    with LocalExchangeThread(ExchangeConfig(**(offline or {}))) as exchange:
+    with LocalExchangeThread(ExchangeConfig(**offline)) as exchange:
         logging.getLogger("framework").info("offline: local exchange at %s", exchange.urls)
         yield BinanceUrls(**exchange.urls)
 

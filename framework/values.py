@@ -67,6 +67,22 @@ def parse_time_ms(value: Any, what: str = "time", *, allow_now: bool = False, no
     return int(parsed.timestamp() * 1000)
 
 
+CLOCK_HINT = "use recorded (the recordings' own time), now, or a time: an ISO date or time or epoch milliseconds"
+
+
+def parse_clock_start(value: Any, what: str = "--start") -> str:
+    """Where a local exchange's clock starts: ``recorded``, ``now`` or a time (returned as epoch ms text)."""
+    text = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if text in ("recorded", "now"):
+        return text
+    if not text:
+        raise BadValue(f"{what}: {value!r} is not a clock start; {CLOCK_HINT}")
+    try:
+        return str(parse_time_ms(value, what))
+    except BadValue:
+        raise BadValue(f"{what}: {value!r} is not a clock start; {CLOCK_HINT}") from None
+
+
 def _looks_like_date(text: str) -> bool:
     try:
         datetime.strptime(text, "%Y%m%d")
@@ -123,6 +139,14 @@ def parse_duration_ms(value: Any, what: str = "duration", *, allow_zero: bool = 
 def parse_duration_s(value: Any, what: str = "duration", *, allow_zero: bool = False) -> float:
     """A duration as ``parse_duration_ms`` reads it, in seconds."""
     return parse_duration_ms(value, what, allow_zero=allow_zero) / SECOND_MS
+
+
+def format_duration_ms(ms: int) -> str:
+    """Milliseconds -> the shortest text ``parse_duration_ms`` reads back: ``1d``, ``6h``, ``15m``, ``90s``."""
+    for unit in ("w", "d", "h", "m", "s"):
+        if ms and ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"
 
 
 # -- numbers ------------------------------------------------------------------------------------------------
@@ -214,3 +238,18 @@ def parse_catalog(value: Any, what: str = "catalog") -> str:
         raise BadValue(f"{what}: {text!r} is a {scheme}:// URL; catalogs on object storage are not supported yet, "
                        "use a local folder (e.g. sync the bucket to disk)")
     return text
+
+
+# -- money --------------------------------------------------------------------------------------------------
+
+_BALANCE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s+([A-Z][A-Z0-9]{1,11})\s*$")
+
+
+def parse_balance(value: Any, what: str = "starting_balances") -> tuple[str, str]:
+    """A starting balance ``"10000 USDT"`` (a positive amount, a space, an upper-case currency code) ->
+    (amount text, currency); Nautilus's own parser fails on ``"ten thousand USDT"`` with a bare decimal error."""
+    match = _BALANCE.match(value) if isinstance(value, str) else None
+    if not match or not float(match.group(1)) > 0:
+        raise BadValue(f"{what}: {value!r} is not a balance; write a positive amount and an upper-case currency "
+                       "code, e.g. \"10000 USDT\"")
+    return match.group(1), match.group(2)

@@ -52,6 +52,20 @@ class Frame:
     recv_ns: int  # local wall-clock receive time (ns since epoch)
 
 
+class StreamRefused(ConnectionError):
+    """The server answered the connection's upgrade with a client error (4xx: an unknown stream or symbol) on
+    ``attempts`` connects in a row: retrying will not help."""
+
+    def __init__(self, url: str, status: int, attempts: int):
+        super().__init__(f"the server refused {url} with HTTP {status} on {attempts} connects in a row")
+        self.url, self.status, self.attempts = url, status, attempts
+
+
+def _refusal(e: BaseException) -> bool:
+    # rate limits (418, 429) and timeouts (408) pass; other 4xx answers to the upgrade do not change by retrying
+    return isinstance(e, aiohttp.WSServerHandshakeError) and 400 <= e.status < 500 and e.status not in (408, 418, 429)
+
+
 class StreamConnection:
     """One logical stream connection that reconnects until closed.
 
@@ -59,6 +73,7 @@ class StreamConnection:
     again (``reconnects`` counts them). aiohttp answers the server's pings. ``url`` may be a callable,
     asked at each connect (a connection whose stream set changes reconnects to the current set).
     ``max_lifetime_s`` closes and reopens the socket before the server's 24 h cut (``lifetime_cuts``).
+    ``max_refusals`` consecutive 4xx answers to the upgrade end ``frames()`` with ``StreamRefused``.
     """
 
     def __init__(
@@ -69,8 +84,10 @@ class StreamConnection:
         max_backoff_s: float = 30.0,
         heartbeat_s: float | None = None,
         max_lifetime_s: float | None = None,
+        max_refusals: int = 5,
     ):
         self._url = url
+        self.max_refusals = max_refusals
         self.reconnect = reconnect
         self.max_backoff_s = max_backoff_s
         self.heartbeat_s = heartbeat_s
@@ -105,14 +122,14 @@ class StreamConnection:
             asyncio.ensure_future(ws.close())
 
     async def frames(self) -> AsyncIterator[Frame]:
-        failures = 0
+        failures = refusals = 0
         while not self._closed:
             try:
                 session = self._session or aiohttp.ClientSession()
                 self._session = session
                 async with session.ws_connect(self.url, heartbeat=self.heartbeat_s, autoping=True) as ws:
                     self._ws = ws
-                    failures = 0
+                    failures = refusals = 0
                     cut = None
                     if self.max_lifetime_s:
                         cut = asyncio.get_running_loop().call_later(self.max_lifetime_s, self._cut, ws)
@@ -129,6 +146,9 @@ class StreamConnection:
                         cut.cancel()
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
                 failures += 1
+                refusals = refusals + 1 if _refusal(e) else 0
+                if refusals >= self.max_refusals:
+                    raise StreamRefused(self.url, e.status, refusals) from None  # type: ignore[union-attr]
                 log.warning("stream %s: %s", self.url, e)
             finally:
                 self._ws = None

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import AsyncIterator
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -43,6 +44,7 @@ from framework.binance.stream_schemas import Reply
 from framework.binance.stream_schemas import StreamDecodeError
 from framework.binance.stream_schemas import StreamDecoder
 from framework.binance.websocket import StreamConnection
+from framework.binance.websocket import StreamRefused
 from framework.binance.websocket import futures_category
 from framework.binance.websocket import stream_url
 from framework.ingest.fetch import Fetcher
@@ -58,6 +60,7 @@ log = logging.getLogger("framework.live.feed")
 MESSAGE_LIMIT = {Market.SPOT: 5, Market.FUTURES: 10}
 MAX_STREAMS_PER_CONNECTION = 1024
 LIFETIME_S = 23.5 * 3600  # reopen before Binance's 24 h cut
+ID_PLAN_CHUNK = 1_000_000  # aggTrade ids per planned stretch of a gap fill
 
 
 def rest_kline(k: KlineBar) -> rest.Kline:
@@ -104,6 +107,10 @@ class MarketFeed:
         self._past_reconnects = 0
         self._past_cuts = 0
         self._ids = itertools.count(1)
+        #: set when a connection is given up (the server refuses its streams: ``StreamRefused``, in ``error``)
+        self.failed = asyncio.Event()
+        self.error: StreamRefused | None = None
+        self.refused_streams: list[str] = []
 
     # -- subscriptions ------------------------------------------------------------------------------
 
@@ -124,9 +131,16 @@ class MarketFeed:
             row = await fetcher.newest_agg_trade()
             return None if row is None else row.a
 
+        async def pages(lo: int, hi: int) -> AsyncIterator[list[Any]]:
+            # planned a million ids at a time: a long catch-up (years of ids) is millions of pages, too many to
+            # plan at once without stalling the loop (and signals) for seconds
+            for a in range(lo, hi + 1, ID_PLAN_CHUNK):
+                async for rows in fetcher.id_pages(Span(a, min(a + ID_PLAN_CHUNK - 1, hi))):
+                    yield rows
+
         name = f"{symbol.lower()}@aggTrade"
-        seq = GapFreeSequence(f"{self.market.value} {symbol} aggTrades", attrgetter("a"), 1,
-                              lambda lo, hi: fetcher.id_pages(Span(lo, hi)), deliver, newest, last_id)
+        seq = GapFreeSequence(f"{self.market.value} {symbol} aggTrades", attrgetter("a"), 1, pages, deliver, newest,
+                              last_id)
         self.sequences[name] = seq
         self.stream(name, seq.push)
         return seq
@@ -189,12 +203,17 @@ class MarketFeed:
         conn = shard.conn
         assert conn is not None
         seen = 0
-        async for frame in conn.frames():
-            if conn.reconnects != seen:
-                seen = conn.reconnects
-                log.info("%s stream connection reopened (%d so far); gaps fill from the first live frame",
-                         self.market.value, seen)
-            self.on_frame(frame.data, frame.recv_ns)
+        try:
+            async for frame in conn.frames():
+                if conn.reconnects != seen:
+                    seen = conn.reconnects
+                    log.info("%s stream connection reopened (%d so far); gaps fill from the first live frame",
+                             self.market.value, seen)
+                self.on_frame(frame.data, frame.recv_ns)
+        except StreamRefused as e:  # not an endless reconnect loop: the owner decides (record ends with one line)
+            log.error("%s streams %s: %s", self.market.value, ", ".join(shard.streams), e)
+            self.error, self.refused_streams = e, list(shard.streams)
+            self.failed.set()
 
     async def _subscriber(self, shard: _Shard) -> None:
         """Send streams added to an open socket as batched SUBSCRIBEs, paced under the message limit."""

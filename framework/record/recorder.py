@@ -17,12 +17,15 @@ lacks is fetched, and what was once written stays, so history grows beyond the 3
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +36,8 @@ from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import CatalogStoreError
+from framework.catalog.store import Holdings
+from framework.catalog.store import Period
 from framework.catalog.store import Series
 from framework.data import parsing
 from framework.errors import FrameworkError
@@ -42,12 +47,19 @@ from framework.ingest.kinds import step_ms
 from framework.ingest.runner import Ingestor
 from framework.ingest.runner import kline_series
 from framework.live.feed import MarketFeed
+from framework.record.backfill import FINAL_CATCH_UP_S
+from framework.record.backfill import CatchUp
+from framework.record.backfill import held_until
+from framework.record.backfill import human_ms
+from framework.record.backfill import report_progress
 from framework.record.config import STREAMED
 from framework.record.config import RecordConfig
+from framework.timeunits import DAY_MS
+from framework.timeunits import NS_PER_MS
+from framework.values import format_time_ms
 
 log = logging.getLogger("framework.record")
-NS = 1_000_000  # ns per ms
-DAY_MS = 86_400_000
+NS = NS_PER_MS
 NS_PER_DAY = DAY_MS * NS
 #: Recorded trades go into hour files, merged into the usual day file once the day is complete: a flush into
 #: a partial period rewrites that period's file, and a busy symbol's day file grows past a million rows
@@ -64,36 +76,63 @@ def trades_table(inst: Instrument, rows: list[Any]) -> pa.Table:
 
 @dataclass
 class Recording:
-    """One streamed series: its rows waiting for the next flush and how to write them."""
+    """One streamed series: its rows waiting for the next flush and how to write them.
+
+    ``key``/``step`` give a row's place in the sequence (aggTrade id by 1, bar open time by the interval):
+    a write declares the span since what is held (``covered``) only when its first row continues the last row
+    held (``last_key``), so a span the recording skipped is never declared held, and never a whole period
+    without rows (no empty files)."""
 
     name: str
     outputs: list[tuple[Series, Callable[[list[Any]], pa.Table]]]  # every series the rows land in
-    covered: int | None  # ns the catalog holds up to (the next write starts after it)
+    covered: int | None  # ns: end of the file holding the newest row (None: nothing held)
     rows: list[Any] = field(default_factory=list)
     written: int = 0
     consolidate_days: bool = False  # merge each completed day's files into one day file
+    key: Callable[[Any], int] = attrgetter("a")
+    step: int = 1
+    last_key: int | None = None  # key of the newest row held or written
+    newest_key: int | None = None  # key of the newest row received (written or buffered)
 
     def add(self, row: Any, filled: bool) -> None:
         self.rows.append(row)
+        self.newest_key = self.key(row)
 
     def write(self, store: CatalogStore, rows: list[Any]) -> None:
-        """Write ``rows`` (taken from the buffer) into every output series, touching what is held."""
-        top = self.covered
-        bottom = self.covered  # a first write: its first row
+        """Write ``rows`` (taken from the buffer) into every output series; never zero rows."""
+        if not rows:
+            return
+        continues = self.last_key is not None and self.key(rows[0]) == self.last_key + self.step
+        top = bottom = None
         for series, convert in self.outputs:
             table = convert(rows)
-            start = None if self.covered is None else self.covered + 1
-            store.write_table(series, table, start=start)
             ts = table.column("ts_init")
-            last = int(ts[-1].as_py())
+            first, last = int(ts[0].as_py()), int(ts[-1].as_py())
+            start = self._declared_start(series.period or store.period, first) if continues else None
+            store.write_table(series, table, start=start)
             top = last if top is None else max(top, last)
-            bottom = int(ts[0].as_py()) if bottom is None else bottom
-        if self.consolidate_days and bottom is not None and top is not None:
-            for day in range(bottom // NS_PER_DAY, top // NS_PER_DAY):  # the days this write completed
+            bottom = first if bottom is None else min(bottom, first)
+        assert top is not None and bottom is not None
+        if self.consolidate_days:
+            # the days this write completed (the held one among them when the rows continue it)
+            since = self.covered if continues and self.covered is not None else bottom
+            for day in range(since // NS_PER_DAY, top // NS_PER_DAY):
                 for series, _ in self.outputs:
                     store.consolidate(series, day * NS_PER_DAY, (day + 1) * NS_PER_DAY - 1)
-        self.covered = top
+        self.covered = top if self.covered is None else max(self.covered, top)
+        self.last_key = self.key(rows[-1])
         self.written += len(rows)
+
+    def _declared_start(self, period: Period, first: int) -> int | None:
+        """Right after what is held (the files stay contiguous), but never across a whole period without rows:
+        the held file's period is completed (a rename), the rows' period starts the new file."""
+        if self.covered is None:
+            return None
+        after = self.covered + 1
+        own = period.bounds(first)[0]
+        if after >= own or after >= period.bounds(own - 1)[0]:
+            return after
+        return own
 
 
 @dataclass
@@ -119,9 +158,11 @@ class RecordSummary:
 
 
 class Recorder:
-    """Runs one record configuration until ``stop`` is set (or ``cfg.duration`` passes)."""
+    """Runs one record configuration until ``stop`` is set (or ``cfg.duration`` passes), in every phase:
+    set-up, the start's catch-up and the live recording stop alike, and what was fetched is flushed."""
 
-    def __init__(self, cfg: RecordConfig, client: BinanceRestClient, urls: BinanceUrls):
+    def __init__(self, cfg: RecordConfig, client: BinanceRestClient, urls: BinanceUrls,
+                 warn: Callable[[str], None] | None = None):
         cfg.validate()
         self.cfg = cfg
         self.client = client
@@ -129,8 +170,11 @@ class Recorder:
         self.store = CatalogStore(cfg.catalog)
         self.feeds: dict[Market, MarketFeed] = {}
         self.recordings: list[Recording] = []
+        self.catch_ups: list[CatchUp] = []
         self.polls = 0
+        self.warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
         self._flush_lock = asyncio.Lock()
+        self._now_ms: dict[Market, int] = {}
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -151,6 +195,7 @@ class Recorder:
             streamed = [k for k in sel.kinds if k in STREAMED]
             if not streamed:
                 continue
+            self._now_ms[market] = (await self.client.get(market, "time")).serverTime
             feed = self.feeds[market] = MarketFeed(market, self.client, self.urls.ws(market),
                                                    self.cfg.streams_per_connection, self.cfg.latency_warn_ms)
             for symbol in sel.symbols:
@@ -161,15 +206,36 @@ class Recorder:
                     for interval in sel.intervals:
                         await self._record_klines(feed, inst, interval)
 
+    def _resume_at(self, rec: Recording, market: Market, held: Holdings, what: str, fill: str) -> bool:
+        """Whether the start fetches the gap since the catalog's newest row (``max_backfill``); if not, say so."""
+        if held.last_ts is None:
+            return False
+        limit = self.cfg.max_backfill_ms
+        gap = self._now_ms[market] - held.last_ts // NS
+        if limit is None or gap <= limit:
+            return True
+        given = self.cfg.max_backfill
+        self.warn(f"{rec.name}: the catalog ends {format_time_ms(held.last_ts // NS)}, {human_ms(gap)} ago, more "
+                  f"than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
+                  f"newest {what}; the gap stays in the gap report (fill it with `ingest {fill} --start "
+                  f"{format_time_ms(held.last_ts // NS)} --end now --catalog {self.cfg.catalog}` or `record "
+                  "--backfill all`)")
+        return False
+
     async def _record_trades(self, feed: MarketFeed, inst: Instrument) -> None:
         symbol = inst.raw_symbol.value
         series = Series.trades(inst.id, period=RECORD_TRADES_PERIOD)
         held = self.store.holdings(series)
         rec = Recording(f"{feed.market.value} {symbol} agg_trades", [(series, partial(trades_table, inst))],
-                        held.covered_until, consolidate_days=True)
+                        held_until(held), consolidate_days=True, last_key=held.last_id)
         self.recordings.append(rec)
-        # nothing held: start at the exchange's newest aggTrade
-        await feed.agg_trades(symbol, rec.add, last_id=held.last_id).start_at_latest()
+        fill = f"--market {feed.market.value} --symbols {symbol} --kinds agg_trades"
+        last_id = held.last_id if self._resume_at(rec, feed.market, held, "trade", fill) else None
+        # nothing held, or a gap past max_backfill: start at the exchange's newest aggTrade
+        seq = feed.agg_trades(symbol, rec.add, last_id=last_id)
+        await seq.start_at_latest()
+        if last_id is not None:
+            self.catch_ups.append(CatchUp.watch(rec, last_id, seq))
 
     async def _record_klines(self, feed: MarketFeed, inst: Instrument, interval: str) -> None:
         symbol = inst.raw_symbol.value
@@ -186,44 +252,111 @@ class Recorder:
             return parsing.kline_stats_table(rows, bar_type)
 
         rec = Recording(f"{feed.market.value} {symbol} klines {interval}", [(bars, bar_table), (stats, stats_table)],
-                        held.covered_until)
+                        held_until(held), key=attrgetter("open_time"), step=length, last_key=last_open)
         self.recordings.append(rec)
-        # nothing held: start after the last closed bar
-        await feed.klines(symbol, interval, rec.add, last_open=last_open).start_at_latest()
+        fill = f"--market {feed.market.value} --symbols {symbol} --kinds klines --intervals {interval}"
+        if not self._resume_at(rec, feed.market, held, "closed bar", fill):
+            last_open = None
+        # nothing held, or a gap past max_backfill: start after the last closed bar
+        seq = feed.klines(symbol, interval, rec.add, last_open=last_open)
+        await seq.start_at_latest()
+        if last_open is not None:
+            self.catch_ups.append(CatchUp.watch(rec, last_open, seq))
 
     # -- running ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> RecordSummary:
         started = time.monotonic()
-        await self._setup()
-        for feed in self.feeds.values():
-            await feed.start()
-        # resume: whatever happened since the catalog's last row comes from REST, ahead of live rows
-        catch_up = asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
-        jobs = [self._flusher(), self._status(started)]
-        if any(k not in STREAMED for sel in self.cfg.markets.values() for k in sel.kinds):
-            jobs.append(self._poller())
-        tasks = [asyncio.ensure_future(job) for job in jobs]
-        stopped = asyncio.ensure_future(stop.wait())
+        stopping = asyncio.ensure_future(self._until_stopped(stop))
+        tasks: list[asyncio.Future] = []
         try:
-            # the background tasks run until cancelled: one that ends has failed (e.g. a flush) and ends the run
-            done, _ = await asyncio.wait([stopped, *tasks], timeout=self.cfg.duration,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in done - {stopped}:
-                task.result()
-            await catch_up
-            # a clean stop: everything the exchange has up to now, then the last flush
-            await asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
+            setup = asyncio.ensure_future(self._setup())
+            tasks.append(setup)
+            await asyncio.wait([setup, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not setup.done():
+                return self._summary(started)  # stopped while setting up (finally: nothing buffered yet)
+            setup.result()
+            for feed in self.feeds.values():
+                await feed.start()
+            # resume: whatever happened since the catalog's last row comes from REST, ahead of live rows
+            catch_up = asyncio.ensure_future(self._catch_up())
+            jobs = [self._flusher(), self._status(started), self._feed_failures()]
+            if any(k not in STREAMED for sel in self.cfg.markets.values() for k in sel.kinds):
+                jobs.append(self._poller())
+            tasks += [catch_up, *(asyncio.ensure_future(job) for job in jobs)]
+            waiting = {stopping, *tasks[1:]}
+            while True:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                # the background tasks run until cancelled: one that ends has failed (e.g. a flush) and ends the
+                # run; the catch-up ends when it has caught up (or fails, and ends the run too)
+                for task in done - {stopping}:
+                    task.result()
+                if stopping in done:
+                    break
+            if catch_up.done():
+                # a clean stop: everything the exchange has up to now (bounded: a stop is a stop)
+                await self._final_catch_up()
+            else:
+                log.info("stopped during the start's catch-up; the next start resumes after what was written")
         finally:
-            for task in (stopped, catch_up, *tasks):
+            for task in (stopping, *tasks):
                 task.cancel()
-            await asyncio.gather(stopped, catch_up, *tasks, return_exceptions=True)
+            await asyncio.gather(stopping, *tasks, return_exceptions=True)
             for feed in self.feeds.values():
                 await feed.stop()
             await self.flush()
+        return self._summary(started)
+
+    def _summary(self, started: float) -> RecordSummary:
         return RecordSummary({r.name: r.written for r in self.recordings},
                              {m.value: f.stats() for m, f in self.feeds.items()}, self.polls,
                              time.monotonic() - started)
+
+    async def _until_stopped(self, stop: asyncio.Event) -> None:
+        """Returns on ``stop`` or when ``duration`` has passed since the run began."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self.cfg.duration)
+
+    async def _catch_up(self) -> None:
+        """The start's catch-up, with progress on stderr when it takes a while (``CatchUp``)."""
+        progress = asyncio.ensure_future(report_progress(self.catch_ups))
+        try:
+            await asyncio.gather(*(f.catch_up() for f in self.feeds.values()))
+        finally:
+            progress.cancel()
+            await asyncio.gather(progress, return_exceptions=True)
+
+    async def _final_catch_up(self) -> None:
+        final = asyncio.ensure_future(asyncio.gather(*(f.catch_up() for f in self.feeds.values())))
+        done, _ = await asyncio.wait([final], timeout=FINAL_CATCH_UP_S)
+        if final in done:
+            final.result()
+            return
+        final.cancel()
+        await asyncio.gather(final, return_exceptions=True)
+        log.info("the stop's catch-up took over %.0f s; the next start resumes after what was written",
+                 FINAL_CATCH_UP_S)
+
+    async def _feed_failures(self) -> None:
+        """Ends the run when a feed gives a connection up (the exchange refuses its streams)."""
+        waits = {asyncio.ensure_future(f.failed.wait()): f for f in self.feeds.values()}
+        if not waits:
+            await asyncio.Event().wait()
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        feed = waits[next(iter(done))]
+        assert feed.error is not None
+        symbols = sorted({s.split("@", 1)[0].upper() for s in feed.refused_streams})
+        raise FrameworkError(
+            f"{feed.market.value} {', '.join(symbols)}: the exchange refused the streams "
+            f"{', '.join(feed.refused_streams)} {feed.error.attempts} times in a row (HTTP {feed.error.status}): it "
+            f"has no live market data for "
+            f"{'this symbol' if len(symbols) == 1 else 'these symbols'} (with --offline only symbols with a "
+            f"recorded tape stream); remove {'it' if len(symbols) == 1 else 'them'} from "
+            f"markets.{feed.market.value}.symbols")
 
     async def _flusher(self) -> None:
         last = time.monotonic()
