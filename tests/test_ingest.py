@@ -179,8 +179,10 @@ def bulk_tree(root: Path, zipped: bool = False) -> Path:
 
 
 def import_files(ex, catalog: Path, files: Path):
+    """Bulk files with the bundled exchangeInfo (``--offline``: no network call at all)."""
     return subprocess.run(
-        [sys.executable, "-m", "framework.main", "ingest", "--from-files", str(files), "--catalog", str(catalog)],
+        [sys.executable, "-m", "framework.main", "ingest", "--from-files", str(files), "--catalog", str(catalog),
+         "--offline"],
         env={**os.environ, "PYTHONPATH": str(ROOT), "BASE_PATH_SPOT": ex.urls["spot_http"],
              "BASE_PATH_FUTURES": ex.urls["futures_http"]},
         cwd=ROOT, capture_output=True, text=True, timeout=300)

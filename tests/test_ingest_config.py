@@ -64,5 +64,15 @@ def test_span() -> None:
         parse_span(msgspec.convert({"start": "2024-08-09", "end": "2024-08-08"}, IngestConfig), NOW)
     with pytest.raises(UsageError, match="start: missing"):
         parse_span(IngestConfig(), NOW)
-    with pytest.raises(UsageError, match="bad time 'yesterday'"):
+    with pytest.raises(UsageError, match="start: 'yesterday' is not a time"):
         parse_span(msgspec.convert({"start": "yesterday"}, IngestConfig), NOW)
+
+
+def test_a_span_in_the_future_is_refused_and_a_late_end_said() -> None:
+    said: list[str] = []
+    with pytest.raises(UsageError, match="after the exchange's time now"):  # it used to fetch nothing, silently
+        parse_span(msgspec.convert({"start": "2030-01-01", "end": "2030-02-01"}, IngestConfig), NOW, said.append)
+    span = parse_span(msgspec.convert({"start": "2024-08-08", "end": "2030-01-01"}, IngestConfig), NOW, said.append)
+    assert span == (1_723_075_200_000, NOW) and len(said) == 1 and "fetching up to now" in said[0]
+    parse_span(msgspec.convert({"start": "2024-08-08", "end": "now"}, IngestConfig), NOW, said.append)
+    assert len(said) == 1

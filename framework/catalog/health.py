@@ -217,3 +217,26 @@ def check(catalog: str | Path) -> Health:
             if reach is None or end > reach[0]:
                 reach = (end, rel)
     return health
+
+
+def require_writable(catalog: str | Path) -> None:
+    """Raise one ``FrameworkError`` line naming the folder and the fix when the catalog cannot be written (a
+    read-only mount, no permission, a path under a file), before anything is fetched: creating it and a probe
+    file is the only test root cannot pass by privilege."""
+    import uuid
+
+    root = Path(catalog)
+    probe = root / f".cswrite-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.unlink(probe)
+    except OSError as e:
+        raise not_writable(root, e) from None
+
+
+def not_writable(root: str | Path, error: OSError) -> FrameworkError:
+    """The one line for a catalog write refused by the file system (``error``)."""
+    where = f" ({error.filename})" if error.filename and str(error.filename) != str(root) else ""
+    return FrameworkError(f"catalog folder {root} cannot be written: {error.strerror or error}{where}; choose "
+                          "another --catalog, or make it writable (remount read-write, or fix its permissions)")

@@ -490,6 +490,51 @@ def _fsync_dir(path: Path) -> None:
 # -- the store ----------------------------------------------------------------------------------------------
 
 
+class FetchClaim:
+    """The right to fetch one series into a catalog, held by one run at a time: an ``flock`` on a file under
+    ``<catalog>/.locks/fetch/`` that names the holder's pid. A second ``ingest`` of the same series waits for
+    it (then finds the rows held) instead of spending the weight again. Writes still take the series lock; the
+    kernel drops the claim when its process dies (``kill -9`` included)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the claim if it is free (True), else False at once."""
+        if self._fd is not None:
+            return True
+        if fcntl is None:  # pragma: no cover (no advisory locks here: runs are not serialised)
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid of the process holding the claim, as it wrote it ("?" when unknown)."""
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+
 class CatalogStore:
     """Period-chunked, deduplicating, crash-safe writer and coverage oracle over a ``ParquetDataCatalog``.
 
@@ -541,6 +586,11 @@ class CatalogStore:
     def _lock_path(self, series_dir: Path) -> Path:
         rel = series_dir.relative_to(self.root / "data")
         return self.root / ".locks" / rel.parent / f"{rel.name}.lock"
+
+    def fetch_claim(self, series: Series) -> FetchClaim:
+        """The claim one run holds while it fetches ``series`` (see ``FetchClaim``)."""
+        rel = self.series_dir(series).relative_to(self.root / "data")
+        return FetchClaim(self.root / ".locks" / "fetch" / rel.parent / f"{rel.name}.lock")
 
     @contextlib.contextmanager
     def _locked(self, series_dir: Path, wait: bool = True) -> Iterator[bool]:

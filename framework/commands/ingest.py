@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -13,14 +15,20 @@ from framework.binance.config import BinanceHttpConfig
 from framework.binance.credentials import Credentials
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.catalog.health import not_writable
 from framework.cli import add_network_options
 from framework.cli import binance_urls
 from framework.cli import setup_logging
 from framework.errors import UsageError
 from framework.ingest.config import IngestConfig
+from framework.ingest.config import MarketSelection
+from framework.ingest.config import check_values
+from framework.ingest.config import plan_series
 from framework.ingest.runner import Ingestor
 from framework.ingest.runner import write_report
+from framework.settings import layered
 from framework.settings import read_yaml
+from framework.values import parse_catalog
 
 HELP = "fetch Binance history the catalog is missing (klines, aggTrades, funding, open interest, ratios, taker volume)"
 
@@ -40,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="import data.binance.vision files (klines, aggTrades, trades; CSV or zip) under DIR")
     p.add_argument("--files-market", choices=["spot", "futures"],
                    help="market of bulk files whose path does not say it")
+    p.add_argument("--exchange-info", action="append", type=Path, metavar="FILE",
+                   help="with --from-files: instruments from this saved exchangeInfo answer (spot or USD-M; repeat "
+                        "for both) when the catalog does not hold them yet; --offline uses the bundled one")
     p.add_argument("--report", help="gap report JSON path (default <catalog>/ingest_report.json)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
     add_network_options(p)
@@ -51,6 +62,12 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
     if args.from_files:
         raw.setdefault("markets", {})
         raw.setdefault("start", "0")
+    one_off = [f"--{k}" for k in ("symbols", "kinds", "intervals", "periods") if getattr(args, k)]
+    if one_off and not args.market:
+        raise UsageError(f"{', '.join(one_off)} need --market (spot or futures) for a one-off run; add "
+                         "--market futures, or put them under markets: in a YAML")
+    if args.exchange_info and args.from_files is None:
+        raise UsageError("--exchange-info is for --from-files (instruments of bulk files); drop it")
     if args.market:
         selection = {"symbols": _split(args.symbols, "--symbols"), "kinds": _split(args.kinds, "--kinds")}
         if args.intervals:
@@ -58,13 +75,24 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
         if args.periods:
             selection["periods"] = _split(args.periods, "--periods")
         raw["markets"] = {args.market: selection}
+    if args.catalog is not None:
+        parse_catalog(args.catalog, "--catalog")
     for key in ("catalog", "start", "end", "report"):
         if getattr(args, key):
             raw[key] = getattr(args, key)
+    source = args.config or "ingest"
+    markets = raw.get("markets")
+    if isinstance(markets, dict):  # unknown keys with the closest valid one, at both levels
+        for name, selection in markets.items():
+            if isinstance(selection, dict):
+                layered(MarketSelection, yaml_values=selection, source=f"{source}: markets.{name}")
+    layered(IngestConfig, yaml_values={k: v for k, v in raw.items() if k != "markets"}, source=source)
     try:
-        return msgspec.convert(raw, IngestConfig)
+        cfg = msgspec.convert(raw, IngestConfig)
     except msgspec.ValidationError as e:
-        raise UsageError(f"{args.config or 'ingest'}: {e}") from None
+        raise UsageError(f"{source}: {e}") from None
+    check_values(cfg)
+    return cfg
 
 
 def _split(value: str | None, flag: str) -> list[str]:
@@ -73,26 +101,88 @@ def _split(value: str | None, flag: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+#: File-system refusals that mean "this place cannot be written", whatever the run was doing.
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR)
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     setup_logging(args.log_level)
+    try:
+        reports = _import_files(args, cfg) if args.from_files is not None else _fetch(args, cfg)
+        path = Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json"
+        table = write_report(reports, path)
+    except OSError as e:
+        if e.errno in _UNWRITABLE:
+            raise not_writable(cfg.catalog, e) from None
+        raise
+    print(table)
+    print(f"gap report: {path}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace, cfg: IngestConfig) -> list[Any]:
+    plan_series(cfg)  # a mistake in the selection is one line before the local exchange starts
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     # offline: the recordings' own time, frozen, with two days of tape, so example configs (dated) find data
     with binance_urls(args, yaml_urls, offline={"start": "recorded", "speed": 0, "history": "2d"}) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
-        ingestor = Ingestor(cfg, client, files=args.from_files is not None)
+        ingestor = Ingestor(cfg, client)
 
         async def go():
             try:
-                if args.from_files is not None:
-                    market = Market(args.files_market) if args.files_market else None
-                    return await ingestor.import_files(args.from_files, market)
                 return await ingestor.run()
             finally:
                 await client.close()
 
-        reports = asyncio.run(go())
-    path = Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json"
-    print(write_report(reports, path))
-    print(f"gap report: {path}")
-    return 0
+        return asyncio.run(go())
+
+
+def _import_files(args: argparse.Namespace, cfg: IngestConfig) -> list[Any]:
+    """Bulk files, with no network call: instruments from the catalog, ``--exchange-info`` or the bundled ones."""
+    if not args.from_files.exists():
+        raise UsageError(f"--from-files: {args.from_files} does not exist; give the folder (or file) the "
+                         "data.binance.vision downloads are in")
+    infos = {}
+    if args.offline:
+        from framework.exchange.data import PACKAGED_DATA
+
+        for market in Market:
+            infos[market] = _exchange_info(PACKAGED_DATA / market.value / "rest" / "exchangeInfo.json.gz", market)
+    for path in args.exchange_info or []:
+        market, info = _read_exchange_info(path)
+        infos[market] = info
+    ingestor = Ingestor(cfg, None, files=True, exchange_info=infos)
+    market = Market(args.files_market) if args.files_market else None
+    return asyncio.run(ingestor.import_files(args.from_files, market))
+
+
+def _read_exchange_info(path: Path) -> tuple[Market, Any]:
+    """(market, decoded exchangeInfo) of a saved answer; the market from its content (USD-M symbols have a
+    ``contractType``)."""
+    try:
+        raw = msgspec.json.decode(_read_bytes(path))
+        first = raw["symbols"][0]
+    except (OSError, msgspec.DecodeError, KeyError, IndexError, TypeError) as e:
+        raise UsageError(f"--exchange-info: {path} is not a Binance exchangeInfo answer ({e}); save "
+                         "https://api.binance.com/api/v3/exchangeInfo or https://fapi.binance.com/fapi/v1/exchangeInfo "
+                         "to a file") from None
+    market = Market.FUTURES if isinstance(first, dict) and "contractType" in first else Market.SPOT
+    return market, _exchange_info(path, market)
+
+
+def _read_bytes(path: Path) -> bytes:
+    import gzip
+
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _exchange_info(path: Path, market: Market) -> Any:
+    from framework.binance.endpoints import endpoint
+
+    schema = endpoint(market, "exchange_info").schema
+    try:
+        return msgspec.json.decode(_read_bytes(path), type=schema)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise UsageError(f"--exchange-info: {path} is not a {market.value} exchangeInfo answer ({e})") from None

@@ -16,6 +16,8 @@ and the fix.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,11 @@ from framework.errors import UsageError
 from framework.ingest.kinds import KINDS
 from framework.ingest.kinds import Step
 from framework.ingest.kinds import step_choices
+from framework.values import format_time_ms
+from framework.values import parse_catalog
+from framework.values import parse_count
+from framework.values import parse_interval
+from framework.values import parse_symbol
 from framework.values import parse_time_ms
 
 
@@ -65,21 +72,38 @@ class SeriesSpec:
         return f"{self.market.value} {self.symbol} {self.kind}{step}"
 
 
-def parse_span(cfg: IngestConfig, now_ms: int) -> tuple[int, int]:
-    """[start, end] in ms from the config ("now" is the server's time)."""
+def parse_span(cfg: IngestConfig, now_ms: int, warn: Callable[[str], None] | None = None) -> tuple[int, int]:
+    """[start, end] in ms from the config ("now" is the server's time). A start after the exchange's now is
+    refused (nothing exists there yet: an empty result would look like success); an end after it is clipped
+    to now, said through ``warn``."""
     if not cfg.start:
         raise UsageError("start: missing; set a start date, e.g. start: \"2024-08-01\"")
     start = parse_time_ms(cfg.start, "start")
     end = parse_time_ms(cfg.end, "end", allow_now=True, now_ms=now_ms)
     if start >= end:
         raise UsageError(f"start {cfg.start} is not before end {cfg.end}; swap them or move end later")
+    if start >= now_ms:
+        raise UsageError(f"start {cfg.start} is after the exchange's time now ({format_time_ms(now_ms)}): there is "
+                         "no data there yet; choose a start in the past")
+    if end > now_ms and warn is not None:
+        warn(f"end {cfg.end} is after the exchange's time now ({format_time_ms(now_ms)}); fetching up to now")
     return start, min(end, now_ms)
+
+
+def check_values(cfg: IngestConfig) -> None:
+    """The plain values of the config, read as every command reads them (``framework.values``)."""
+    parse_catalog(cfg.catalog)
+    parse_count(cfg.concurrency, "concurrency")
+    if cfg.start:
+        parse_time_ms(cfg.start, "start")
+    parse_time_ms(cfg.end, "end", allow_now=True)
 
 
 def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
     """Every series the config asks for, validated against the kinds table."""
     if not cfg.markets:
         raise UsageError("markets: empty; name at least one of spot, futures with symbols and kinds")
+    check_values(cfg)
     catalog = Path(cfg.catalog)
     if catalog.exists() and not catalog.is_dir():
         raise UsageError(f"catalog: {catalog} is a file; point catalog at a folder (it is created if missing)")
@@ -94,14 +118,18 @@ def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
         for kind_name in sel.kinds:
             kind = KINDS.get(kind_name)
             if kind is None or market not in kind.markets:
-                offered = ", ".join(k.name for k in KINDS.values() if market in k.markets)
-                raise UsageError(f"markets.{market_name}.kinds: unknown data kind '{kind_name}' for {market_name}; "
-                                 f"use one of {offered}")
+                names = [k.name for k in KINDS.values() if market in k.markets]
+                close = difflib.get_close_matches(str(kind_name), names, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                where = "" if kind is None else f" (it is {', '.join(m.value for m in kind.markets)} only)"
+                raise UsageError(f"markets.{market_name}.kinds: unknown data kind '{kind_name}' for {market_name}"
+                                 f"{where}; {hint}use one of {', '.join(names)}")
             steps: list[str | None] = [None]
             if kind.step in (Step.INTERVAL, Step.PERIOD):
                 key = "intervals" if kind.step is Step.INTERVAL else "periods"
                 steps = list(getattr(sel, key))
                 for step in steps:
+                    parse_interval(step, f"markets.{market_name}.{key}")
                     if step not in step_choices(kind) or step in ("1s", "1M") and market is Market.FUTURES:
                         raise UsageError(f"markets.{market_name}.{key}: Binance does not offer '{step}' for "
                                          f"{kind_name}; use one of {', '.join(step_choices(kind))}")
@@ -109,7 +137,8 @@ def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
                         raise UsageError(f"markets.{market_name}.{key}: 1M (calendar months) is not ingested; "
                                          "use 1d and resample")
             for symbol in sel.symbols:
-                specs += [SeriesSpec(market, kind_name, symbol.upper(), step) for step in steps]
+                symbol = parse_symbol(symbol, f"markets.{market_name}.symbols")
+                specs += [SeriesSpec(market, kind_name, symbol, step) for step in steps]
         if {"agg_trades", "trades"} <= set(sel.kinds):
             raise UsageError(f"markets.{market_name}.kinds: agg_trades and trades both become the instrument's "
                              "TradeTick series (with different ids); pick one per catalog")

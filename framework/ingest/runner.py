@@ -37,7 +37,10 @@ from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog import arrow as fast_arrow
 from framework.catalog.appender import SeriesAppender
+from framework.catalog.health import require_readable
+from framework.catalog.health import require_writable
 from framework.catalog.store import CatalogStore
+from framework.catalog.store import FetchClaim
 from framework.catalog.store import Series
 from framework.catalog.store import merge_intervals
 from framework.data import parsing
@@ -71,6 +74,13 @@ REPORT_ROWS = 50_000
 #: Converted batches a sink may have queued or in hand while the caller decodes more pages.
 INFLIGHT_BATCHES = 2
 NS = 1_000_000  # ns per ms
+#: How often a run waiting for another run's claim on a series looks again (s).
+CLAIM_POLL_S = 0.25
+
+
+def warn(text: str) -> None:
+    """A warning for the person at the console: one line on stderr (the run goes on)."""
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 @dataclass
 class Target:
@@ -189,9 +199,12 @@ def _objects_table(objs: list[Any], cls: type) -> pa.Table:
 class Ingestor:
     """Runs one ingest configuration against one Binance (real or local)."""
 
-    def __init__(self, cfg: IngestConfig, client: BinanceRestClient, progress: bool | None = None,
-                 files: bool = False):
+    def __init__(self, cfg: IngestConfig, client: BinanceRestClient | None, progress: bool | None = None,
+                 files: bool = False, exchange_info: dict[Market, Any] | None = None):
+        """``exchange_info``: decoded exchangeInfo answers by market to take instruments from instead of asking
+        the exchange (bulk files import offline); ``client`` may then be None."""
         self.cfg = cfg
+        self.exchange_info = exchange_info or {}
         self.client = client
         self.catalog_path = Path(cfg.catalog)
         if self.catalog_path.exists() and not self.catalog_path.is_dir():
@@ -208,17 +221,46 @@ class Ingestor:
         """Instruments of the requested symbols (unknown symbol: one line, nothing written)."""
         found: dict[tuple[Market, str], Instrument] = {}
         for market in sorted({s.market for s in self.specs}):
-            info = await self.client.get(market, "exchange_info")
-            self.client.apply_rate_limits(market, info)
-            wanted = sorted({s.symbol for s in self.specs if s.market is market})
-            listed = {s.symbol for s in info.symbols}
-            unknown = [s for s in wanted if s not in listed]
-            if unknown:
-                raise UsageError(f"markets.{market.value}.symbols: {', '.join(unknown)} not listed on Binance "
-                                 f"{market.value}; check the symbol (spot and USD-M list different ones)")
-            subset = msgspec.structs.replace(info, symbols=[s for s in info.symbols if s.symbol in wanted])
-            for inst in parse_instruments(market, subset, ts_ns=0):
-                found[(market, inst.raw_symbol.value)] = inst
+            info = self.exchange_info.get(market)
+            if info is None:
+                assert self.client is not None
+                info = await self.client.get(market, "exchange_info")
+                self.client.apply_rate_limits(market, info)
+            found.update(self._listed(market, info, sorted({s.symbol for s in self.specs if s.market is market})))
+        return found
+
+    @staticmethod
+    def _listed(market: Market, info: Any, wanted: list[str]) -> dict[tuple[Market, str], Instrument]:
+        """The instruments of ``wanted`` from one exchangeInfo (an unlisted symbol: one line)."""
+        listed = {s.symbol for s in info.symbols}
+        unknown = [s for s in wanted if s not in listed]
+        if unknown:
+            raise UsageError(f"markets.{market.value}.symbols: {', '.join(unknown)} not listed on Binance "
+                             f"{market.value}; check the symbol (spot and USD-M list different ones)")
+        subset = msgspec.structs.replace(info, symbols=[s for s in info.symbols if s.symbol in wanted])
+        return {(market, inst.raw_symbol.value): inst for inst in parse_instruments(market, subset, ts_ns=0)}
+
+    def file_instruments(self) -> dict[tuple[Market, str], Instrument]:
+        """Instruments for a bulk import, never over the network: the catalog's when it holds them, else from
+        the exchangeInfo given (``--exchange-info FILE`` or ``--offline``'s bundled one)."""
+        held = {i.id: i for i in ParquetDataCatalog(str(self.catalog_path)).instruments()} \
+            if self.catalog_path.is_dir() else {}
+        found: dict[tuple[Market, str], Instrument] = {}
+        lacking: dict[Market, list[str]] = {}
+        for spec in self.specs:
+            inst = held.get(instrument_id_for(spec.market, spec.symbol))
+            if inst is not None:
+                found[(spec.market, spec.symbol)] = inst
+            else:
+                lacking.setdefault(spec.market, []).append(spec.symbol)
+        for market, symbols in lacking.items():
+            info = self.exchange_info.get(market)
+            if info is None:
+                names = ", ".join(sorted(set(symbols)))
+                raise UsageError(f"--from-files: the catalog holds no {market.value} instrument for {names} and no "
+                                 f"{market.value} exchangeInfo was given; pass --exchange-info FILE (Binance's "
+                                 "exchangeInfo answer saved to a file) or --offline (the bundled one)")
+            found.update(self._listed(market, info, sorted(set(symbols))))
         return found
 
     def write_instruments(self, instruments: list[Instrument]) -> None:
@@ -236,23 +278,58 @@ class Ingestor:
 
     # -- running -------------------------------------------------------------------------------
 
+    def _open_store(self) -> None:
+        """The catalog, created if missing; an unwritable folder is one line (before anything is fetched)."""
+        require_writable(self.catalog_path)
+        self.store = CatalogStore(str(self.catalog_path))
+
     async def run(self) -> list[SeriesReport]:
+        assert self.client is not None
+        require_readable(self.catalog_path)  # a damaged file: named, with the repair, before any request
         instruments = await self.instruments()
         now_ms = (await self.client.get(self.specs[0].market, "time")).serverTime
-        start_ms, end_ms = parse_span(self.cfg, now_ms)
+        start_ms, end_ms = parse_span(self.cfg, now_ms, warn)
         funding_hours = await self._funding_intervals()
-        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        self._open_store()
         self.write_instruments(list(instruments.values()))
-        self.store = CatalogStore(str(self.catalog_path))
         targets = [target_for(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
         status = asyncio.create_task(self._status(targets))
         try:
             for target in targets:  # series one after another; pages of each run concurrently
-                await self._ingest(target, start_ms, end_ms, now_ms)
+                claim = await self._claim(target)
+                try:
+                    await self._ingest(target, start_ms, end_ms, now_ms)
+                finally:
+                    claim.release()
         finally:
             status.cancel()
             await asyncio.gather(status, return_exceptions=True)
-        return [self._report(t, start_ms, end_ms, now_ms) for t in targets]
+        reports = [self._report(t, start_ms, end_ms, now_ms) for t in targets]
+        self._say_empty(reports)
+        return reports
+
+    async def _claim(self, t: Target) -> FetchClaim:
+        """The series' fetch claim; when another run holds it, say so and wait (it then holds the rows, and this
+        run fetches only what it left missing) instead of fetching the same rows twice."""
+        assert self.store is not None
+        claim = self.store.fetch_claim(t.series)
+        if not claim.acquire():
+            print(f"waiting: another ingest (pid {claim.holder()}) is fetching {t.spec.name} into "
+                  f"{self.catalog_path}; this run continues when it is done", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            while not claim.acquire():
+                await asyncio.sleep(CLAIM_POLL_S)
+            print(f"{t.spec.name}: the other run is done after {time.monotonic() - started:.0f}s; fetching only "
+                  "what it left missing", file=sys.stderr, flush=True)
+        return claim
+
+    @staticmethod
+    def _say_empty(reports: list[SeriesReport]) -> None:
+        """A series holding no row after the run is never a silent success."""
+        for r in reports:
+            if r.rows == 0:
+                r.note = r.note or "no rows in the catalog for this series: Binance returned none for the span"
+                warn(f"{r.series}: no rows; check the span and the symbol ({r.note})")
 
     def _bounds(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> tuple[int, int]:
         """The Binance-time span to hold for this series (ms, closed)."""
@@ -325,16 +402,21 @@ class Ingestor:
         for spec in self.specs:
             if spec.kind not in ("klines", "agg_trades", "trades"):
                 raise UsageError(f"{spec.name}: bulk files of this kind are not imported yet")
-        instruments = await self.instruments()
-        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        require_readable(self.catalog_path)
+        instruments = self.file_instruments()
+        self._open_store()
         self.write_instruments(list(instruments.values()))
-        self.store = CatalogStore(str(self.catalog_path))
+        assert self.store is not None
         reports = []
         for spec, files in zip(self.specs, groups.values()):
             t = target_for(spec, instruments[(spec.market, spec.symbol)], {})
-            with SeriesSink(self.store, t) as sink:
-                for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
-                    sink.add(rows)
+            claim = await self._claim(t)
+            try:
+                with SeriesSink(self.store, t) as sink:
+                    for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
+                        sink.add(rows)
+            finally:
+                claim.release()
             self.fetched[spec.name] = sink.rows
             first = min(f.start_ms for f in files if f.start_ms is not None)
             last = max(f.end_ms for f in files if f.end_ms is not None)
