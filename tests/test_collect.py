@@ -16,6 +16,8 @@ from framework.binance.endpoints import LEGACY_FUTURES
 from framework.binance.endpoints import LEGACY_SPOT
 from framework.collect.config import ENV_NAMES
 from framework.collect.config import CollectConfig
+from framework.collect.runner import call_plan
+from framework.collect.runner import check_plan
 from framework.errors import UsageError
 from framework.exchange.data import PACKAGED_DATA
 from framework.exchange.server import ExchangeConfig
@@ -93,6 +95,18 @@ def test_collect_calls_each_endpoint_with_the_legacy_parameters(served) -> None:
     assert calls[("futures", "/futures/data/openInterestHist")] == {"symbol": "BTCUSDT", "period": "5m", "limit": "500"}
     assert calls[("futures", "/fapi/v1/continuousKlines")]["contractType"] == "PERPETUAL"
     assert calls[("spot", "/api/v3/historicalTrades")] == {"symbol": "BTCUSDT", "limit": "1000"}
+    # the legacy harness asks depth with min(TRADE_LIMIT, 1000) levels on both markets
+    assert calls[("spot", "/api/v3/depth")] == {"symbol": "BTCUSDT", "limit": "1000"}
+    assert calls[("futures", "/fapi/v1/depth")] == {"symbol": "BTCUSDT", "limit": "1000"}
+
+
+@pytest.mark.parametrize(("trade_limit", "depth"), [(5, 5), (500, 500), (1000, 1000)])
+def test_trade_limit_sets_the_depth_levels_as_the_legacy_harness(trade_limit: int, depth: int) -> None:
+    cfg = layered(CollectConfig, env={"TRADE_LIMIT": str(trade_limit)}, env_names=ENV_NAMES).check()
+    plan = {(m.value, n): p for m, n, p in call_plan(cfg)}
+    assert plan[("spot", "depth")]["limit"] == plan[("futures", "depth")]["limit"] == depth
+    assert plan[("spot", "trades")]["limit"] == trade_limit
+    check_plan(cfg)  # every limit of the plan is one Binance takes
 
 
 def test_rolling_ticker_frames_and_metrics(served) -> None:

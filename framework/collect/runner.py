@@ -31,7 +31,9 @@ from framework.binance.http import BinanceClientError
 from framework.binance.http import BinanceRestClient
 from framework.binance.websocket import capture
 from framework.binance.websocket import stream_url
+from framework.collect.config import MAX_DEPTH_LIMIT
 from framework.collect.config import CollectConfig
+from framework.collect.config import setting_name
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 
@@ -45,7 +47,7 @@ def call_plan(cfg: CollectConfig) -> list[tuple[Market, str, dict[str, Any]]]:
     fut_kline = {"symbol": fut_sym, "interval": cfg.kline_interval, "limit": cfg.kline_limit}
     metric = {"symbol": fut_sym, "period": cfg.metric_period, "limit": cfg.metric_limit}
     spot = {
-        "depth": {"symbol": spot_sym, "limit": cfg.depth_limit},
+        "depth": {"symbol": spot_sym, "limit": cfg.depth_limit},  # min(trade_limit, 1000), as the legacy harness
         "trades": {"symbol": spot_sym, "limit": cfg.trade_limit},
         "historical_trades": {"symbol": spot_sym, "limit": cfg.trade_limit},
         "agg_trades": {"symbol": spot_sym, "limit": cfg.trade_limit},
@@ -84,6 +86,51 @@ def call_plan(cfg: CollectConfig) -> list[tuple[Market, str, dict[str, Any]]]:
     return [(Market.SPOT, n, spot.get(n, {})) for n in LEGACY_SPOT] + [
         (Market.FUTURES, n, futures.get(n, {})) for n in LEGACY_FUTURES
     ]
+
+
+#: The setting each ``limit`` of the plan comes from (named in a refusal).
+LIMIT_SETTING = {
+    "depth": "trade_limit", "trades": "trade_limit", "historical_trades": "trade_limit", "agg_trades": "trade_limit",
+    "klines": "kline_limit", "ui_klines": "kline_limit", "continuous_klines": "kline_limit",
+    "index_price_klines": "kline_limit", "mark_price_klines": "kline_limit", "funding_rate_history": "funding_limit",
+    "open_interest_hist": "metric_limit", "top_long_short_position_ratio": "metric_limit",
+    "long_short_account_ratio": "metric_limit", "top_long_short_account_ratio": "metric_limit",
+    "taker_long_short_ratio": "metric_limit",
+}
+
+
+def check_plan(cfg: CollectConfig) -> None:
+    """Refuse, before any request, a limit an endpoint of the plan does not take (one line naming the setting)."""
+    for market, name, params in call_plan(cfg):
+        ep = endpoint(market, name)
+        if "limit" not in params or ep.limit is None or ep.limit.valid(params["limit"]):
+            continue
+        setting = LIMIT_SETTING[name]
+        why = (f" (depth asks min({setting}, {MAX_DEPTH_LIMIT}) = {params['limit']} levels, as the legacy harness)"
+               if name == "depth" else "")
+        raise UsageError(f"{setting_name(setting)} {getattr(cfg, setting)}: Binance {market.value} {ep.path} takes a "
+                         f"limit of {ep.limit.describe()}{why}; set {setting} to one it takes")
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse, before any request, an output folder that cannot be created or written; creates nothing.
+
+    A test file (or folder) is made and removed in ``out``, or in its nearest existing parent when ``out``
+    does not exist yet: permission bits alone do not tell (root, read-only mounts, ACLs).
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file; give a folder (--out or OUTPUT_DIR), it is created if missing")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"output folder {out} cannot be created: {parent} is a file; give another --out")
+    try:
+        Path(tempfile.mkdtemp(dir=parent, prefix=".collect-probe-")).rmdir()
+    except OSError as e:
+        what = "is not writable" if parent == out else f"cannot be created in {parent}"
+        raise UsageError(f"output folder {out} {what} ({e.strerror}); choose another --out or fix its "
+                         "permissions") from None
 
 
 @dataclass
@@ -135,6 +182,14 @@ def dump(path: Path, retrieved_at: str, payload: bytes) -> None:
     write_atomic(path, msgspec.json.encode({"retrieved_at": retrieved_at, "payload": msgspec.Raw(payload)}))
 
 
+def dump_or_fail(path: Path, retrieved_at: str, payload: bytes) -> None:
+    """``dump``; a write that fails mid-run (disk full, folder removed) stops the run with one line."""
+    try:
+        dump(path, retrieved_at, payload)
+    except OSError as e:
+        raise FrameworkError(f"cannot write {path}: {e.strerror or e}; free space or choose another --out") from None
+
+
 class Collector:
     """Runs the call plan against one set of URLs."""
 
@@ -146,6 +201,8 @@ class Collector:
 
     async def run(self) -> tuple[list[CallResult], list[StreamResult]]:
         try:
+            check_plan(self.cfg)
+            check_output_dir(self.out)
             await self._check_symbols()
             calls = await asyncio.gather(*(self._call(m, n, p) for m, n, p in call_plan(self.cfg)))
             streams = [await self._capture_rolling_ticker()] if self.cfg.ws_capture_seconds > 0 else []
@@ -188,7 +245,7 @@ class Collector:
         except FrameworkError as e:
             result.status, result.error = "failed", str(e)
             return result
-        dump(self.out / market.value / f"{name}.json", retrieved_at, answer.body)
+        dump_or_fail(self.out / market.value / f"{name}.json", retrieved_at, answer.body)
         result.http_status, result.bytes = answer.status, len(answer.body)
         result.latency_ms, result.attempts = round(answer.latency_ms, 2), answer.attempts
         result.used_weight_1m = answer.used_weight
@@ -211,7 +268,7 @@ class Collector:
             result.status, result.error = "failed", f"{type(e).__name__}: {e}"
             return result
         payload = b"[" + b",".join(f.data for f in frames) + b"]"
-        dump(self.out / "spot" / "websocket" / "rolling_window_ticker.json", retrieved_at, payload)
+        dump_or_fail(self.out / "spot" / "websocket" / "rolling_window_ticker.json", retrieved_at, payload)
         result.frames = len(frames)
         result.per_frame = [_frame_latency(f.data, f.recv_ns) for f in frames]
         lat = sorted(p["latency_ms"] for p in result.per_frame if "latency_ms" in p)
