@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import pandas as pd
 import pytest
 import yaml
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
@@ -213,3 +214,160 @@ def test_every_example_config_runs_offline(config: Path, tmp_path: Path) -> None
     catalog = tmp_path / "catalog"
     assert main(["record", str(config), "--offline", "--duration", "3", "--catalog", str(catalog)]) == 0
     assert any(catalog.rglob("*.parquet")), "it recorded something"
+
+
+# -- stopping, resuming, the start's catch-up (issue 10) -----------------------------------------------------
+
+TRADES = {"futures": {"symbols": ["BTCUSDT"], "kinds": ["agg_trades"]}}
+RECORDED = "2024-08-09T00:01:00Z"  # the local exchange's "recorded" clock start (the end of its recordings)
+
+
+def trade_times(catalog: Path) -> list[int]:
+    table = CatalogStore(catalog).read_table(Series.trades(IID), columns=["ts_init"])
+    return [t // 1_000_000 for t in table.column("ts_init").to_pylist()]
+
+
+def assert_no_empty_files(catalog: Path) -> None:
+    import pyarrow.parquet as pq
+
+    empty = [f for f in (catalog / "data").rglob("*.parquet") if pq.read_metadata(f).num_rows == 0]
+    assert not empty, f"empty files: {empty[:3]}"
+
+
+def runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids -> their contiguous runs (first, last)."""
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_readme_order_ingest_then_record_skips_an_old_gap_with_a_warning_stops_on_time_and_reports_the_gap(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's order on one catalog: an offline ingest (the recordings' time, 2024) then an offline record
+    (wall-clock now): the ~2-year gap is more than max_backfill, so record says so once, starts at the newest
+    trade and stops at --duration; the gap is not declared held and shows in ingest's gap report."""
+    catalog = tmp_path / "catalog"
+    ingest = ["ingest", str(ROOT / "configs/ingest/backtest_examples_trades.yaml"), "--offline", "--catalog",
+              str(catalog)]
+    assert main(ingest) == 0
+    before = held_ids(catalog)
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["record", str(ROOT / "configs/record/btc_futures.yaml"), "--offline", "--catalog", str(catalog),
+                 "--duration", "3", "--log-level", "WARNING"]) == 0
+    assert time.monotonic() - started < 20
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, err
+    assert ("futures BTCUSDT agg_trades: the catalog ends 2024-08-08T23:59:59.643Z" in warnings[0]
+            and "days ago, more than max_backfill 1d: starting at the newest trade" in warnings[0])
+    ids = held_ids(catalog)
+    assert ids[: len(before)] == before and len(ids) > len(before), "new rows after the old ones, none doubled"
+    assert len(runs(ids)) == 2, "what each run covered is contiguous; only the skipped gap is missing"
+    times = trade_times(catalog)
+    gap = (times[len(before) - 1] * 1_000_000 + 1, times[len(before)] * 1_000_000 - 1)
+    missing = CatalogStore(catalog).holdings(Series.trades(IID)).missing(*gap)
+    assert len(missing) == 1 and missing[0][1] == gap[1], "no file claims any of the skipped gap"
+    assert missing[0][0] - gap[0] < 1_000_000_000  # (the ingested file runs to its requested end, 00:00)
+    assert_no_empty_files(catalog)
+    assert main(ingest) == 0  # nothing new to fetch; the report covers the whole series
+    report = msgspec.json.decode((catalog / "ingest_report.json").read_bytes())["series"][0]
+    assert report["missing"] == [[before[-1] + 1, ids[len(before)] - 1]]
+
+
+@pytest.mark.timeout(120)
+def test_record_then_ingest_then_record_on_one_catalog_holds_every_id_once(tmp_path: Path) -> None:
+    """Offline, one catalog: record at the recordings' end, ingest the 45 minutes before it, record again 20
+    minutes later (the start catches the gap up): each run's ids are exactly the tape's, contiguous, none twice;
+    the only hole is the minute nobody fetched; no empty file."""
+    catalog = tmp_path / "catalog"
+    cfg = tmp_path / "record.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(catalog), "flush_secs": 0.5, "markets": TRADES}))
+    record = ["record", str(cfg), "--offline", "--duration", "2", "--log-level", "WARNING"]
+    assert main([*record, "--start", "recorded", "--speed", "10"]) == 0
+    first = held_ids(catalog)
+    assert main(["ingest", str(ROOT / "configs/ingest/backtest_examples_trades.yaml"), "--offline", "--catalog",
+                 str(catalog)]) == 0
+    assert main([*record, "--start", "2024-08-09T00:20:00Z"]) == 0
+    ids = held_ids(catalog)
+
+    tape = LocalExchange(ExchangeConfig(start="recorded")).market.tape(FUT, "BTCUSDT")
+    ms = lambda text: int(pd.Timestamp(text).value // 1_000_000)  # noqa: E731
+    assert len(ids) == len(set(ids)), "no id twice"
+    (i0, i1), (r0, r1) = runs(sorted(ids))  # ingest's span, then both records' (the second resumed the first)
+    assert tape.agg_trade(i0 - 1).time < ms("2024-08-08T23:15Z") <= tape.agg_trade(i0).time
+    assert tape.agg_trade(i1).time < ms("2024-08-09T00:00Z") <= tape.agg_trade(i1 + 1).time
+    assert r0 == first[0] and first == list(range(r0, first[-1] + 1))
+    assert ms(RECORDED) <= tape.agg_trade(r0).time < ms(RECORDED) + 60_000, "started at the newest trade"
+    assert tape.agg_trade(r1).time >= ms("2024-08-09T00:20Z"), "the second run caught the 19 minutes up"
+    table = CatalogStore(catalog).read_table(Series.trades(IID), columns=["trade_id", "ts_init", "aggressor_side"])
+    held = {int(i): (t // 1_000_000, side) for i, t, side in
+            zip(*(table.column(c).to_pylist() for c in ("trade_id", "ts_init", "aggressor_side")))}
+    for i in {*range(i0, i0 + 50), *range(first[-1] - 50, first[-1] + 50), *range(r1 - 50, r1 + 1)}:
+        row = tape.agg_trade(i)  # the tape's own time and taker side (aggressor SELLER = 2 when the buyer made)
+        assert held[i] == (row.time, 2 if row.is_buyer_maker else 1), i
+    assert_no_empty_files(catalog)
+
+
+def _wait_for_rows(catalog: Path, more_than: int, proc: subprocess.Popen, seconds: float = 60) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        ids = held_ids(catalog)
+        if len(ids) > more_than:
+            return ids
+        time.sleep(0.2)
+    raise AssertionError(f"no flush past {more_than} rows within {seconds} s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sigterm_sigint_and_duration_stop_record_during_the_start_catch_up_and_the_next_start_resumes(
+        tmp_path: Path) -> None:
+    """A catalog 6 hours behind the exchange: the start's catch-up is ~650k aggTrades (minutes under the weight
+    budget). SIGTERM, SIGINT and --duration each stop it within seconds, what was fetched is written, and each
+    next start resumes exactly after it (real processes, real signals)."""
+    catalog = tmp_path / "catalog"
+    cfg = tmp_path / "record.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(catalog), "flush_secs": 1, "flush_rows": 5000, "markets": TRADES}))
+    assert main(["record", str(cfg), "--offline", "--start", "2024-08-08T18:00:00Z", "--speed", "10",
+                 "--duration", "3"]) == 0
+    seed = held_ids(catalog)
+    assert seed
+    argv = [sys.executable, "-m", "framework.main", "record", str(cfg), "--offline", "--start", "recorded",
+            "--backfill", "all", "--log-level", "WARNING"]
+    tape = LocalExchange(ExchangeConfig(start="recorded")).market.tape(FUT, "BTCUSDT")
+    held = seed
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _wait_for_rows(catalog, len(held) + 5000, proc)
+            time.sleep(6)  # into the catch-up's progress reports
+            sent = time.monotonic()
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert time.monotonic() - sent < 5, f"{sig.name}: took {time.monotonic() - sent:.1f} s to stop"
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert "backfill: futures BTCUSDT agg_trades: " in err.decode() and "rows/s, ETA" in err.decode()
+        ids = held_ids(catalog)
+        assert ids == list(range(seed[0], ids[-1] + 1)), f"{sig.name}: resumed exactly, nothing doubled"
+        assert len(ids) > len(held) + 5000 and ids[: len(held)] == held
+        assert tape.agg_trade(ids[-1]).time < ms_of("2024-08-08T23:00Z"), "stopped inside the catch-up"
+        held = ids
+    started = time.monotonic()
+    done = subprocess.run([*argv, "--duration", "3"], cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == 0 and time.monotonic() - started < 20, done.stderr.decode()[-2000:]
+    ids = held_ids(catalog)
+    assert ids == list(range(seed[0], ids[-1] + 1)) and len(ids) > len(held)
+    assert_no_empty_files(catalog)
+
+
+def ms_of(text: str) -> int:
+    return int(pd.Timestamp(text).value // 1_000_000)

@@ -218,8 +218,8 @@ class Recorder:
         self.warn(f"{rec.name}: the catalog ends {format_time_ms(held.last_ts // NS)}, {human_ms(gap)} ago, more "
                   f"than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
                   f"newest {what}; the gap stays in the gap report (fill it with `ingest {fill} --start "
-                  f"{format_time_ms(held.last_ts // NS)} --end now --catalog {self.cfg.catalog}` or `record "
-                  "--backfill all`)")
+                  f"{format_time_ms(held.last_ts // NS)} --end now --catalog {self.cfg.catalog}`, or start record "
+                  "with --backfill all to fetch such a gap)")
         return False
 
     async def _record_trades(self, feed: MarketFeed, inst: Instrument) -> None:
