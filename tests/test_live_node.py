@@ -1,9 +1,10 @@
 """``python -m framework.main live``: paper trading through the real CLI, against the in-process local exchange.
 
 Each test runs the command as a child process with ``--offline`` (the local exchange at speed 60: a 1-minute bar
-every wall second) and reads what it printed. The example config runs the order-flow actor and the
-order-flow follower, whose only market data for the simulated venue is 1-minute bars (the bar-only case
-Nautilus's sandbox would reject as "no market").
+every wall second) and reads what it printed and what it left in its run folder (``--out``: ``nautilus.log``,
+``summary.json``). The example config runs the order-flow actor and the order-flow follower, whose only market
+data for the simulated venue is 1-minute bars (the bar-only case Nautilus's sandbox would reject as "no market").
+The mistakes a config can hold are rows of the bad-input table (``tests/bad_input/live.py``).
 """
 
 from __future__ import annotations
@@ -29,15 +30,35 @@ from strategies.examples.order_flow_follower import OrderFlowFollower
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "live" / "paper_futures.yaml"
 SPEED = "60"
-FILLED = re.compile(r"OrderFilled\(.*?last_qty=([0-9.]+), last_px=([0-9_.]+) USDT, commission=([0-9.]+) USDT")
+FILLED = re.compile(r"OrderFilled\(.*?order_side=(BUY|SELL), .*?last_qty=([0-9.]+), last_px=([0-9_.]+) USDT, "
+                    r"commission=([0-9.]+) USDT")
+START = Decimal(10000)
 
 
-def cli(*args: str) -> subprocess.Popen:
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BASE_PATH_", "STREAM_URL_"))}
+    env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
         [sys.executable, "-m", "framework.main", "live", *args, "--offline", "--speed", SPEED],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def fills_in(log: str) -> list[tuple[int, Decimal, Decimal, Decimal]]:
+    """(sign, qty, price, commission) of every fill in a Nautilus log (sign: +1 buy, -1 sell)."""
+    return [(1 if side == "BUY" else -1, Decimal(qty), Decimal(px.replace("_", "")), Decimal(fee))
+            for side, qty, px, fee in FILLED.findall(log)]
+
+
+def reconcile(summary: dict, fills: list[tuple[int, Decimal, Decimal, Decimal]]) -> None:
+    """The summary against a cash-flow recomputation from the fills (every position closed): the gross result
+    is what the fills paid and received, realized PnL is it minus the commissions, and the balance moved by it."""
+    assert summary["positions_open"] == 0, summary
+    gross = sum((-sign * qty * px for sign, qty, px, _ in fills), Decimal(0))
+    fees = sum((fee for *_, fee in fills), Decimal(0))
+    assert Decimal(summary["commissions"]["USDT"]) == fees
+    assert Decimal(summary["realized_pnl"]["USDT"]) == gross - fees, (summary, gross, fees)
+    assert Decimal(summary["balances"]["USDT"]) - START == gross - fees
 
 
 def summary_of(stdout: str) -> dict:
@@ -53,9 +74,11 @@ class Exploding(OrderFlowFollower):
         raise RuntimeError("strategy bug on purpose")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_paper_run_fills_orders_with_configured_fees_and_stops_at_duration() -> None:
-    proc = cli(str(CONFIG), "--duration", "30")  # the issue's ~30 s paper run
+def test_paper_run_fills_orders_with_configured_fees_and_stops_at_duration(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = cli(str(CONFIG), "--duration", "30", "--out", str(run))  # the issue's ~30 s paper run
     out, err = proc.communicate(timeout=80)
     assert proc.returncode == 0, err[-3000:]
     summary = summary_of(out)
@@ -65,29 +88,80 @@ def test_paper_run_fills_orders_with_configured_fees_and_stops_at_duration() -> 
     assert summary["orders_rejected"] == 0, summary
     assert summary["positions"] >= 1
     assert Decimal(summary["commissions"]["USDT"]) > 0
-    assert Decimal(summary["balances"]["USDT"]) != Decimal(10000)
+    assert Decimal(summary["balances"]["USDT"]) != START
+    assert json.loads((run / "summary.json").read_text()) == summary  # full precision, as the JSON line
+    # the console holds our lines only: no banner, no Nautilus log lines, no colour codes
+    assert len(out.splitlines()) < 15 and "\x1b[" not in out + err and "PAPER-001." not in out, out[-3000:]
+    assert out.startswith("live: ") and "running until 30s" in out
+    log = (run / "nautilus.log").read_text()
+    assert "\x1b[" not in log
     # every fill paid the configured taker fee (0.0005, the config's futures_taker_fee), exactly
-    fills = FILLED.findall(out)
-    assert len(fills) == summary["fills"], out[-3000:]
-    for qty, px, commission in fills:
-        assert Decimal(commission) == (Decimal(qty) * Decimal(px.replace("_", "")) * Decimal("0.0005")).quantize(
-            Decimal(commission)), (qty, px, commission)
+    fills = fills_in(log)
+    assert len(fills) == summary["fills"], log[-3000:]
+    for _, qty, px, fee in fills:
+        assert fee == (qty * px * Decimal("0.0005")).quantize(fee), (qty, px, fee)
+    reconcile(summary, fills)  # the follower flips its position: every cycle counts
     # the follower acted on the actor's buckets, and the run shut down cleanly
-    assert "1m bucket" in out and "min 100000" in out
-    assert "TradingNode: DISPOSED" in out
+    assert "1m bucket" in log and "min 100000" in log
+    assert "TradingNode: DISPOSED" in log
     assert "Traceback" not in err and "Task was destroyed" not in err, err[-3000:]
 
 
+FLIPPER = """
+from decimal import Decimal
+
+from strategies.base import SignalStrategy
+from strategies.base import SignalStrategyConfig
+
+
+class FlipperConfig(SignalStrategyConfig, frozen=True):
+    targets: tuple[int, ...] = (1, -1, 1, 0)  # in entry quantities, one per bar: long, flip, flip back, flat
+
+
+class Flipper(SignalStrategy):
+    def __init__(self, config: FlipperConfig) -> None:
+        super().__init__(config)
+        self.plan = list(config.targets)
+
+    def on_signal_bar(self, bar) -> None:
+        if self.plan and (qty := self.entry_quantity()):
+            self.target_position(qty * self.plan.pop(0))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_realized_pnl_counts_every_position_cycle_of_a_flipping_strategy_beside_its_yaml(tmp_path: Path) -> None:
+    """A NETTING position that flips twice (three cycles; Nautilus keeps the closed ones as snapshots): the
+    summary must agree with the cash the fills moved. The strategy module sits beside the YAML, not on the path."""
+    (tmp_path / "flipper_strategy.py").write_text(FLIPPER)
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw.pop("actors")
+    raw["strategies"] = [{"strategy_path": "flipper_strategy:Flipper", "config_path": "flipper_strategy:FlipperConfig",
+                          "config": {"instrument_id": "BTCUSDT-PERP.BINANCE", "trade_notional": "2000",
+                                     "order_id_tag": "001"}}]
+    config = tmp_path / "flip.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "run"
+    proc = cli(str(config), "--duration", "12", "--out", str(run))  # cwd: the checkout, not the YAML's folder
+    out, err = proc.communicate(timeout=50)
+    assert proc.returncode == 0, (out[-2000:], err[-3000:])
+    summary = summary_of(out)
+    fills = fills_in((run / "nautilus.log").read_text())
+    assert summary["fills"] == len(fills) == 4, summary  # buy q, sell 2q (flip), buy 2q (flip), sell q
+    assert summary["positions"] == 3, summary  # long, short, long: two closed cycles live only in the snapshots
+    reconcile(summary, fills)
+
+
 @pytest.mark.timeout(90)
-def test_sigint_stops_the_node_cleanly_with_a_summary() -> None:
-    proc = cli(str(CONFIG), "--duration", "120")
+def test_sigint_stops_the_node_cleanly_with_a_summary(tmp_path: Path) -> None:
+    proc = cli(str(CONFIG), "--duration", "120", "--out", str(tmp_path / "run"))
     seen: list[str] = []
     running = threading.Event()
 
     def read() -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
             seen.append(line)
-            if "TradingNode: RUNNING" in line or "Trader: RUNNING" in line:
+            if line.startswith("running until"):
                 running.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -104,7 +178,7 @@ def test_sigint_stops_the_node_cleanly_with_a_summary() -> None:
     assert time.monotonic() - started < 30
     summary = summary_of(out)
     assert summary["stopped_by"] == "signal or shutdown" and summary["failure"] is None
-    assert "TradingNode: DISPOSED" in out
+    assert "TradingNode: DISPOSED" in (tmp_path / "run" / "nautilus.log").read_text()
     assert "Traceback" not in err, err[-3000:]
 
 
@@ -114,7 +188,7 @@ def test_engine_failure_ends_the_run_with_the_reason(tmp_path: Path) -> None:
     raw["strategies"][0]["strategy_path"] = "tests.test_live_node:Exploding"
     config = tmp_path / "exploding.yaml"
     config.write_text(yaml.safe_dump(raw))
-    proc = cli(str(config), "--duration", "60")
+    proc = cli(str(config), "--duration", "60", "--out", str(tmp_path / "run"))
     out, err = proc.communicate(timeout=80)
     assert proc.returncode == 1, (out[-2000:], err[-2000:])
     last = err.strip().splitlines()[-1]

@@ -1,7 +1,7 @@
 """Paper trading: a Nautilus ``TradingNode`` with our Binance data clients and simulated execution.
 
-    cfg = load_paper_config("configs/live/paper_futures.yaml")
-    summary = run_paper(cfg, urls, duration_s=30)   # blocks; SIGINT/SIGTERM stop it cleanly too
+    cfg = load_paper_config("configs/live/paper_futures.yaml")   # validated: one UsageError line per mistake
+    summary = run_paper(cfg, urls, duration_s=30, log_dir=Path("runs/live/x"))  # blocks; SIGINT/SIGTERM stop it
     print(summary.text())
 
 Market data comes from ``BinanceFrameworkDataClient`` (one per market in ``markets``, client ids
@@ -9,17 +9,17 @@ Market data comes from ``BinanceFrameworkDataClient`` (one per market in ``marke
 BINANCE venue (``framework.live.sandbox``: Nautilus's sandbox, filling on bars too) with ``starting_balances``.
 Strategies and actors are Nautilus importable configs (``strategy_path: strategies.examples.x:Cls``). The engines
 shut down gracefully on an exception (``graceful_shutdown_on_exception``): the run then ends with the reason
-instead of Nautilus's silent ``os._exit``.
+instead of Nautilus's silent ``os._exit``. With a ``log_dir`` Nautilus logs to ``<log_dir>/nautilus.log`` only
+(nothing on stdout); without one it logs to stdout at ``log_level``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
+import re
+import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,24 +37,37 @@ from nautilus_trader.config import LoggingConfig
 from nautilus_trader.config import NautilusConfig
 from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
-from nautilus_trader.model.enums import OrderStatus
-from nautilus_trader.model.events import OrderFilled
-from nautilus_trader.model.identifiers import Venue
 
+from framework.backtest.config import explain
 from framework.binance.config import BinanceUrls
 from framework.data.instruments import BINANCE_VENUE
 from framework.data.instruments import FeeConfig
 from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.live.checks import LOG_LEVELS
+from framework.live.checks import MARKETS
+from framework.live.checks import check_components
+from framework.live.checks import check_fees
+from framework.live.checks import check_trader_id
+from framework.live.checks import check_venue
 from framework.live.config import BinanceFrameworkDataClientConfig
 from framework.live.factories import BinanceFrameworkDataClientFactory
 from framework.live.sandbox import SandboxLiveExecClientFactory
+from framework.live.summary import PaperSummary
+from framework.live.summary import summarize
 from framework.settings import read_yaml
+from framework.values import parse_duration_s
 
 log = logging.getLogger("framework.live")
 
 SHUTDOWN_TOPIC = "commands.system.shutdown"
 STOP_TIMEOUT_S = 30.0
+NAUTILUS_LOG = "nautilus"  # <log_dir>/nautilus.log
+EXAMPLE_PATHS = {
+    "strategy_path": "strategies.examples.order_flow_follower:OrderFlowFollower",
+    "actor_path": "strategies.actors.order_flow:OrderFlowActor",
+    "config_path": "strategies.examples.order_flow_follower:OrderFlowFollowerConfig",
+}
 
 
 class PaperTradingConfig(NautilusConfig, frozen=True):
@@ -63,7 +76,8 @@ class PaperTradingConfig(NautilusConfig, frozen=True):
     ``markets``: "spot" and/or "futures" (one data client each). ``fees``: ``FeeConfig`` (maker/taker per market;
     Binance's VIP 0 by default). ``data``: extra ``BinanceFrameworkDataClientConfig`` options for every client
     (e.g. ``streams_per_connection``). ``spot_http`` ... ``futures_ws``: URLs (flags and environment win).
-    ``duration``: seconds to run (None: until SIGINT/SIGTERM).
+    ``duration``: how long to run (``30``, ``90s``, ``15m``; None: until SIGINT/SIGTERM). ``log_level``: of
+    Nautilus's log (DEBUG, INFO, WARNING, ERROR).
     """
 
     strategies: tuple[ImportableStrategyConfig, ...] = ()
@@ -76,30 +90,74 @@ class PaperTradingConfig(NautilusConfig, frozen=True):
     default_leverage: Decimal = Decimal(1)
     fees: FeeConfig = FeeConfig()
     data: dict[str, Any] | None = None
-    duration: float | None = None
+    duration: str | int | float | None = None
     log_level: str = "INFO"
     spot_http: str | None = None
     futures_http: str | None = None
     spot_ws: str | None = None
     futures_ws: str | None = None
 
+    def duration_s(self) -> float | None:
+        """``duration`` in seconds (validated by ``load_paper_config``)."""
+        return None if self.duration is None else parse_duration_s(self.duration, "duration")
+
 
 def load_paper_config(path: str | Path | None, **overrides: Any) -> PaperTradingConfig:
-    """The YAML at ``path`` as a config (unknown keys and bad values raise one-line ``UsageError``s)."""
+    """The YAML at ``path`` as a config, checked before any node exists: unknown keys (with the closest valid
+    one), bad values, identifiers Nautilus would panic on, strategies/actors that do not import or configure,
+    instruments outside ``markets``. Each mistake raises one ``UsageError`` line."""
+    source = str(path or "live")
     raw = {**read_yaml(path, "live"), **{k: v for k, v in overrides.items() if v is not None}}
     try:
         cfg = msgspec.convert(raw, PaperTradingConfig, dec_hook=msgspec_decoding_hook, strict=False)
     except msgspec.ValidationError as e:
-        raise UsageError(f"{path or 'live'}: {e}") from None
-    bad = [m for m in cfg.markets if m not in ("spot", "futures")]
-    if bad or not cfg.markets:
-        raise UsageError(f"{path or 'live'}: markets must be spot and/or futures, got {list(cfg.markets)}")
-    if not cfg.strategies and not cfg.actors:
-        raise UsageError(f"{path or 'live'}: nothing to run; list at least one strategy or actor")
+        text = explain(e, PaperTradingConfig)
+        if "missing required field" in text:  # "strategies.0: Object missing required field `strategy_path`"
+            where, _, rest = text.partition(": ")
+            field = rest.split("`")[1]
+            where = re.sub(r"\.(\d+)", r"[\1]", where)
+            text = f"{where}: {field} is missing; e.g. {field}: {EXAMPLE_PATHS.get(field, '...')}"
+        raise UsageError(f"{source}: {text}") from None
+    check_paper_config(cfg, source)
     return cfg
 
 
-def node_config(cfg: PaperTradingConfig, urls: BinanceUrls) -> TradingNodeConfig:
+def check_paper_config(cfg: PaperTradingConfig, source: str = "live") -> None:
+    """Everything ``load_paper_config`` checks after decoding (also for configs built in code)."""
+    bad = [m for m in cfg.markets if m not in MARKETS]
+    if bad or not cfg.markets:
+        raise UsageError(f"{source}: markets must be spot and/or futures, got {list(cfg.markets)}")
+    if not cfg.strategies and not cfg.actors:
+        raise UsageError(f"{source}: nothing to run; list at least one strategy or actor")
+    if cfg.log_level.upper() not in LOG_LEVELS:
+        raise UsageError(f"{source}: log_level {cfg.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if cfg.duration is not None:
+        try:
+            cfg.duration_s()
+        except UsageError as e:
+            raise UsageError(f"{source}: {e}") from None
+    check_trader_id(cfg.trader_id, source)
+    check_venue(cfg.account_type, cfg.oms_type, cfg.starting_balances, cfg.default_leverage, source)
+    check_fees(cfg.fees, source)
+    try:
+        msgspec.convert({**(cfg.data or {}), "market": cfg.markets[0]}, BinanceFrameworkDataClientConfig,
+                        dec_hook=msgspec_decoding_hook)
+    except msgspec.ValidationError as e:
+        raise UsageError(f"{source}: data: {explain(e, BinanceFrameworkDataClientConfig)}") from None
+    check_components(cfg.strategies, cfg.actors, cfg.markets, source)
+
+
+def _logging(cfg: PaperTradingConfig, log_dir: Path | None) -> LoggingConfig:
+    level = cfg.log_level.upper()
+    colors = sys.stdout.isatty()
+    if log_dir is None:
+        return LoggingConfig(log_level=level, log_colors=colors)
+    # our console lines only: Nautilus (banner included) writes to the run folder's file
+    return LoggingConfig(log_level="OFF", log_level_file=level, log_directory=str(log_dir),
+                         log_file_name=NAUTILUS_LOG, log_colors=False)
+
+
+def node_config(cfg: PaperTradingConfig, urls: BinanceUrls, log_dir: Path | None = None) -> TradingNodeConfig:
     """The Nautilus node configuration of a paper run."""
     data_options = dict(cfg.data or {})
     try:
@@ -121,7 +179,7 @@ def node_config(cfg: PaperTradingConfig, urls: BinanceUrls) -> TradingNodeConfig
     )
     return TradingNodeConfig(
         trader_id=cfg.trader_id,
-        logging=LoggingConfig(log_level=cfg.log_level.upper()),
+        logging=_logging(cfg, log_dir),
         data_engine=LiveDataEngineConfig(graceful_shutdown_on_exception=True),
         risk_engine=LiveRiskEngineConfig(graceful_shutdown_on_exception=True),
         exec_engine=LiveExecEngineConfig(graceful_shutdown_on_exception=True),
@@ -135,104 +193,25 @@ def node_config(cfg: PaperTradingConfig, urls: BinanceUrls) -> TradingNodeConfig
     )
 
 
-@dataclass
-class PaperSummary:
-    """What a paper run did: orders, fills, positions, PnL and balances per currency (decimal text)."""
-
-    seconds: float
-    stopped_by: str
-    orders: int = 0
-    orders_filled: int = 0
-    orders_rejected: int = 0
-    fills: int = 0
-    positions: int = 0
-    positions_open: int = 0
-    realized_pnl: dict[str, str] = field(default_factory=dict)
-    unrealized_pnl: dict[str, str] = field(default_factory=dict)
-    commissions: dict[str, str] = field(default_factory=dict)
-    balances: dict[str, str] = field(default_factory=dict)
-    failure: str | None = None
-
-    def text(self) -> str:
-        def money(values: dict[str, str]) -> str:
-            return ", ".join(f"{v} {k}" for k, v in values.items()) or "0"
-
-        return "\n".join([
-            f"paper run: {self.seconds:.1f}s, stopped by {self.stopped_by}",
-            f"  orders     {self.orders} (filled {self.orders_filled}, rejected {self.orders_rejected}), "
-            f"fills {self.fills}",
-            f"  positions  {self.positions} ({self.positions_open} open)",
-            f"  PnL        realized {money(self.realized_pnl)}; unrealized {money(self.unrealized_pnl)}; "
-            f"commissions {money(self.commissions)}",
-            f"  balances   {money(self.balances)}",
-            *([f"  FAILURE    {self.failure}"] if self.failure else []),
-            "summary: " + json.dumps(asdict(self), sort_keys=True),
-        ])
-
-
-def _add(totals: dict[str, Decimal], money: Any) -> None:
-    if money is not None:
-        code = money.currency.code
-        totals[code] = totals.get(code, Decimal(0)) + money.as_decimal()
-
-
-def summarize(node: TradingNode, seconds: float, stopped_by: str, failure: str | None) -> PaperSummary:
-    """Read the node's cache and portfolio (before ``dispose``)."""
-    cache, portfolio = node.kernel.cache, node.kernel.portfolio
-    orders = cache.orders()
-    positions = cache.positions()
-    fills = [e for o in orders for e in o.events if isinstance(e, OrderFilled)]
-    realized: dict[str, Decimal] = {}
-    commissions: dict[str, Decimal] = {}
-    for p in positions:
-        _add(realized, p.realized_pnl)
-    for f in fills:
-        _add(commissions, f.commission)
-    unrealized: dict[str, Decimal] = {}
-    venue = Venue(BINANCE_VENUE.value)
-    for money in (portfolio.unrealized_pnls(venue) or {}).values():
-        _add(unrealized, money)
-    balances: dict[str, Decimal] = {}
-    account = cache.account_for_venue(venue)
-    if account is not None:
-        for money in account.balances_total().values():
-            _add(balances, money)
-
-    def text(values: dict[str, Decimal]) -> dict[str, str]:
-        return {k: str(v) for k, v in sorted(values.items())}
-
-    return PaperSummary(
-        seconds=seconds,
-        stopped_by=stopped_by,
-        orders=len(orders),
-        orders_filled=sum(1 for o in orders if o.is_closed and o.filled_qty > 0),
-        orders_rejected=sum(1 for o in orders if o.status == OrderStatus.REJECTED),
-        fills=len(fills),
-        positions=len(positions),
-        positions_open=sum(1 for p in positions if p.is_open),
-        realized_pnl=text(realized),
-        unrealized_pnl=text(unrealized),
-        commissions=text(commissions),
-        balances=text(balances),
-        failure=failure,
-    )
-
-
 class PaperRun:
-    """Builds the node, runs it until ``duration_s``, a signal or an engine failure, and summarizes it."""
+    """Builds the node, runs it until ``duration_s``, a signal or an engine failure, and summarizes it.
 
-    def __init__(self, cfg: PaperTradingConfig, urls: BinanceUrls) -> None:
+    ``log_dir``: Nautilus logs to ``<log_dir>/nautilus.log`` instead of stdout. Build the run only from a checked
+    config (``load_paper_config`` / ``check_paper_config``): Nautilus aborts the process on some bad identifiers.
+    """
+
+    def __init__(self, cfg: PaperTradingConfig, urls: BinanceUrls, log_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.loop = asyncio.new_event_loop()
         try:
-            self.node = TradingNode(node_config(cfg, urls), loop=self.loop)
+            self.node = TradingNode(node_config(cfg, urls, log_dir), loop=self.loop)
             self.node.add_data_client_factory("BINANCE", BinanceFrameworkDataClientFactory)
             self.node.add_exec_client_factory("BINANCE", SandboxLiveExecClientFactory)
             self.node.build()
         except FrameworkError:
             self.loop.close()
             raise
-        except Exception as e:  # a strategy/actor that does not import or configure
+        except Exception as e:  # a strategy/actor whose __init__ refuses its config
             self.loop.close()
             raise UsageError(f"cannot build the trading node: {type(e).__name__}: {e}") from None
         self.failure: str | None = None
@@ -243,20 +222,31 @@ class PaperRun:
         if reason:  # the engines send a reason when an exception made them shut down
             self.failure = str(reason)
 
-    async def _drive(self, duration_s: float | None) -> str:
+    async def _announce(self, run_task: asyncio.Future, on_running: Callable[[], None]) -> None:
+        while not run_task.done():
+            if self.node.trader.is_running:
+                on_running()
+                return
+            await asyncio.sleep(0.1)
+
+    async def _drive(self, duration_s: float | None, on_running: Callable[[], None] | None) -> str:
         run_task = asyncio.ensure_future(self.node.run_async())
+        announce = asyncio.ensure_future(self._announce(run_task, on_running)) if on_running else None
         done, _ = await asyncio.wait([run_task], timeout=duration_s)
         stopped_by = "signal or shutdown" if done else "duration"
         if not done:
             await self.node.stop_async()
             await asyncio.wait_for(run_task, STOP_TIMEOUT_S)
+        if announce is not None:
+            announce.cancel()
         run_task.result()
         return stopped_by
 
-    def run(self, duration_s: float | None = None) -> PaperSummary:
+    def run(self, duration_s: float | None = None, on_running: Callable[[], None] | None = None) -> PaperSummary:
+        """Run (blocking) and summarize; ``on_running`` is called once the trader runs."""
         started = self.loop.time()
         try:
-            stopped_by = self.loop.run_until_complete(self._drive(duration_s))
+            stopped_by = self.loop.run_until_complete(self._drive(duration_s, on_running))
             if self.failure:
                 stopped_by = "engine failure"
             return summarize(self.node, self.loop.time() - started, stopped_by, self.failure)
@@ -264,8 +254,19 @@ class PaperRun:
             self.node.dispose()
             if not self.loop.is_closed():
                 self.loop.close()
+            _release_log(self.node)
 
 
-def run_paper(cfg: PaperTradingConfig, urls: BinanceUrls, duration_s: float | None = None) -> PaperSummary:
-    """Run a paper-trading node (blocking) and return its summary."""
-    return PaperRun(cfg, urls).run(duration_s if duration_s is not None else cfg.duration)
+def _release_log(node: TradingNode) -> None:
+    """Drop the kernel's log guard: dropping the last one flushes and syncs the log file synchronously (Nautilus
+    writes it from a thread; without this the last lines, shutdown included, can miss a process that exits)."""
+    kernel = node.kernel
+    if getattr(kernel, "_log_guard", None) is not None:
+        kernel._log_guard = None  # the only reference: LogGuard.__del__ -> logger_drop
+
+
+def run_paper(cfg: PaperTradingConfig, urls: BinanceUrls, duration_s: float | None = None,
+              log_dir: Path | None = None, on_running: Callable[[], None] | None = None) -> PaperSummary:
+    """Run a paper-trading node (blocking) and return its summary (``duration_s``: else the config's)."""
+    duration = duration_s if duration_s is not None else cfg.duration_s()
+    return PaperRun(cfg, urls, log_dir).run(duration, on_running)
