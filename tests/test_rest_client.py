@@ -12,8 +12,8 @@ import functools
 import json
 import logging
 import math
+import re
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,6 +30,8 @@ from framework.binance.http import BinanceClientError
 from framework.binance.http import BinanceRestClient
 from framework.binance.http import BinanceUnavailable
 from framework.binance.http import encode_params
+from framework.binance.ratelimit import WaitNotice
+from framework.binance.ratelimit import WeightLimiter
 from framework.binance.schemas import RateLimit
 from framework.exchange.data import ExchangeData
 from framework.exchange.data import load_data
@@ -311,6 +313,65 @@ async def test_client_not_told_honours_429_and_is_never_banned() -> None:
             assert elapsed >= window  # it did wait: 120 weight needs three 40-weight windows
             print(f"\nburst (not told): {n} requests in {elapsed:.2f}s = {n / elapsed:.1f} req/s, "
                   f"{client.stats['429']} x 429 honoured, 0 x 418")
+
+
+async def start_of_window(window: float, into: float = 0.05) -> None:
+    """Sleep until ``into`` seconds after the next server window begins."""
+    await asyncio.sleep((window - time.time() % window + into) % window)
+
+
+async def test_a_long_wait_for_the_weight_budget_is_announced_once_with_its_reason() -> None:
+    """A burst that needs the next window waits ~4 s: one notice (not one per waiting request) says how long,
+    for what and how much of the window's budget is spent; ingest's progress shows it (client.on_wait)."""
+    limit, window = 40, 5.0
+    notices: list[WaitNotice] = []
+    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+        async with client_for(ex, max_concurrency=4) as client:
+            client.on_wait = notices.append
+            client.weights[SPOT].set_limit(limit, window)
+            await start_of_window(window, into=0.3)
+            answers, elapsed = await burst(client, 30)  # 60 weight: the second window's share waits
+    assert len(answers) == 30 and client.stats["429"] == 0
+    assert len(notices) == 1, [str(n) for n in notices]
+    notice = notices[0]
+    assert notice.reason == "the weight budget" and 2 <= notice.seconds <= window
+    assert notice.used is not None and limit - 2 * 2 <= notice.used <= limit
+    assert re.fullmatch(rf"spot: waiting [2-5] s for the weight budget \({notice.used}/40 used in this 5 s window\)",
+                        str(notice)), str(notice)
+    assert elapsed >= notice.seconds - 0.1
+
+
+async def test_short_waits_are_not_announced_and_unset_callbacks_log() -> None:
+    limit, window = 40, 1.0
+    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+        async with client_for(ex, max_concurrency=4) as client:
+            notices: list[WaitNotice] = []
+            client.on_wait = notices.append
+            client.weights[SPOT].set_limit(limit, window)
+            answers, _ = await burst(client, 50)  # three windows, each wait < 1 s
+            assert len(answers) == 50 and notices == []
+    limiter = WeightLimiter(10, window_s=60, clock=lambda: 30.0, name="futures")
+    limiter.pause(48, "Retry-After (HTTP 429 from klines)")
+    seen: list[WaitNotice] = []
+    limiter.announce.on_wait = seen.append
+    task = asyncio.ensure_future(limiter.acquire(1))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert [str(n) for n in seen] == ["futures: waiting 48 s for Retry-After (HTTP 429 from klines)"]
+
+
+async def test_a_retry_after_wait_is_announced() -> None:
+    """Not told the limit, the client meets a 429 whose Retry-After runs to the server's next window."""
+    limit, window = 20, 4.0
+    with_logs: list[str] = []
+    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+        async with client_for(ex, max_concurrency=2, retry=RetryConfig(max_retries=8)) as client:
+            client.on_wait = lambda n: with_logs.append(str(n))
+            await start_of_window(window, into=0.2)
+            answers, _ = await burst(client, 14)  # 28 weight > 20: a 429 with Retry-After 4 s
+    assert len(answers) == 14 and client.stats["429"] > 0
+    assert any(re.fullmatch(r"spot: waiting [2-4] s for Retry-After \(HTTP 429 from klines\)", line)
+               for line in with_logs), with_logs
 
 
 async def hammer(session: aiohttp.ClientSession, url: str, until_status: int, most: int) -> list[tuple]:

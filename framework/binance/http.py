@@ -29,7 +29,9 @@ from framework.binance.endpoints import Endpoint
 from framework.binance.endpoints import Family
 from framework.binance.endpoints import Market
 from framework.binance.endpoints import endpoint as lookup
+from framework.binance.ratelimit import OnWait
 from framework.binance.ratelimit import RequestLimiter
+from framework.binance.ratelimit import WaitNotice
 from framework.binance.ratelimit import WeightLimiter
 from framework.binance.schemas import ErrorBody
 from framework.errors import FrameworkError
@@ -108,17 +110,29 @@ class BinanceRestClient:
         config: BinanceHttpConfig | None = None,
         credentials: Credentials | None = None,
         session: aiohttp.ClientSession | None = None,
+        on_wait: OnWait | None = None,
     ):
         self.config = config or BinanceHttpConfig()
+        # A long wait on the weight budget, a Retry-After or a request-count limit is announced here (at most
+        # every few seconds): a progress display sets this to show it; unset, it is logged at INFO.
+        self.on_wait: OnWait | None = on_wait
         self.credentials = credentials or Credentials.from_env()
         self._session = session
         self._own_session = session is None
-        self.weights = {m: WeightLimiter(DEFAULT_WEIGHT_LIMITS[m], headroom=self.config.weight_headroom) for m in Market}
-        self.families = {f: RequestLimiter(*FAMILY_LIMITS[f]) for f in Family}
+        self.weights = {m: WeightLimiter(DEFAULT_WEIGHT_LIMITS[m], headroom=self.config.weight_headroom,
+                                         name=m.value, on_wait=self._waiting) for m in Market}
+        self.families = {f: RequestLimiter(*FAMILY_LIMITS[f], name=f"{f.value}", on_wait=self._waiting)
+                         for f in Family}
         # Per market: a request holds its slot while waiting for weight; that must not stall the other market.
         self._slots = {m: asyncio.Semaphore(self.config.max_concurrency) for m in Market}
         self._rng = random.Random()
         self.stats = {"requests": 0, "retries": 0, "429": 0, "418": 0}
+
+    def _waiting(self, notice: WaitNotice) -> None:
+        if self.on_wait is not None:
+            self.on_wait(notice)
+        else:
+            log.info("%s", notice)
 
     async def __aenter__(self) -> BinanceRestClient:
         return self
@@ -196,7 +210,7 @@ class BinanceRestClient:
                     )
                 log.warning("%s %s: HTTP %s, pausing %s requests for %.0fs (Retry-After)",
                             ep.market, ep.name, status, ep.market, wait)
-                limiter.pause(wait)
+                limiter.pause(wait, f"Retry-After (HTTP {status} from {ep.name})")
                 self.stats["retries"] += 1
                 continue
             if status in _RETRYABLE_STATUS:
