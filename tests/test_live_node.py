@@ -93,6 +93,7 @@ def test_paper_run_fills_orders_with_configured_fees_and_stops_at_duration(tmp_p
     # the console holds our lines only: no banner, no Nautilus log lines, no colour codes
     assert len(out.splitlines()) < 15 and "\x1b[" not in out + err and "PAPER-001." not in out, out[-3000:]
     assert out.startswith("live: ") and "running until 30s" in out
+    assert re.search(r"^  balances   \d+\.\d\d USDT$", out, re.M), out  # rounded for people (JSON: every digit)
     log = (run / "nautilus.log").read_text()
     assert "\x1b[" not in log
     # every fill paid the configured taker fee (0.0005, the config's futures_taker_fee), exactly
@@ -207,6 +208,18 @@ def test_bad_config_is_one_line_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {config}: markets must be spot and/or futures, got ['options']"]
+
+
+def test_a_trader_id_nautilus_would_panic_on_is_refused_before_any_output(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(CONFIG.read_text().replace("trader_id: PAPER-001", "trader_id: PAPER001"))
+    proc = subprocess.run([sys.executable, "-m", "framework.main", "live", str(config), "--offline", "--duration", "5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr[-2000:]  # not Rust's panic (134)
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {config}: trader_id 'PAPER001' is not a Nautilus trader id; use NAME-TAG (letters, digits or _ on "
+        "both sides of one hyphen), e.g. \"TRADER-001\""]
+    assert not (tmp_path / "runs").exists()  # refused before the run folder, the exchange and the node
 
 
 def test_speed_without_offline_is_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
