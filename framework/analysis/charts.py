@@ -14,13 +14,18 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot/mplfinance: charts are files, never windows
 
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import mplfinance as mpf  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
-STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", rc={"font.size": 8, "axes.titlesize": 9, "figure.titleweight": "bold", "axes.titleweight": "bold"})
+# Price labels on the left like every other panel: on the right (yahoo's default) they run off the figure.
+STYLE = mpf.make_mpf_style(base_mpf_style="yahoo", y_on_right=False,
+                           rc={"font.size": 8, "axes.titlesize": 9, "figure.titleweight": "bold",
+                               "axes.titleweight": "bold"})
 UP, DOWN = "#26a69a", "#ef5350"
 DPI = 100
 
@@ -33,17 +38,28 @@ class Chart:
     figure: Figure
     axes: dict[str, Axes]
     missing: list[str] = field(default_factory=list)
+    needs: list[tuple[str, str]] = field(default_factory=list)  # (market, ingest kind) that would fill a gap
+    blank: set[str] = field(default_factory=set)  # panels that show only a "missing" note
     path: Path | None = None
     data: pd.DataFrame | None = None  # the numbers behind the chart, when a chart computes some
+
+    @property
+    def empty(self) -> bool:
+        """Every panel is a "missing" note: the chart shows nothing."""
+        return self.blank == set(self.axes)
 
     def save(self, path: str | Path) -> Path:
         """Write the PNG (folders created) and release the figure's memory."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.figure.savefig(path, dpi=DPI)
-        plt.close(self.figure)
+        self.close()
         self.path = path
         return path
+
+    def close(self) -> None:
+        """Release the figure's memory (a chart not worth saving)."""
+        plt.close(self.figure)
 
 
 def figure(name: str, title: str, panels: dict[str, float], width: float = 12.0,
@@ -57,27 +73,52 @@ def figure(name: str, title: str, panels: dict[str, float], width: float = 12.0,
         ax = fig.add_subplot(grid[i, 0], sharex=first if sharex else None)
         first = first or ax
         ax.set_ylabel(panel.replace("_", " "))
+        plain_numbers(ax)
         axes[panel] = ax
         if sharex and i < len(panels) - 1:
             ax.tick_params(labelbottom=False)
     fig.suptitle(title)
-    fig.subplots_adjust(left=0.07, right=0.97, top=0.94, bottom=0.07)
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.94, bottom=0.07)
     return Chart(name, fig, axes)
 
 
-def placeholder(chart: Chart, panel: str, what: str) -> None:
-    """Mark ``panel`` as missing: a centred note naming what is absent, recorded in ``chart.missing``."""
+class PlainFormatter(ScalarFormatter):
+    """Tick labels as the numbers themselves, grouped by thousands from 10,000 on: never "+6.168e4" (an
+    offset) or "1e7" above the axis, which people misread."""
+
+    def __init__(self) -> None:
+        super().__init__(useOffset=False)
+        self.set_scientific(False)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        text = super().__call__(x, pos)
+        if abs(x) >= 10_000 and text:
+            whole, dot, frac = text.replace("\u2212", "-").partition(".")
+            text = f"{int(whole):,}{dot}{frac}"
+        return text
+
+
+def plain_numbers(ax: Axes) -> None:
+    """Plain y tick labels on ``ax`` (``PlainFormatter``)."""
+    ax.yaxis.set_major_formatter(PlainFormatter())
+
+
+def placeholder(chart: Chart, panel: str, what: str, needs: list[tuple[str, str]] | None = None) -> None:
+    """Mark ``panel`` as missing: a centred note naming what is absent, recorded in ``chart.missing``;
+    ``needs``: the (market, ingest kind) pairs that would fill it."""
     ax = chart.axes[panel]
     ax.text(0.5, 0.5, f"missing: {what}", transform=ax.transAxes, ha="center", va="center", color="grey",
             fontsize=10, style="italic")
     ax.set_yticks([])
     chart.missing.append(f"{panel}: {what}")
+    chart.blank.add(panel)
+    chart.needs.extend(n for n in needs or [] if n not in chart.needs)
 
 
-def all_missing(chart: Chart, what: str) -> Chart:
+def all_missing(chart: Chart, what: str, needs: list[tuple[str, str]] | None = None) -> Chart:
     """Every panel of ``chart`` marked missing for want of ``what``."""
     for panel in chart.axes:
-        placeholder(chart, panel, what)
+        placeholder(chart, panel, what, needs)
     return chart
 
 
@@ -93,4 +134,11 @@ def candles(ax: Axes, bars: pd.DataFrame, volume_ax: Axes | None = None, lines: 
 
 
 def time_axis(ax: Axes) -> None:
-    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d %H:%M"))
+    """Date ticks that fit the span: seconds when it is a minute, days when it is weeks (the date, when
+    the ticks do not show it, at the axis' end), so no two tick labels read the same."""
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    # tick formats by level (years, months, days, hours, minutes, seconds): a clock time, never a bare "35"
+    formats = ["%Y", "%Y-%m", "%m-%d", "%H:%M", "%H:%M", "%H:%M:%S"]
+    zero_formats = ["%Y", "%Y-%m", "%m-%d", "%m-%d %H:%M", "%H:%M", "%H:%M:%S"]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, formats=formats, zero_formats=zero_formats))

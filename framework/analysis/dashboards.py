@@ -44,7 +44,7 @@ def spot_dashboard(data: MarketData) -> Chart:
     chart = figure("spot", _title(data, "spot"), {"price": 3.0, "rsi": 1.0, "volume": 1.2})
     bars = data.spot
     if bars is None or bars.empty:
-        return all_missing(chart, "spot klines")
+        return all_missing(chart, "spot klines", [("spot", "klines")])
     close = bars["close"]
     candles(chart.axes["price"], bars, chart.axes["volume"],
             {"SMA20": ind.sma(close, 20), "EMA55": ind.ema(close, 55), "VWAP": ind.vwap(bars)})
@@ -63,7 +63,7 @@ def futures_dashboard(data: MarketData) -> Chart:
                    {"price": 3.0, "macd": 1.0, "open_interest": 1.0, "volume": 1.2})
     bars = data.futures
     if bars is None or bars.empty:
-        return all_missing(chart, "futures klines")
+        return all_missing(chart, "futures klines", [("futures", "klines")])
     close = bars["close"]
     candles(chart.axes["price"], bars, chart.axes["volume"],
             {"EMA21": ind.ema(close, 21), "EMA55": ind.ema(close, 55), "VWAP": ind.vwap(bars)})
@@ -76,7 +76,8 @@ def futures_dashboard(data: MarketData) -> Chart:
     ax.legend(loc="upper left", fontsize=7)
     oi = _within(data.open_interest, bars.index)
     if oi is None:
-        placeholder(chart, "open_interest", "open interest (collect open_interest_hist / ingest open_interest)")
+        placeholder(chart, "open_interest", "open interest (collect open_interest_hist / ingest open_interest)",
+                    [("futures", "open_interest")])
     else:
         chart.axes["open_interest"].plot(oi.index, oi, color="teal", linewidth=1.2, drawstyle="steps-post")
     return chart
@@ -87,7 +88,7 @@ def basis_dashboard(data: MarketData) -> Chart:
     chart = figure("basis", _title(data, "basis diagnostics"), {"basis_bps": 1.5, "premium_pct": 1.0,
                                                                 "funding_rate_pct": 1.0})
     if data.spot is None or data.futures is None:
-        placeholder(chart, "basis_bps", "spot and futures klines both needed")
+        placeholder(chart, "basis_bps", "spot and futures klines both needed", _klines_needed(data))
     else:
         basis = ind.basis_bps(data.futures["close"], data.spot["close"])
         ax = chart.axes["basis_bps"]
@@ -97,7 +98,9 @@ def basis_dashboard(data: MarketData) -> Chart:
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.legend(loc="upper left", fontsize=7)
     if data.mark is None or data.index is None:
-        placeholder(chart, "premium_pct", "mark and index price klines")
+        placeholder(chart, "premium_pct", "mark and index price klines",
+                    [("futures", k) for k, v in (("mark_klines", data.mark), ("index_klines", data.index))
+                     if v is None])
     else:
         premium = ind.premium_pct(data.mark, data.index)
         ax = chart.axes["premium_pct"]
@@ -105,7 +108,7 @@ def basis_dashboard(data: MarketData) -> Chart:
         ax.axhline(0, color="grey", linewidth=0.6)
         ax.legend(loc="upper left", fontsize=7)
     if data.funding is None:
-        placeholder(chart, "funding_rate_pct", "funding rate history")
+        placeholder(chart, "funding_rate_pct", "funding rate history", [("futures", "funding")])
     else:
         ax = chart.axes["funding_rate_pct"]
         pct = data.funding * 100
@@ -120,7 +123,7 @@ def correlation_dashboard(data: MarketData) -> Chart:
     chart = figure("correlation", _title(data, "spot / futures correlation and beta"),
                    {"correlation": 1.0, "beta": 1.0, "rolling_correlation": 1.4}, sharex=False)
     if data.spot is None or data.futures is None:
-        return all_missing(chart, "spot and futures klines both needed")
+        return all_missing(chart, "spot and futures klines both needed", _klines_needed(data))
     spot, fut = data.spot["close"], data.futures["close"]
     step = pd.Timedelta(ind.TIMESCALES[0]) if len(spot) < 2 else spot.index.to_series().diff().min()
     scales = tuple(s for s in ind.TIMESCALES if pd.Timedelta(s) >= step)
@@ -142,18 +145,25 @@ def correlation_dashboard(data: MarketData) -> Chart:
         chart.missing.append(f"timescales {', '.join(too_fine)}: finer than the {data.interval} bars")
     ax = chart.axes["rolling_correlation"]
     drawn = 0
+    undefined = []
     for rule in scales:
         # two hours of buckets, fewer when the data is shorter (half of what there is)
         buckets = len(ind.log_returns(spot, rule))
         window = max(5, min(int(pd.Timedelta("2h") / pd.Timedelta(rule)), buckets // 2))
         rolling = ind.rolling_correlation(spot, fut, rule, window)
-        if rolling.notna().any():
+        # a line needs two neighbouring values to show: listing one that draws nothing misleads
+        if (rolling.notna() & rolling.shift().notna()).any():
             ax.plot(rolling.index, rolling, linewidth=1.0, label=f"{rule} returns, {window}-bucket window")
             drawn += 1
+        else:
+            undefined.append(rule)
     if drawn:
         ax.legend(loc="lower left", fontsize=7)
         ax.set_ylim(-1.05, 1.05)
         time_axis(ax)
+        if undefined:
+            chart.missing.append(f"rolling correlation at {', '.join(undefined)}: undefined (too few buckets, "
+                                 "or returns that do not vary)")
     else:
         placeholder(chart, "rolling_correlation", "enough overlapping bars for a rolling window")
     return chart
@@ -161,7 +171,7 @@ def correlation_dashboard(data: MarketData) -> Chart:
 
 def microstructure_dashboard(data: MarketData) -> Chart:
     """Stream price, volume and latency: the websocket capture, else the trades of a recording."""
-    chart = figure("microstructure", _title(data, "websocket microstructure"),
+    chart = figure("microstructure", f"{data.symbol} websocket microstructure ({data.source})",
                    {"price": 1.5, "volume": 1.0, "latency_ms": 1.0})
     trades = data.trades.get("futures", data.trades.get("spot"))
     if data.ticker is not None and not data.ticker.empty:
@@ -178,8 +188,9 @@ def microstructure_dashboard(data: MarketData) -> Chart:
         chart.axes["volume"].fill_between(per_second.index, per_second["size"], step="post", color="steelblue",
                                           label="traded volume per second")
     else:
-        placeholder(chart, "price", "stream capture or trades")
-        placeholder(chart, "volume", "stream capture or trades")
+        needs = [("futures", "agg_trades")]
+        placeholder(chart, "price", "stream capture or trades", needs)
+        placeholder(chart, "volume", "stream capture or trades", needs)
     latency = data.latency
     if latency is None or latency.empty:
         placeholder(chart, "latency_ms", "stream latency (collect's metrics.json, or trades recorded live)")
@@ -191,6 +202,10 @@ def microstructure_dashboard(data: MarketData) -> Chart:
         ax.legend(loc="upper left", fontsize=7)
     time_axis(chart.axes["latency_ms"])
     return chart
+
+
+def _klines_needed(data: MarketData) -> list[tuple[str, str]]:
+    return [(m, "klines") for m, bars in (("spot", data.spot), ("futures", data.futures)) if bars is None]
 
 
 def _volume_mean(chart: Chart, bars: pd.DataFrame) -> None:
@@ -231,13 +246,18 @@ CHARTS: dict[str, Callable[..., Chart]] = {**DASHBOARDS, "orderflow": orderflow_
 def draw_charts(data: MarketData, names: Iterable[str], out: str | Path, log: Callable[[str], None] | None = None,
                 options: dict[str, dict[str, Any]] | None = None) -> list[Chart]:
     """Draw the named charts of ``data`` into ``<out>/<name>.png``; ``options``: keyword arguments by chart
-    name (e.g. ``{"orderflow": {"market": "spot"}}``); ``log`` gets one line per chart."""
+    name (e.g. ``{"orderflow": {"market": "spot"}}``); ``log`` gets one line per chart. A chart with no data
+    in any panel is not written (``chart.empty``, ``chart.path`` None): a PNG of notes helps no one."""
     drawn = []
     for name in names:
         chart = CHARTS[name](data, **(options or {}).get(name, {}))
-        path = chart.save(Path(out) / f"{name}.png")
+        note = f" (missing: {'; '.join(chart.missing)})" if chart.missing else ""
+        if chart.empty:
+            chart.close()
+            line = f"{name:<15} not drawn{note}"
+        else:
+            line = f"{name:<15} {chart.save(Path(out) / f'{name}.png')}{note}"
         if log is not None:
-            note = f" (missing: {'; '.join(chart.missing)})" if chart.missing else ""
-            log(f"{name:<15} {path}{note}")
+            log(line)
         drawn.append(chart)
     return drawn

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from matplotlib.patches import Patch
 
 from framework.analysis.charts import Chart
 from framework.analysis.sources import KLINE_FIELDS
@@ -26,6 +27,7 @@ from framework.analysis.sources import ExactTrades
 from framework.errors import FrameworkError
 
 COMPARED = (*KLINE_FIELDS, "taker_buy_quote")
+MISSING_COLOR = "#ffb300"  # amber: apart from the red of "differs" and the green of "match"
 
 
 def stream_bars(trades: ExactTrades, interval_ms: int) -> pa.Table:
@@ -219,11 +221,14 @@ def difference_chart(rec: Reconciliation) -> Chart:
         ax.axhline(0, color="grey", linewidth=0.6)
     status = chart.axes["status"]
     missing = ~(f["in_rest"] & f["in_stream"]) & ~f["match"]
+    handles = []
     for mask, color, label in ((f["match"], UP, "match"), (~f["match"] & ~missing, DOWN, "differs"),
-                               (missing, "orange", "missing")):
-        status.bar(f.index[mask], np.ones(int(mask.sum())), width=width, color=color, label=label)
+                               (missing, MISSING_COLOR, "missing")):
+        status.bar(f.index[mask], np.ones(int(mask.sum())), width=width, color=color)
+        # the legend's own patches: a status no bar has would otherwise show in matplotlib's default blue
+        handles.append(Patch(color=color, label=f"{label} ({int(mask.sum())})"))
     status.set_yticks([])
-    status.legend(loc="upper left", fontsize=7, ncol=3)
+    status.legend(handles=handles, loc="upper left", fontsize=7, ncol=3)
     time_axis(status)
     return chart
 

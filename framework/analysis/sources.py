@@ -24,18 +24,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from framework.analysis.config import check_catalog_folder
+from framework.analysis.config import check_collect_folder
 from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
 from framework.binance.endpoints import endpoint
+from framework.binance.intervals import INTERVAL_MS
 from framework.binance.stream_schemas import StreamDecodeError
 from framework.binance.stream_schemas import StreamDecoder
 from framework.catalog.arrow import BUYER
 from framework.catalog.arrow import FIXED_PRECISION
 from framework.catalog.arrow import decimal_column
 from framework.catalog.arrow import decoded_frame
+from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.timeunits import NS_PER_MS
+from framework.values import format_duration_ms
 
-NS_PER_MS = 1_000_000
 #: Decimal column widths: 18 digits hold any Binance price or size, and a product of two fits decimal128(38).
 DECIMAL_DIGITS = 18
 
@@ -66,12 +71,10 @@ def _utc(values: Any, unit: str = "ms") -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit=unit, utc=True), name="time")
 
 
-def _interval_ms(interval: str) -> int:
-    units = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-    try:
-        return int(interval[:-1]) * units[interval[-1]]
-    except (KeyError, ValueError):
-        raise UsageError(f"interval {interval!r}: use a Binance kline interval such as 1m, 5m, 1h") from None
+def describe(kind: str, path: str | Path) -> str:
+    """``catalog /data/cat`` or ``collect outputs``, but ``catalog`` alone when the folder's name says it
+    (never "catalog catalog" in a title)."""
+    return str(path) if kind in Path(path).name.lower() else f"{kind} {path}"
 
 
 # -- collect output folder ----------------------------------------------------------------------------------
@@ -93,11 +96,37 @@ def _collect_payload(folder: Path, market: Market, name: str, schema: Any = None
         raise UsageError(f"{path}: not a collect dump ({e}); re-run collect or point at another folder") from None
 
 
-def _check_collect(folder: Path) -> Path:
+def _check_collect(folder: Path, symbol: str | None = None) -> tuple[Path, str]:
+    """The folder (checked) and the symbol it holds; a ``symbol`` it does not hold is refused."""
     folder = Path(folder)
-    if not (folder / "spot").is_dir() and not (folder / "futures").is_dir():
-        raise UsageError(f"{folder}: no spot/ or futures/ inside; pass the --out folder of a collect run")
-    return folder
+    check_collect_folder(folder)
+    held = collect_symbols(folder)
+    if symbol is not None and held and symbol not in held.values():
+        shown = ", ".join(f"{s} ({m})" for m, s in held.items())
+        raise FrameworkError(
+            f"collect folder {folder} holds {shown}, not {symbol}; collect it: python -m framework.main collect "
+            f"--spot-symbol {symbol} --futures-symbol {symbol} --futures-pair {symbol} --out <folder> [--offline]")
+    return folder, symbol or held.get("futures") or held.get("spot") or "BTCUSDT"
+
+
+class _Call(msgspec.Struct):
+    market: str = ""
+    name: str = ""
+    params: dict[str, Any] = {}
+
+
+class _Calls(msgspec.Struct):
+    calls: list[_Call] = []
+
+
+def collect_symbols(folder: Path) -> dict[str, str]:
+    """The symbol of each market's klines in a collect folder, from its ``metrics.json`` (empty if unknown)."""
+    metrics = Path(folder) / "metrics.json"
+    try:
+        calls = msgspec.json.decode(metrics.read_bytes(), type=_Calls).calls
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return {}
+    return {c.market: str(c.params["symbol"]) for c in calls if c.name == "klines" and "symbol" in c.params}
 
 
 def _klines_frame(rows: list[rest.Kline] | None) -> pd.DataFrame | None:
@@ -119,11 +148,12 @@ def _agg_trades_frame(rows: list[Any] | None) -> pd.DataFrame | None:
     return frame.astype({"price": float, "size": float})
 
 
-def from_collect(folder: str | Path, symbol: str = "BTCUSDT") -> MarketData:
-    """Chart data from a ``collect`` output folder."""
-    folder = _check_collect(Path(folder))
+def from_collect(folder: str | Path, symbol: str | None = None) -> MarketData:
+    """Chart data from a ``collect`` output folder (``symbol``: checked against the folder's; None: the
+    folder's)."""
+    folder, symbol = _check_collect(Path(folder), symbol)
     spot, fut = Market.SPOT, Market.FUTURES
-    data = MarketData(symbol, f"collect {folder}")
+    data = MarketData(symbol, describe("collect", folder))
     data.spot = _klines_frame(_collect_payload(folder, spot, "klines"))
     data.futures = _klines_frame(_collect_payload(folder, fut, "klines"))
     for name, attr in (("mark_price_klines", "mark"), ("index_price_klines", "index")):
@@ -131,7 +161,7 @@ def from_collect(folder: str | Path, symbol: str = "BTCUSDT") -> MarketData:
         setattr(data, attr, None if frame is None else frame["close"])
     if (bars := data.spot if data.spot is not None else data.futures) is not None and len(bars) > 1:
         step_ms = int((bars.index[1] - bars.index[0]) / pd.Timedelta(milliseconds=1))
-        data.interval = _interval_name(step_ms)
+        data.interval = format_duration_ms(step_ms)
     funding = _collect_payload(folder, fut, "funding_rate_history")
     if funding:
         data.funding = pd.Series([float(r.fundingRate) for r in funding],
@@ -146,13 +176,6 @@ def from_collect(folder: str | Path, symbol: str = "BTCUSDT") -> MarketData:
             data.trades[market.value] = trades
     data.ticker, data.latency = _collect_stream(folder)
     return data
-
-
-def _interval_name(step_ms: int) -> str:
-    for unit, ms in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
-        if step_ms % ms == 0:
-            return f"{step_ms // ms}{unit}"
-    return f"{step_ms}ms"
 
 
 class _TickerFrame(msgspec.Struct):
@@ -199,14 +222,16 @@ class CatalogSource:
     def __init__(self, path: str | Path, symbol: str = "BTCUSDT", interval: str = "1m",
                  start_ns: int | None = None, end_ns: int | None = None) -> None:
         path = Path(path)
-        if not (path / "data").is_dir():
-            raise UsageError(f"{path}: not a catalog (no data/ folder); fill one with `ingest` or pass --catalog")
+        check_catalog_folder(path)
         # imported here: the catalog stack costs a second at import and collect-only users do not need it
         from framework.catalog.store import CatalogStore
 
         self.store = CatalogStore(path, recover=False)
         self.symbol, self.interval = symbol, interval
-        self.interval_ms = _interval_ms(interval)
+        interval_ms = INTERVAL_MS.get(interval)
+        if interval_ms is None:
+            raise UsageError(f"--interval {interval!r}: use a Binance kline interval of fixed length, e.g. 1m, 1h")
+        self.interval_ms = interval_ms
         self.start_ns, self.end_ns = start_ns, end_ns
 
     def instrument_id(self, market: Market | str) -> str:
@@ -272,7 +297,7 @@ def from_catalog(path: str | Path, symbol: str = "BTCUSDT", interval: str = "1m"
     from framework.data.types import OpenInterest
 
     src = CatalogSource(path, symbol, interval, start_ns, end_ns)
-    data = MarketData(symbol, f"catalog {path}", interval)
+    data = MarketData(symbol, describe("catalog", path), interval)
     pad = src.interval_ms * NS_PER_MS
     for market in (Market.SPOT, Market.FUTURES):
         bar_type = src.bar_type(market)
@@ -364,9 +389,11 @@ class ExactKlines:
 KLINE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
-def collect_exact(folder: str | Path, market: Market | str) -> tuple[ExactTrades | None, ExactKlines | None]:
-    """aggTrades and klines of one market from a ``collect`` folder, exact."""
-    folder, market = _check_collect(Path(folder)), Market(market)
+def collect_exact(folder: str | Path, market: Market | str, symbol: str | None = None
+                  ) -> tuple[ExactTrades | None, ExactKlines | None]:
+    """aggTrades and klines of one market from a ``collect`` folder, exact (``symbol``: checked against the
+    folder's)."""
+    folder, market = _check_collect(Path(folder), symbol)[0], Market(market)
     trades = klines = None
     rows = _collect_payload(folder, market, "agg_trades")
     if rows:
@@ -439,19 +466,19 @@ def stream_frames_exact(path: str | Path, market: Market | str, symbol: str) -> 
     """``symbol``'s aggTrades from a JSON Lines capture of stream frames (raw or combined ``{"stream", "data"}``)."""
     path, market = Path(path), Market(market)
     if not path.is_file():
-        raise UsageError(f"{path} does not exist; pass a JSON Lines file of aggTrade stream frames")
+        raise UsageError(f"--stream-frames {path}: no such file; pass a JSON Lines file of aggTrade stream frames")
     decoder = StreamDecoder(market)
     times, ids, prices, qtys, takers = [], [], [], [], []
-    bad = 0
     with path.open("rb") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 _, event = decoder.decode(line)
-            except StreamDecodeError:
-                bad += 1
-                continue
+            except StreamDecodeError as e:
+                # a reconciliation of part of the frames would look clean while it is not: refuse the file
+                raise UsageError(f"--stream-frames {path} line {number}: not a {market.value} stream frame ({e}); "
+                                 "fix or delete that line") from None
             if getattr(event, "e", None) != "aggTrade" or event.s != symbol:
                 continue
             times.append(event.T)
@@ -460,5 +487,6 @@ def stream_frames_exact(path: str | Path, market: Market | str, symbol: str) -> 
             qtys.append(event.q)
             takers.append(not event.m)
     if not times:
-        raise UsageError(f"{path}: no {market.value} {symbol} aggTrade frame inside ({bad} undecodable lines)")
+        raise UsageError(f"--stream-frames {path}: no {market.value} {symbol} aggTrade frame inside; capture "
+                         f"{symbol.lower()}@aggTrade on the {market.value} stream")
     return ExactTrades.from_text(times, ids, prices, qtys, takers, f"stream frames {path}")

@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from framework.analysis.config import DEFAULT_SYMBOL
 from framework.analysis.config import ReconcileConfig
 from framework.analysis.config import add_source_options
+from framework.analysis.config import load
 from framework.cli import setup_logging
-from framework.errors import UsageError
-from framework.settings import layered
-from framework.settings import read_yaml
+from framework.errors import FrameworkError
+from framework.timeunits import NS_PER_MS
 
 HELP = "reports: reconcile (REST klines vs bars rebuilt from aggTrades: OHLCV, missing bars, taker-buy quote == Q)"
 
@@ -36,38 +37,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    flags = {k: v for k, v in vars(args).items() if k not in ("config", "func", "command", "report", "all_bars")}
-    cfg: ReconcileConfig = layered(ReconcileConfig, yaml_values=read_yaml(args.config, "report"), flags=flags,
-                                   source=args.config or "report reconcile")
-    cfg.check_source()
+    cfg: ReconcileConfig = load(ReconcileConfig, args, "report reconcile", skip=("report", "all_bars"))
     setup_logging(args.log_level or "WARNING")
     from framework.analysis import reconcile
     from framework.analysis import sources
 
     if cfg.from_collect:
-        trades, klines = sources.collect_exact(cfg.from_collect, cfg.market)
-        where = f"collect folder {cfg.from_collect}"
+        trades, klines = sources.collect_exact(cfg.from_collect, cfg.market, cfg.symbol)
+        where = sources.describe("collect", cfg.from_collect)
+        symbol = cfg.symbol or sources.collect_symbols(Path(cfg.from_collect)).get(cfg.market) or DEFAULT_SYMBOL
         start = end = None
+        fill = f"python -m framework.main collect --out {cfg.from_collect} [--offline]"
     else:
         start, end = cfg.span_ns()
-        trades, klines = sources.catalog_exact(cfg.catalog, cfg.symbol, cfg.market, cfg.interval, start, end)
-        where = f"catalog {cfg.catalog}"
+        symbol = cfg.symbol
+        trades, klines = sources.catalog_exact(cfg.catalog, symbol, cfg.market, cfg.interval, start, end)
+        where = sources.describe("catalog", cfg.catalog)
+        fill = _ingest(cfg, "agg_trades,klines" if trades is None and klines is None
+                       else "agg_trades" if trades is None else "klines")
     if cfg.stream_frames:
-        trades = sources.stream_frames_exact(cfg.stream_frames, cfg.market, cfg.symbol)
+        trades = sources.stream_frames_exact(cfg.stream_frames, cfg.market, symbol)
+    span = "" if start is None and end is None else f" between {cfg.start or 'the start'} and {cfg.end or 'the end'}"
     if trades is None:
-        raise UsageError(f"{where} holds no {cfg.symbol} {cfg.market} aggTrades; ingest agg_trades, record a "
-                         "stream, or pass --stream-frames")
+        raise FrameworkError(f"{where} holds no {symbol} {cfg.market} aggTrades{span}; fill it: {fill}, record a "
+                             "stream, or pass --stream-frames")
     if klines is None:
-        raise UsageError(f"{where} holds no {cfg.symbol} {cfg.market} {cfg.interval} klines; ingest klines first")
-    ms = 1_000_000
-    rec = reconcile.reconcile(trades, klines, cfg.symbol, cfg.market,
+        raise FrameworkError(f"{where} holds no {symbol} {cfg.market} {cfg.interval or ''} klines{span}; fill it: "
+                             f"{fill}".replace("  ", " "))
+    ms = NS_PER_MS
+    rec = reconcile.reconcile(trades, klines, symbol, cfg.market,
                               None if start is None else start // ms, None if end is None else end // ms)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"reconcile_{cfg.symbol}_{cfg.market}"
-    stem.with_suffix(".json").write_text(json.dumps(rec.summary, indent=2) + "\n")
-    reconcile.bars_csv(rec, stem.with_suffix(".csv"))
-    reconcile.difference_chart(rec).save(stem.with_suffix(".png"))
+    stem = out / f"reconcile_{symbol}_{cfg.market}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(rec.summary, indent=2) + "\n")
+        reconcile.bars_csv(rec, stem.with_suffix(".csv"))
+        reconcile.difference_chart(rec).save(stem.with_suffix(".png"))
+    except OSError as e:
+        raise FrameworkError(f"--out {out}: cannot write the report ({e.strerror or e}); choose another folder"
+                             ) from None
     print(reconcile.table_text(rec, only_differences=not args.all_bars))
     print(f"wrote {stem}.json, .csv and .png")
     return 0 if rec.clean else 1
+
+
+def _ingest(cfg: ReconcileConfig, kinds: str) -> str:
+    """The ingest command that fills ``kinds`` of the report's symbol, market and span."""
+    from framework.backtest.config import InstrumentSpec
+    from framework.backtest.config import ingest_command
+
+    return ingest_command(InstrumentSpec(symbol=cfg.symbol, market=cfg.market), kinds, str(cfg.start or "<start>"),
+                          str(cfg.end or "now"), cfg.catalog, cfg.interval if "klines" in kinds else None)
