@@ -6,32 +6,42 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import ROUND_HALF_EVEN
 from decimal import Decimal
 from pathlib import Path
 
+import matplotlib.pyplot
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from nautilus_trader.common.config import msgspec_decoding_hook
 from nautilus_trader.model.data import Bar
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
+from framework.backtest.config import parse_spec
 from framework.backtest.config import resolve
 from framework.backtest.reports import daily_ratios
 from framework.backtest.runner import run
 from framework.backtest.sweep import run_sweep
-from framework.backtest.config import parse_spec
 from framework.backtest.synthetic import SyntheticMarket
 from framework.backtest.synthetic import write_synthetic
 from framework.data.types import FundingRate
 from framework.errors import UsageError
 from framework.main import main
+from framework.values import BadValue
 from strategies.base import SignalStrategy
-from strategies.examples.ema_cross import EmaCrossRsi
 from strategies.base import SignalStrategyConfig
+from strategies.examples.ema_cross import EmaCrossRsi
+from strategies.examples.ema_cross import EmaCrossRsiConfig
+from strategies.examples.funding_oi import FundingOiConfig
+from strategies.examples.order_flow import TakerImbalanceConfig
+from strategies.examples.order_flow_follower import OrderFlowFollowerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "configs" / "backtest").glob("*.yaml"))
@@ -39,6 +49,7 @@ INGEST_EXAMPLES = [ROOT / "configs/ingest/backtest_examples.yaml", ROOT / "confi
 REAL_MONTH_EXAMPLES = {"ema_cross", "ema_cross_spot"}  # read examples/data (a real month each), the rest the tape
 SYNTHETIC_SPAN = {"start": "2024-08-01T06:00:00Z", "end": "2024-08-03T00:00:00Z"}
 DAY0 = pd.Timestamp("2024-08-01", tz="UTC").value
+EMA = "strategies.examples.ema_cross:EmaCrossRsi"
 RUN_FILES = ["config.yaml", "run_config.json", "summary.json", "equity.parquet", "equity.png",
              *[f"{n}.{ext}" for n in ("fills", "orders", "positions", "account", "funding") for ext in ("csv", "json")]]
 
@@ -157,12 +168,153 @@ def _base(catalog: Path) -> dict:
     ({"data": {"bars": ["1m"], "trades": True}, "start": "2024-08-02", "end": "2024-08-03"},
      "no trades of BTCUSDT-PERP.BINANCE"),
     ({"catalog": "/nonexistent"}, "catalog: /nonexistent holds no data"),
+    # values, and the strategies against the run (each was a traceback or silence)
+    ({"instruments": [{"symbol": "BTCUSD", "market": "coinm"}]}, "instruments[0].market: 'coinm' is not a market"),
+    ({"instruments": [{"symbol": "btc/usdt"}]}, "instruments[0].symbol: 'btc/usdt' is not a Binance symbol"),
+    ({"strategies": [{"class": EMA, "config": {"instrument_id": "ETHUSDT-PERP.BINANCE"}}]},
+     "strategies[0].config.instrument_id: ETHUSDT-PERP.BINANCE is not among the run's instruments "
+     "(BTCUSDT-PERP.BINANCE); add - {symbol: ETHUSDT, market: futures} to instruments"),
+    ({"venue": {"starting_balances": ["ten thousand USDT"]}}, "'ten thousand USDT' is not a balance"),
+    ({"venue": {"starting_balances": "10000 USDT"}}, "is not a list of balances"),
+    ({"instruments": [{"symbol": "BTCUSDT", "market": "spot"}], "data": {"bars": ["1m"], "open_interest": True},
+      "strategies": [{"class": EMA, "config": {"instrument_id": "BTCUSDT.BINANCE"}}]},
+     "data: open_interest: custom kinds apply to perpetuals only"),
+    ({"strategies": [{"class": EMA, "config": {"instrument_id": "BTCUSDT-PERP.BINANCE", "trade_notional": -2000}}]},
+     "strategies[0].config.trade_notional: -2000 must be more than zero"),
+    ({"strategies": [{"class": EMA, "config": {"instrument_id": "BTCUSDT-PERP.BINANCE", "bar_interval": "5m"}}]},
+     "strategies[0].config.bar_interval: 5m bars are not loaded (data.bars: ['1m'])"),
+    ({"strategies": [{"class": "strategies.examples.funding_oi:FundingOi",
+                      "config": {"instrument_id": "BTCUSDT-PERP.BINANCE"}}]},
+     "strategies[0].config.funding: true, but data: does not load it"),
+    ({"data": {"bars": ["7m"]}}, "data.bars: '7m' is not a Binance kline interval"),
+    ({"log_level": "LOUD"}, "log_level: 'LOUD' is not a log level"),  # Nautilus panics on it
+    ({"start": "09/08/2024"}, "start: '09/08/2024' is not a time"),
+    ({"catalog": "s3://bucket/prefix"}, "catalog: 's3://bucket/prefix' is a s3:// URL"),
 ])
 def test_validation_names_the_key_and_the_fix(catalog, change, expected) -> None:
     with pytest.raises(UsageError) as e:
         resolve({**_base(catalog), **change}, "cfg.yaml")
     assert expected in str(e.value)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(("cls", "values", "expected"), [
+    (SignalStrategyConfig, {"bar_interval": None}, "would receive no prices"),
+    (SignalStrategyConfig, {"equity_fraction": "0"}, "equity_fraction: 0 must be more than zero"),
+    (SignalStrategyConfig, {"warmup_bars": -1}, "warmup_bars: -1 must be 0 or more"),
+    (EmaCrossRsiConfig, {"trade_notional": "-2000"}, "trade_notional: -2000 must be more than zero"),
+    (EmaCrossRsiConfig, {"fast_period": 60, "slow_period": 20}, "fast_period: 60 must be below slow_period (20)"),
+    (EmaCrossRsiConfig, {"rsi_oversold": 0.8}, "rsi_oversold: 0.8 must be below rsi_overbought (0.7)"),
+    (FundingOiConfig, {"exit_rate": "0.001"}, "exit_rate: 0.001 must be from 0 up to below entry_rate (0.0002)"),
+    (FundingOiConfig, {"oi_lookback": 0}, "oi_lookback: 0 must be 1 or more"),
+    (TakerImbalanceConfig, {"window_seconds": 30}, "window_seconds: 30 must be at least bucket_seconds (60)"),
+    (TakerImbalanceConfig, {"entry_imbalance": 1.5}, "entry_imbalance: 1.5 must be above 0 and at most 1"),
+    (OrderFlowFollowerConfig, {"min_delta": "-1"}, "min_delta: -1 must be 0 or more"),
+])
+def test_strategy_configs_validate_their_values(cls, values, expected) -> None:
+    """``validate()`` checks values (a negative notional used to never trade, silently); the defaults pass; and
+    building the strategy validates (so ``live`` and notebooks get the same line)."""
+    bad = msgspec.convert({"instrument_id": "BTCUSDT-PERP.BINANCE", **values}, cls, dec_hook=msgspec_decoding_hook)
+    with pytest.raises(BadValue) as e:
+        bad.validate()
+    assert expected in str(e.value)
+    cls(instrument_id=InstrumentId.from_str("BTCUSDT-PERP.BINANCE")).validate()
+    with pytest.raises(BadValue, match="trade_notional"):
+        SignalStrategy(cls(instrument_id=InstrumentId.from_str("BTCUSDT-PERP.BINANCE"), trade_notional=Decimal(-1)))
+
+
+def test_a_span_past_the_catalogs_data_is_a_warning_naming_what_it_holds(catalog) -> None:
+    raw = {**_base(catalog), "data": {"bars": ["1m"], "funding": True}, "start": "2024-07-30", "end": "2024-08-06"}
+    warnings = resolve(raw, "cfg.yaml").warnings
+    assert warnings == tuple(
+        f"cfg.yaml: the catalog holds {what} of BTCUSDT-PERP.BINANCE from {first} to 2024-08-04T00:00:00Z; the run's "
+        "start 2024-07-30T00:00:00Z is 2.0 days before it and end 2024-08-06T00:00:00Z is 2.0 days past it "
+        "(no data there: ingest it or move start/end)"
+        for what, first in (("1m bars", "2024-08-01T00:01:00Z"), ("funding", "2024-08-01T00:00:00Z")))
+    assert resolve({**raw, "start": "2024-08-01", "end": "2024-08-04"}, "cfg.yaml").warnings == ()
+
+
+def test_catalog_resolves_against_the_current_directory(catalog, tmp_path, monkeypatch) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "cat").symlink_to(catalog)
+    monkeypatch.chdir(tmp_path / "work")
+    resolved = resolve({**_base(catalog), "catalog": "cat"}, str(tmp_path / "configs" / "x.yaml"))
+    assert resolved.catalog == str((tmp_path / "work" / "cat").resolve())
+
+
+def test_console_shows_short_lines_and_nautilus_logs_to_the_run_folder(catalog, tmp_path) -> None:
+    """No findfont warning, no Nautilus lines or ANSI colours on the console, floats rounded for people;
+    Nautilus's log in <run>/nautilus.log; summary.json keeps full precision."""
+    cfg = tmp_path / "quiet.yaml"
+    cfg.write_text(yaml.safe_dump({**_base(catalog), "log_level": "INFO", "strategies": [
+        {"class": EMA, "config": {"instrument_id": "BTCUSDT-PERP.BINANCE", "fast_period": 5, "slow_period": 20}}]}))
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "framework.main", "backtest", str(cfg), "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console
+    assert "findfont" not in console and "\x1b[" not in console and "BACKTESTER" not in console, console
+    assert not re.search(r"\d\.\d{7,}", console), console  # no float printed to 16 digits
+    assert len(console.splitlines()) < 20, console
+    log = (out / "nautilus.log").read_text()
+    assert "BACKTESTER-001" in log and "\x1b[" not in log
+    summary = json.loads((out / "summary.json").read_text())
+    total = summary["total_pnl"]
+    assert total != round(total, 2)  # the JSON keeps every digit; the console shows it rounded
+    shown = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.startswith("  "))
+    assert float(shown["total_pnl"]) == round(total, 2)
+
+
+def test_candle_markers_sit_at_fill_prices_with_a_legend() -> None:
+    from matplotlib.collections import PathCollection
+
+    from framework.backtest.charts import candle_figure
+    from framework.backtest.reports import Fill
+
+    index = pd.date_range("2024-08-01 00:01", periods=60, freq="1min", tz="UTC")
+    close = 60_000 + np.arange(60) * 2.0
+    ohlc = pd.DataFrame({"Open": close - 1, "High": close + 5, "Low": close - 5, "Close": close,
+                         "Volume": 1.0}, index=index)
+    at = [index[m].value - 30_000_000_000 for m in (10, 20, 30, 40)]  # mid-minute fills
+    fills = [Fill(at[0], "X", 1.0, 60_019.5, 0.1), Fill(at[1], "X", -1.0, 60_040.25, 0.1),   # long, closed
+             Fill(at[2], "X", -0.5, 60_058.0, 0.1), Fill(at[3], "X", 0.5, 60_079.75, 0.1)]  # short, closed
+    fig, axes = candle_figure(ohlc, fills, "t")
+    ys = sorted(float(y) for c in axes[0].collections if isinstance(c, PathCollection)
+                for _, y in np.ma.filled(c.get_offsets(), np.nan) if np.isfinite(y))
+    assert ys == sorted(f.price for f in fills)
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == [
+        "buy (entry)", "buy (exit)", "sell (entry)", "sell (exit)"]
+    lo, hi = axes[0].get_ylim()
+    assert hi - lo < 200  # no marker 300 below the price stretching the axis
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("engine", ["process", pytest.param("ray", marks=pytest.mark.slow)])
+def test_a_strategy_module_beside_the_yaml_imports_in_runs_and_sweeps(catalog, tmp_path, engine) -> None:
+    """The YAML's folder is on the import path of the run and of every sweep worker (each a fresh process with
+    its own nautilus.log), wherever the command is started from."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "h4_beside_strategy.py").write_text(
+        "from strategies.examples.ema_cross import EmaCrossRsi\n\n\nclass Beside(EmaCrossRsi):\n    pass\n")
+    raw = {**_base(catalog), "charts": False, "log_level": "INFO", "strategies": [
+        {"class": "h4_beside_strategy:Beside", "config": {"instrument_id": "BTCUSDT-PERP.BINANCE", "slow_period": 30}}]}
+    (mine / "one.yaml").write_text(yaml.safe_dump(raw))
+    (mine / "many.yaml").write_text(yaml.safe_dump(
+        {**raw, "sweep": {"grid": {"strategies.0.config.fast_period": [5, 10]}, "workers": 2}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("one", "many"):
+        proc = subprocess.run([sys.executable, "-m", "framework.main", "backtest", str(mine / f"{name}.yaml"),
+                               "--out", f"runs/{name}", "--engine", engine], cwd=elsewhere, capture_output=True,
+                              text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (elsewhere / "runs/one/nautilus.log").is_file()
+    for i in (0, 1):
+        assert "Beside" in (elsewhere / f"runs/many/runs/{i}/nautilus.log").read_text()
 
 
 def test_cli_bad_config_is_one_line_and_exit_2(catalog, tmp_path) -> None:

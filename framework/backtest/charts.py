@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplfinance as mpf  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from framework.backtest.reports import Fill  # noqa: E402
 
@@ -53,7 +55,7 @@ def fill_roles(fills: list[Fill]) -> list[tuple[str, str]]:
     return roles
 
 
-def candles(ohlc: pd.DataFrame, fills: list[Fill], title: str, path: Path) -> None:
+def candle_figure(ohlc: pd.DataFrame, fills: list[Fill], title: str) -> tuple[Figure, list[Axes]]:
     """``ohlc``: Open/High/Low/Close/Volume indexed by bar close (UTC). Each fill is a marker at its fill price
     on the candle it happened in (see ``MARKERS``), with a legend."""
     data = _resample(ohlc)
@@ -70,8 +72,14 @@ def candles(ohlc: pd.DataFrame, fills: list[Fill], title: str, path: Path) -> No
                          figsize=(14, 7), warn_too_much_data=MAX_CANDLES * 2, returnfig=True)
     if plots:
         axes[0].legend(loc="upper left", fontsize="small")
+    return fig, axes
+
+
+def candles(ohlc: pd.DataFrame, fills: list[Fill], title: str, path: Path) -> None:
+    """The candle chart of :func:`candle_figure` as a PNG at ``path``."""
+    fig, _ = candle_figure(ohlc, fills, title)
     fig.savefig(path, dpi=90)
-    plt.close("all")
+    plt.close(fig)
 
 
 def equity(curve: pd.DataFrame, title: str, path: Path) -> None:

@@ -61,8 +61,8 @@ def check_custom_kinds(asked: list[str], ids: list[str], source: str) -> None:
     """Custom kinds (funding, open interest, ratios, taker volume) exist for perpetuals only: refuse a run that
     asks for them without one, rather than loading nothing."""
     if asked and not any(i.endswith(PERP_SUFFIX) for i in ids):
-        raise UsageError(f"{source}: data: {', '.join(asked)} apply to perpetuals and the run has none "
-                         f"({', '.join(ids)}); add an instrument with market: futures or drop {asked[0]}")
+        raise UsageError(f"{source}: data: {', '.join(asked)}: custom kinds apply to perpetuals only and the run has "
+                         f"none ({', '.join(ids)}); add an instrument with market: futures or drop {asked[0]}")
 
 
 def check_balances(venues: list[dict[str, Any]], source: str) -> None:
@@ -100,8 +100,11 @@ def check_component(config: Any, where: str, ids: list[str], kinds: Any | None) 
     listed += [("instrument_ids", i) for i in getattr(config, "instrument_ids", None) or ()]
     for key, iid in listed:
         if str(iid) not in ids:
+            symbol = str(iid).split(".")[0]
+            market = "futures" if symbol.endswith("-PERP") else "spot"
+            entry = f"- {{symbol: {symbol.removesuffix('-PERP')}, market: {market}}}"
             raise UsageError(f"{where}.config.{key}: {iid} is not among the run's instruments ({', '.join(ids)}); "
-                             "add it to instruments: (e.g. - {symbol: BTCUSDT, market: futures}) or use one of them")
+                             f"add {entry} to instruments or use one of them")
     from strategies.base import SignalStrategyConfig
 
     if not isinstance(config, SignalStrategyConfig):

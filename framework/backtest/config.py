@@ -53,6 +53,7 @@ from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
 from framework.timeunits import NS_PER_MS
 from framework.values import parse_catalog
+from framework.values import parse_interval
 from framework.values import parse_time_ms
 
 #: Custom data kinds by shortcut name (futures only) -> class.
@@ -312,7 +313,7 @@ def _check_instruments(catalog: str, ids: list[str], spec: BacktestSpec, source:
             command = ingest_command(s, "klines", spec.start, spec.end, catalog, interval="1m")
             raise UsageError(
                 f"{source}: instruments[{i}]: {iid} is not in the catalog {catalog}; ingest it ({command}) "
-                f"or use one of {', '.join(sorted(held)) or 'none'}",
+                + (f"or use one of {', '.join(sorted(held))}" if held else "(the catalog holds no instruments yet)"),
             )
 
 
@@ -348,6 +349,10 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
             loaded.append(Held(what, Series(cls, identifier), "bars" if cls is Bar else kind, interval))
 
         for interval in kinds.bars:
+            try:
+                parse_interval(interval, "data.bars", fixed=True)
+            except UsageError as e:
+                raise UsageError(f"{source}: {e}") from None
             try:
                 bar_type = str(kline_bar_type(InstrumentId.from_str(iid), interval))
             except ValueError as e:
