@@ -25,13 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from nautilus_trader.common.config import NautilusConfig
 
 from framework.errors import UsageError
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.config import plan_series
+from framework.settings import layered
 from framework.values import BadValue
 from framework.values import parse_catalog
 from framework.values import parse_clock_start
@@ -118,10 +118,7 @@ class RecordConfig(NautilusConfig, frozen=True):
         if isinstance(raw.get("offline"), dict):
             raw["offline"] = {k: OFFLINE_VALUES[k](v, f"offline.{k}") if k in OFFLINE_VALUES else v
                               for k, v in raw["offline"].items()}
-        try:
-            cfg = msgspec.convert(raw, cls)
-        except msgspec.ValidationError as e:
-            raise UsageError(f"{source}: {e}") from None
+        cfg = layered(cls, yaml_values=raw, source=source)  # unknown keys: the closest valid one
         cfg.validate()
         return cfg
 
