@@ -317,6 +317,26 @@ def test_a_strategy_module_beside_the_yaml_imports_in_runs_and_sweeps(catalog, t
         assert "Beside" in (elsewhere / f"runs/many/runs/{i}/nautilus.log").read_text()
 
 
+def test_the_strategies_readme_example_runs(catalog, tmp_path, monkeypatch) -> None:
+    """strategies/README.md's module and YAML, as written, beside each other (only catalog and span changed to
+    the synthetic market's): the module imports from the YAML's folder and the breakout trades."""
+    text = (ROOT / "strategies" / "README.md").read_text()
+    python, = re.findall(r"```python\n(.*?)```", text, re.S)
+    config, = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "my_breakout.py").write_text(python)
+    raw = yaml.safe_load(config)
+    raw.update(catalog=str(catalog), charts=False, **SYNTHETIC_SPAN)
+    (folder / "my_breakout.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.syspath_prepend(str(tmp_path))  # undone after the test (make_importable's entry too)
+    monkeypatch.chdir(tmp_path)
+    assert main(["backtest", str(folder / "my_breakout.yaml"), "--out", str(tmp_path / "run")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["trades"] > 0
+    assert (tmp_path / "run" / "data").is_dir()  # the recorder actor ran too
+
+
 def test_cli_bad_config_is_one_line_and_exit_2(catalog, tmp_path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({**_base(catalog), "strat": []}))
