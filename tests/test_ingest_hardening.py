@@ -203,7 +203,7 @@ def usdm_agg_trades_csv(path: Path, rows: int, day: str = "2024-08-07", seed: in
     first_trade = 5_000_000_000 + np.cumsum(rng.integers(1, 4, rows))
     last_trade = first_trade + rng.integers(0, 3, rows)
     maker = rng.integers(0, 2, rows).astype(bool)
-    price = pc_decimal(price_tenths, 1)
+    price = pc_decimal(price_tenths * 10, 2)  # "60000.10": the tick is 0.10, the precision 2
     quantity = pc_decimal(qty, 3)
     table = pa.table({
         "agg_trade_id": ids, "price": price, "quantity": quantity, "first_trade_id": first_trade,
