@@ -234,6 +234,11 @@ def assert_no_empty_files(catalog: Path) -> None:
     assert not empty, f"empty files: {empty[:3]}"
 
 
+def ms_of(text: str) -> int:
+    """An ISO time -> epoch ms."""
+    return int(pd.Timestamp(text).value // 1_000_000)
+
+
 def runs(ids: list[int]) -> list[tuple[int, int]]:
     """Sorted ids -> their contiguous runs (first, last)."""
     out: list[tuple[int, int]] = []
@@ -297,14 +302,13 @@ def test_record_then_ingest_then_record_on_one_catalog_holds_every_id_once(tmp_p
     ids = held_ids(catalog)
 
     tape = LocalExchange(ExchangeConfig(start="recorded")).market.tape(FUT, "BTCUSDT")
-    ms = lambda text: int(pd.Timestamp(text).value // 1_000_000)  # noqa: E731
     assert len(ids) == len(set(ids)), "no id twice"
     (i0, i1), (r0, r1) = runs(sorted(ids))  # ingest's span, then both records' (the second resumed the first)
-    assert tape.agg_trade(i0 - 1).time < ms("2024-08-08T23:15Z") <= tape.agg_trade(i0).time
-    assert tape.agg_trade(i1).time < ms("2024-08-09T00:00Z") <= tape.agg_trade(i1 + 1).time
+    assert tape.agg_trade(i0 - 1).time < ms_of("2024-08-08T23:15Z") <= tape.agg_trade(i0).time
+    assert tape.agg_trade(i1).time < ms_of("2024-08-09T00:00Z") <= tape.agg_trade(i1 + 1).time
     assert r0 == first[0] and first == list(range(r0, first[-1] + 1))
-    assert ms(RECORDED) <= tape.agg_trade(r0).time < ms(RECORDED) + 60_000, "started at the newest trade"
-    assert tape.agg_trade(r1).time >= ms("2024-08-09T00:20Z"), "the second run caught the 19 minutes up"
+    assert ms_of(RECORDED) <= tape.agg_trade(r0).time < ms_of(RECORDED) + 60_000, "started at the newest trade"
+    assert tape.agg_trade(r1).time >= ms_of("2024-08-09T00:20Z"), "the second run caught the 19 minutes up"
     table = CatalogStore(catalog).read_table(Series.trades(IID), columns=["trade_id", "ts_init", "aggressor_side"])
     held = {int(i): (t // 1_000_000, side) for i, t, side in
             zip(*(table.column(c).to_pylist() for c in ("trade_id", "ts_init", "aggressor_side")))}
@@ -350,7 +354,7 @@ def test_sigterm_sigint_and_duration_stop_record_during_the_start_catch_up_and_t
             time.sleep(6)  # into the catch-up's progress reports
             sent = time.monotonic()
             proc.send_signal(sig)
-            out, err = proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=30)
         finally:
             proc.kill()
         assert time.monotonic() - sent < 5, f"{sig.name}: took {time.monotonic() - sent:.1f} s to stop"
@@ -367,7 +371,3 @@ def test_sigterm_sigint_and_duration_stop_record_during_the_start_catch_up_and_t
     ids = held_ids(catalog)
     assert ids == list(range(seed[0], ids[-1] + 1)) and len(ids) > len(held)
     assert_no_empty_files(catalog)
-
-
-def ms_of(text: str) -> int:
-    return int(pd.Timestamp(text).value // 1_000_000)
