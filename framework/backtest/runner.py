@@ -53,7 +53,7 @@ def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
     (out / "config.yaml").write_text(yaml.safe_dump(resolved.raw, sort_keys=False))
     (out / "run_config.json").write_text(json.dumps(resolved.run_config_dict, indent=1, default=str))
     cfg = _log_to_file(resolved, out)
-    quiet = cfg is not resolved.run_config  # our log file: keep the engine off the console altogether
+    quiet = "logging" not in resolved.spec.engine  # our log file: keep the engine off the console altogether
     with _stderr_into(out / "stderr.log") if quiet else contextlib.nullcontext():
         node = BacktestNode([cfg])
         try:
@@ -76,9 +76,13 @@ def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
 
 def _log_to_file(resolved: ResolvedRun, out: Path) -> BacktestRunConfig:
     """The run config with Nautilus's log in ``<out>/nautilus.log`` and none on the console (no ANSI colours
-    in a file); a YAML that sets ``engine.logging`` keeps its own."""
+    in a file); a YAML that sets ``engine.logging`` keeps its own (colours only on a terminal unless it says)."""
     cfg = resolved.run_config
-    if "logging" in resolved.spec.engine:
+    own = resolved.spec.engine.get("logging")
+    if own is not None:  # the user's choice; colours only where a terminal shows them
+        if isinstance(own, dict) and "log_colors" not in own and cfg.engine.logging is not None:
+            logging_config = msgspec.structs.replace(cfg.engine.logging, log_colors=sys.stdout.isatty())
+            cfg = msgspec.structs.replace(cfg, engine=msgspec.structs.replace(cfg.engine, logging=logging_config))
         return cfg
     logging_config = LoggingConfig(log_level="OFF", log_level_file=resolved.spec.log_level.upper(),
                                    log_directory=str(out.resolve()), log_file_name="nautilus", log_colors=False,
