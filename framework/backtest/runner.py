@@ -36,6 +36,7 @@ from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Currency
 
 from framework.backtest import reports
+from framework.backtest.checks import make_run_folder
 from framework.backtest.config import ResolvedRun
 from framework.backtest.funding import FUNDING_TOPIC
 from framework.backtest.funding import FundingPayment
@@ -49,7 +50,7 @@ OHLCV = ["open", "high", "low", "close", "volume"]
 
 def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
     """Run ``resolved``, write ``out`` (see the module docstring) and return the summary."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_run_folder(out)
     (out / "config.yaml").write_text(yaml.safe_dump(resolved.raw, sort_keys=False))
     (out / "run_config.json").write_text(json.dumps(resolved.run_config_dict, indent=1, default=str))
     cfg = _log_to_file(resolved, out)

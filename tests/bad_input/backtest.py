@@ -127,6 +127,8 @@ CASES = [
        "--workers", "0"),
     bt("sweep-empty-values", "sweep.grid.strategies.0.config.fast_period: empty list",
        {"sweep": {"grid": {"strategies.0.config.fast_period": []}}}),
+    bt("out-is-a-file", "a file is in the way", None, None, "--out", "{tmp}/bad.yaml"),
+    bt("sweep-out-is-a-file", "a file is in the way", {"sweep": SWEEP}, None, "--out", "{tmp}/bad.yaml"),
     Case("backtest-missing-config", ["backtest", "missing.yaml"], 2, "pass a YAML file, e.g. configs/backtest/"),
 ]
 
