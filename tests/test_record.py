@@ -34,6 +34,7 @@ from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.server import LocalExchangeThread
 from framework.ingest.runner import SMALL_SERIES_PERIOD
+from framework.live.feed import MarketFeed
 from framework.main import main
 from framework.record.config import RecordConfig
 from framework.record.recorder import RECORD_TRADES_PERIOD
@@ -371,3 +372,26 @@ def test_sigterm_sigint_and_duration_stop_record_during_the_start_catch_up_and_t
     ids = held_ids(catalog)
     assert ids == list(range(seed[0], ids[-1] + 1)) and len(ids) > len(held)
     assert_no_empty_files(catalog)
+
+
+@pytest.mark.timeout(60)
+async def test_a_stream_the_exchange_refuses_ends_the_feed_connection_instead_of_reconnecting_forever() -> None:
+    """The local exchange answers a stream of a listed symbol without a tape (DOGEUSDT) with HTTP 400, as Binance
+    does an unknown stream: after 5 refusals in a row the feed reports it (``failed``) and stops trying."""
+    async with LocalExchange(ExchangeConfig(start="recorded")) as ex:
+        urls = BinanceUrls(**ex.urls)
+        client = BinanceRestClient(BinanceHttpConfig(urls=urls))
+        feed = MarketFeed(FUT, client, urls.futures_ws)
+        feed.agg_trades("DOGEUSDT", lambda row, filled: None)
+        try:
+            await feed.start()
+            await asyncio.wait_for(feed.failed.wait(), timeout=20)
+            await asyncio.sleep(0.2)
+            reader = feed._shards[0].tasks[0]
+            assert reader.done() and not reader.cancelled(), "the connection's reader ended: no more reconnects"
+            assert ex.streams[FUT].connections == 0
+        finally:
+            await feed.stop()
+            await client.close()
+    assert feed.error is not None and feed.error.status == 400 and feed.error.attempts == 5
+    assert feed.refused_streams == ["dogeusdt@aggTrade"]

@@ -34,6 +34,7 @@ from nautilus_trader.model.instruments import Instrument
 from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.catalog.health import require_readable
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import Holdings
@@ -167,6 +168,7 @@ class Recorder:
         self.cfg = cfg
         self.client = client
         self.urls = urls
+        require_readable(cfg.catalog)  # a damaged file: one line naming it and the repair
         self.store = CatalogStore(cfg.catalog)
         self.feeds: dict[Market, MarketFeed] = {}
         self.recordings: list[Recording] = []
@@ -350,12 +352,13 @@ class Recorder:
         feed = waits[next(iter(done))]
         assert feed.error is not None
         symbols = sorted({s.split("@", 1)[0].upper() for s in feed.refused_streams})
+        streams = ", ".join(feed.refused_streams[:4]) + (f" and {len(feed.refused_streams) - 4} more"
+                                                         if len(feed.refused_streams) > 4 else "")
         raise FrameworkError(
-            f"{feed.market.value} {', '.join(symbols)}: the exchange refused the streams "
-            f"{', '.join(feed.refused_streams)} {feed.error.attempts} times in a row (HTTP {feed.error.status}): it "
-            f"has no live market data for "
-            f"{'this symbol' if len(symbols) == 1 else 'these symbols'} (with --offline only symbols with a "
-            f"recorded tape stream); remove {'it' if len(symbols) == 1 else 'them'} from "
+            f"{feed.market.value} {', '.join(symbols[:10])}{' ...' if len(symbols) > 10 else ''}: the exchange "
+            f"refused the streams {streams} {feed.error.attempts} times in a row (HTTP {feed.error.status}): "
+            f"{'it has no' if len(symbols) == 1 else 'a symbol among these has no'} live market data "
+            f"(with --offline only symbols with a recorded tape stream); remove it from "
             f"markets.{feed.market.value}.symbols")
 
     async def _flusher(self) -> None:
