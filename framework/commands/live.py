@@ -74,6 +74,7 @@ def _run_folder(out: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from framework.live.checks import LOG_LEVELS
+    from framework.live.node import check_instruments_listed
     from framework.live.node import load_paper_config
     from framework.live.node import run_paper
 
@@ -92,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     parts = [f"markets {', '.join(cfg.markets)}", _count(len(cfg.strategies), "strategy", "strategies"),
              _count(len(cfg.actors), "actor", "actors")]
-    print(f"live: {args.config} ({'; '.join(parts)}); logs in {folder}/", flush=True)
     until = f"{duration:g}s" if duration is not None else "SIGINT/SIGTERM"
 
     def running() -> None:
@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     # offline: the local exchange's clock runs from now, so the live feed is live
     with binance_urls(args, yaml_urls, offline={"start": "now", "speed": speed or 1.0}) as urls:
+        check_instruments_listed(cfg, urls, args.config)
+        print(f"live: {args.config} ({'; '.join(parts)}); logs in {folder}/", flush=True)
         summary = run_paper(cfg, urls, duration, log_dir=folder, on_running=running)
     summary.write(folder / "summary.json")
     print(summary.text(), flush=True)

@@ -7,6 +7,7 @@ here raises a one-line ``UsageError`` naming the key and the expected form befor
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -76,10 +77,12 @@ def check_fees(fees: FeeConfig, where: str) -> None:
 
 
 def check_components(strategies: tuple[Any, ...], actors: tuple[Any, ...], markets: tuple[str, ...],
-                     where: str) -> None:
+                     where: str) -> list[tuple[str, str, str]]:
     """Every strategy and actor imports, its config converts (keys and values, as the node will convert it),
-    names instruments of the configured markets and catalog folders; strategy ids are valid and distinct."""
+    names instruments of the configured markets and catalog folders; strategy ids are valid and distinct.
+    Returns (key, instrument id, market) of every instrument named, for :func:`check_listed`."""
     ids: dict[str, str] = {}
+    named: list[tuple[str, str, str]] = []
     for kind, items, path_key in (("strategies", strategies, "strategy_path"), ("actors", actors, "actor_path")):
         for i, item in enumerate(items):
             at = f"{where}: {kind}[{i}]"
@@ -89,7 +92,7 @@ def check_components(strategies: tuple[Any, ...], actors: tuple[Any, ...], marke
                 raise UsageError(f"{at}.config_path: {item.config_path} is not a Nautilus config class")
             config = _convert(config_cls, item.config, f"{at}.config")
             for key, value in _instrument_values(config):
-                _check_instrument(value, markets, f"{at}.config.{key}")
+                named.append((f"{at}.config.{key}", str(value), _check_instrument(value, markets, f"{at}.config.{key}")))
             if getattr(config, "catalog_path", None) is not None:
                 parse_catalog(config.catalog_path, f"{at}.config.catalog_path")
             if kind == "strategies":
@@ -98,6 +101,21 @@ def check_components(strategies: tuple[Any, ...], actors: tuple[Any, ...], marke
                     raise UsageError(f"{at}: strategy id {sid} is also {ids[sid]}'s; give each strategy its own "
                                      "order_id_tag, e.g. order_id_tag: \"002\"")
                 ids[sid] = f"strategies[{i}]"
+    return named
+
+
+def check_listed(named: list[tuple[str, str, str]], listed: dict[str, set[str]]) -> None:
+    """Each named instrument is one the market's exchangeInfo lists (``listed``: market -> instrument ids;
+    a market missing there is not checked). Otherwise the strategy would fail at start, after the banner."""
+    for where, iid, market in named:
+        ids = listed.get(market)
+        if ids is None or iid in ids:
+            continue
+        symbols = {i.split("-PERP")[0].split(".")[0]: i for i in ids}  # compare the symbols: the suffix is shared
+        close = difflib.get_close_matches(iid.split("-PERP")[0].split(".")[0], sorted(symbols), n=1, cutoff=0.85)
+        hint = f"did you mean {symbols[close[0]]}?" if close else "check the symbol (e.g. BTCUSDT)"
+        raise UsageError(f"{where}: {iid} is not listed on Binance {'USD-M futures' if market == 'futures' else 'spot'}"
+                         f" (exchangeInfo); {hint}")
 
 
 def _convert(config_cls: type, config: dict[str, Any], where: str) -> Any:
@@ -128,7 +146,7 @@ def _instrument_values(config: Any) -> Iterator[tuple[str, Any]]:
                 yield key, v
 
 
-def _check_instrument(value: Any, markets: tuple[str, ...], where: str) -> None:
+def _check_instrument(value: Any, markets: tuple[str, ...], where: str) -> str:
     text = str(value)
     symbol, _, venue = text.rpartition(".")
     if not symbol or venue != BINANCE_VENUE.value or not _SYMBOL.match(symbol):
@@ -138,6 +156,7 @@ def _check_instrument(value: Any, markets: tuple[str, ...], where: str) -> None:
     if market not in markets:
         raise UsageError(f"{where}: {text} is a {market} instrument but markets is {list(markets)}; add {market} "
                          f"to markets or use an instrument of {', '.join(markets)}")
+    return market
 
 
 def _strategy_id(cls: type, config: Any, where: str) -> str:

@@ -39,15 +39,19 @@ from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
 
 from framework.backtest.config import explain
+from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
+from framework.binance.http import BinanceRestClient
 from framework.data.instruments import BINANCE_VENUE
 from framework.data.instruments import FeeConfig
+from framework.data.instruments import parse_instruments
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.live.checks import LOG_LEVELS
 from framework.live.checks import MARKETS
 from framework.live.checks import check_components
 from framework.live.checks import check_fees
+from framework.live.checks import check_listed
 from framework.live.checks import check_trader_id
 from framework.live.checks import check_venue
 from framework.live.config import BinanceFrameworkDataClientConfig
@@ -145,6 +149,32 @@ def check_paper_config(cfg: PaperTradingConfig, source: str = "live") -> None:
     except msgspec.ValidationError as e:
         raise UsageError(f"{source}: data: {explain(e, BinanceFrameworkDataClientConfig)}") from None
     check_components(cfg.strategies, cfg.actors, cfg.markets, source)
+
+
+def listed_instruments(markets: tuple[str, ...], urls: BinanceUrls) -> dict[str, set[str]]:
+    """Instrument ids per market as the data clients will load them (one exchangeInfo request per market; a
+    market that cannot be read is left out: the node reports the connection problem itself)."""
+
+    async def fetch() -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        async with BinanceRestClient(BinanceHttpConfig(urls=urls)) as rest:
+            for market in markets:
+                try:
+                    info = await rest.get(market, "exchange_info")
+                except Exception as e:  # noqa: BLE001 - unreachable or refused: leave the check to the node
+                    log.warning("exchangeInfo (%s) unavailable for the instrument check: %s", market, e)
+                    continue
+                out[market] = {str(i.id) for i in parse_instruments(market, info)}
+        return out
+
+    return asyncio.run(fetch())
+
+
+def check_instruments_listed(cfg: PaperTradingConfig, urls: BinanceUrls, source: str = "live") -> None:
+    """Every instrument the strategies and actors name is listed on its market (before the node is built)."""
+    named = check_components(cfg.strategies, cfg.actors, cfg.markets, source)
+    if named:
+        check_listed(named, listed_instruments(tuple(sorted({m for _, _, m in named})), urls))
 
 
 def _logging(cfg: PaperTradingConfig, log_dir: Path | None) -> LoggingConfig:
@@ -246,7 +276,10 @@ class PaperRun:
         """Run (blocking) and summarize; ``on_running`` is called once the trader runs."""
         started = self.loop.time()
         try:
-            stopped_by = self.loop.run_until_complete(self._drive(duration_s, on_running))
+            try:
+                stopped_by = self.loop.run_until_complete(self._drive(duration_s, on_running))
+            except Exception as e:  # noqa: BLE001 - e.g. a strategy whose on_start raises: the node never runs
+                raise FrameworkError(f"the trading node failed: {type(e).__name__}: {e} (see the Nautilus log)") from e
             if self.failure:
                 stopped_by = "engine failure"
             return summarize(self.node, self.loop.time() - started, stopped_by, self.failure)

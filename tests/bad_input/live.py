@@ -69,6 +69,8 @@ CASES = [
     live("perp-on-spot-market", top(markets=["spot"]), "BTCUSDT-PERP.BINANCE is a futures instrument but markets "
          "is ['spot']"),
     live("spot-on-futures-market", strategy(instrument_id="BTCUSDT.BINANCE"), "is a spot instrument but markets"),
+    live("instrument-not-listed", strategy(instrument_id="BTCUSTD-PERP.BINANCE"), "BTCUSTD-PERP.BINANCE is not "
+         "listed on Binance USD-M futures (exchangeInfo); did you mean BTCUSDT-PERP.BINANCE?"),
     # strategies that do not import or configure
     live("strategy-class-misspelt", lambda raw: raw["strategies"][0].update(
         strategy_path="strategies.examples.order_flow_follower:OrderFlowFolower"), "did you mean 'OrderFlowFollower'?"),
