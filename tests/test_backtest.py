@@ -234,6 +234,13 @@ def test_a_span_past_the_catalogs_data_is_a_warning_naming_what_it_holds(catalog
     assert resolve({**raw, "start": "2024-08-01", "end": "2024-08-04"}, "cfg.yaml").warnings == ()
 
 
+def test_start_and_end_read_unquoted_yaml_dates_and_epoch_ms(catalog) -> None:
+    raw = yaml.safe_load("start: 2024-08-01 06:00:00\nend: 1722513600000\n")  # a datetime, an int
+    resolved = resolve({**_base(catalog), **raw}, "cfg.yaml")
+    assert (resolved.run_config.start, resolved.run_config.end) == ("2024-08-01T06:00:00+00:00",
+                                                                    "2024-08-01T12:00:00+00:00")
+
+
 def test_catalog_resolves_against_the_current_directory(catalog, tmp_path, monkeypatch) -> None:
     (tmp_path / "configs").mkdir()
     (tmp_path / "work").mkdir()

@@ -22,6 +22,7 @@ The result is a real ``BacktestRunConfig`` with the safe settings (``raise_excep
 from __future__ import annotations
 
 import copy
+import datetime
 import difflib
 import importlib
 import inspect
@@ -119,8 +120,8 @@ class BacktestSpec(_Spec):
 
     name: str | None = None
     catalog: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: str | int | None = None  # ISO or epoch ms (an unquoted YAML date is taken as ISO)
+    end: str | int | None = None
     instruments: list[InstrumentSpec] = []
     data: DataKinds | list[dict[str, Any]] | None = None
     venue: dict[str, Any] | None = None
@@ -164,6 +165,8 @@ class ResolvedRun:
 
 def parse_spec(raw: dict[str, Any], source: str) -> BacktestSpec:
     """The YAML mapping as a ``BacktestSpec``; an unknown key or a bad value is one ``UsageError`` line."""
+    # YAML reads an unquoted 2024-08-01 (or 2024-08-01 08:00:00) as a date (datetime): the ISO text it was
+    raw = {k: v.isoformat() if k in ("start", "end") and isinstance(v, datetime.date) else v for k, v in raw.items()}
     try:
         return msgspec.convert(raw, BacktestSpec)
     except msgspec.ValidationError as e:
@@ -283,7 +286,7 @@ def _catalog(spec: BacktestSpec, source: str) -> str:
     return str(path.resolve())
 
 
-def _time(value: str | None, key: str, source: str) -> pd.Timestamp:
+def _time(value: str | int | None, key: str, source: str) -> pd.Timestamp:
     if value is None:
         raise UsageError(f"{source}: {key}: missing; set it, e.g. {key}: \"2024-08-08T00:00:00Z\"")
     try:
