@@ -85,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed) if args.speed is not None else None
     if speed is not None and not args.offline:
         raise UsageError("--speed sets the local exchange's clock; add --offline or drop it")
+    start = getattr(args, "offline_start", None)
+    if start is not None and str(start).strip().lower() != "now":
+        # the node's clock is the wall clock: market data from another time would never meet its timers
+        raise UsageError(f"--start {start}: live runs on the local exchange's clock from now (the trading node's "
+                         "clock is the wall clock); drop --start or use --start now")
     make_importable(args.config)  # a strategy module beside the YAML imports
     cfg = load_paper_config(args.config, log_level=log_level)
     duration = duration if duration is not None else cfg.duration_s()

@@ -109,6 +109,8 @@ CASES = [
     flags("duration-text", ["--offline", "--duration", "abc"], "--duration: 'abc' is not a duration"),
     flags("speed-negative", ["--offline", "--speed", "-1"], "--speed: -1 must be more than zero"),
     flags("speed-without-offline", ["--speed", "5"], "--speed sets the local exchange's clock; add --offline"),
+    flags("clock-not-now", ["--offline", "--start", "recorded"], "--start recorded: live runs on the local "
+          "exchange's clock from now"),
     flags("log-level-flag", ["--offline", "--log-level", "LOUD"], "--log-level / LOG_LEVEL: 'LOUD' is not one of"),
     Case("live-missing-config", ["live", "missing.yaml"], 2, "config file missing.yaml does not exist; pass a YAML "
          "file, e.g. configs/live/paper_futures.yaml"),
