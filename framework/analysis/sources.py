@@ -224,8 +224,10 @@ class CatalogSource:
         path = Path(path)
         check_catalog_folder(path)
         # imported here: the catalog stack costs a second at import and collect-only users do not need it
+        from framework.catalog.health import require_readable
         from framework.catalog.store import CatalogStore
 
+        require_readable(path)  # a damaged file: one line naming it and the repair
         self.store = CatalogStore(path, recover=False)
         self.symbol, self.interval = symbol, interval
         interval_ms = INTERVAL_MS.get(interval)

@@ -41,11 +41,11 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.backtest.checks import Held
-from framework.backtest.checks import check_balances
 from framework.backtest.checks import check_component
 from framework.backtest.checks import check_custom_kinds
 from framework.backtest.checks import check_instrument
 from framework.backtest.checks import check_log_level
+from framework.backtest.checks import check_venues
 from framework.backtest.checks import coverage_warnings
 from framework.catalog.store import Series
 from framework.data import types
@@ -226,11 +226,17 @@ def resolve(raw: dict[str, Any], source: str, default_name: str = "backtest", ru
     spec = parse_spec(raw, source)
     name = spec.name or default_name
     check_log_level(spec.log_level, source)
+    if spec.chunk_size is not None and spec.chunk_size < 1:
+        raise UsageError(f"{source}: chunk_size: {spec.chunk_size} must be 1 or more (rows per chunk), or leave it "
+                         "out to load the data at once")
     for i, instrument in enumerate(spec.instruments):
         check_instrument(instrument.symbol, instrument.market, f"{source}: instruments[{i}]")
     catalog = _catalog(spec, source)
     start, end = _span(spec, source)
     instrument_ids = [str(instrument_id_for(i.market, i.symbol)) for i in spec.instruments]
+    from framework.catalog.health import require_readable  # a damaged file: one line naming it and the repair
+
+    require_readable(catalog)
     _check_instruments(catalog, instrument_ids, spec, source)
     loaded: list[Held] = []
     data, bar_types = _data_configs(spec, catalog, instrument_ids, start, end, source, loaded)
@@ -391,7 +397,7 @@ def _venues(spec: BacktestSpec, catalog: str, perps: list[str], source: str) -> 
         raise UsageError(f"{source}: venue and venues both set; use venue: (one BINANCE venue) or the Nautilus "
                          "venues: list, not both")
     venues = copy.deepcopy(spec.venues) if spec.venues is not None else [{**VENUE_DEFAULTS, **(spec.venue or {})}]
-    check_balances(venues, source)
+    check_venues(venues, source)
     if spec.funding_settlement and perps:
         binance = next((v for v in venues if v.get("name") == "BINANCE"), None)
         if binance is not None:

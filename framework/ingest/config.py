@@ -80,8 +80,7 @@ def parse_span(cfg: IngestConfig, now_ms: int, warn: Callable[[str], None] | Non
         raise UsageError("start: missing; set a start date, e.g. start: \"2024-08-01\"")
     start = parse_time_ms(cfg.start, "start")
     end = parse_time_ms(cfg.end, "end", allow_now=True, now_ms=now_ms)
-    if start >= end:
-        raise UsageError(f"start {cfg.start} is not before end {cfg.end}; swap them or move end later")
+    _check_order(cfg, start, end)
     if start >= now_ms:
         raise UsageError(f"start {cfg.start} is after the exchange's time now ({format_time_ms(now_ms)}): there is "
                          "no data there yet; choose a start in the past")
@@ -94,9 +93,14 @@ def check_values(cfg: IngestConfig) -> None:
     """The plain values of the config, read as every command reads them (``framework.values``)."""
     parse_catalog(cfg.catalog)
     parse_count(cfg.concurrency, "concurrency")
-    if cfg.start:
-        parse_time_ms(cfg.start, "start")
-    parse_time_ms(cfg.end, "end", allow_now=True)
+    end = parse_time_ms(cfg.end, "end", allow_now=True)
+    if cfg.start and str(cfg.end).strip().lower() != "now":  # both fixed: their order is known before any request
+        _check_order(cfg, parse_time_ms(cfg.start, "start"), end)
+
+
+def _check_order(cfg: IngestConfig, start: int, end: int) -> None:
+    if start >= end:
+        raise UsageError(f"start {cfg.start} is not before end {cfg.end}; swap them or move end later")
 
 
 def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:

@@ -1,0 +1,117 @@
+"""``ingest``: flags, YAML, spans, catalogs and bulk files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.bad_input import Case
+from tests.bad_input import config
+from tests.bad_input import yaml_case
+
+ONE_OFF = ["ingest", "--market", "futures", "--symbols", "BTCUSDT"]
+AGG_DIR = "files/data/futures/um/daily/aggTrades/BTCUSDT"
+AGG_NAME = "BTCUSDT-aggTrades-2024-08-07"
+GOOD_MARKETS = "markets:\n  futures:\n    symbols: [BTCUSDT]\n    kinds: [klines]\n"
+AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+
+
+def _file(tmp: Path, name: str, data: bytes) -> None:
+    path = tmp / AGG_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _zip_with_checksum(tmp: Path) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(f"{AGG_NAME}.csv", AGG_HEADER + "1,60000.10,0.003,1,1,1723000000000,true\n")
+    _file(tmp, f"{AGG_NAME}.zip", buffer.getvalue())
+    _file(tmp, f"{AGG_NAME}.zip.CHECKSUM", f"{'0' * 64}  {AGG_NAME}.zip\n".encode())
+
+
+CASES = [
+    # what to fetch
+    Case("ingest-kinds-without-market", ["ingest", "--kinds", "klines", "--start", "2024-08-08"], 2,
+         "--kinds need --market"),
+    Case("ingest-misspelt-kind", [*ONE_OFF, "--kinds", "agg_trade", "--start", "2024-08-08"], 2,
+         "did you mean 'agg_trades'?"),
+    Case("ingest-spot-only-kind", [*ONE_OFF, "--kinds", "trades", "--start", "2024-08-08"], 2, "(it is spot only)"),
+    Case("ingest-bad-interval", [*ONE_OFF, "--kinds", "klines", "--intervals", "7m", "--start", "2024-08-08"], 2,
+         "'7m' is not a Binance kline interval"),
+    Case("ingest-interval-not-on-futures", [*ONE_OFF, "--kinds", "klines", "--intervals", "1s", "--start",
+                                            "2024-08-08"], 2, "Binance does not offer '1s' for klines"),
+    Case("ingest-bad-period", [*ONE_OFF, "--kinds", "open_interest", "--periods", "3m", "--start", "2024-08-08"], 2,
+         "Binance does not offer '3m' for open_interest"),
+    Case("ingest-bad-symbol", ["ingest", "--market", "futures", "--symbols", "BTC/USDT", "--kinds", "klines",
+                               "--start", "2024-08-08"], 2, "'BTC/USDT' is not a Binance symbol"),
+    Case("ingest-unlisted-symbol", ["ingest", "--market", "futures", "--symbols", "NOPEUSDT", "--kinds", "klines",
+                                    "--start", "2024-08-08", "--offline"], 2, "NOPEUSDT not listed on Binance futures"),
+    Case("ingest-agg-and-trades", ["ingest", "--market", "spot", "--symbols", "BTCUSDT", "--kinds",
+                                   "agg_trades,trades", "--start", "2024-08-08"], 2, "pick one per catalog"),
+    # when
+    Case("ingest-no-start", [*ONE_OFF, "--kinds", "klines", "--offline"], 2, "start: missing"),
+    Case("ingest-start-after-end", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-09", "--end", "2024-08-08"],
+         2, "is not before end"),
+    Case("ingest-ambiguous-date", [*ONE_OFF, "--kinds", "klines", "--start", "09/08/2024"], 2,
+         "start: '09/08/2024' is not a time"),
+    Case("ingest-date-as-number", [*ONE_OFF, "--kinds", "klines", "--start", "20240808"], 2, "is ambiguous"),
+    Case("ingest-future-range", [*ONE_OFF, "--kinds", "klines", "--start", "2030-01-01", "--end", "2030-02-01",
+                                 "--offline"], 2, "after the exchange's time now"),
+    Case("ingest-end-past-now", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08T23:58:00Z", "--end",
+                                 "2030-01-01", "--offline"], 0, "fetching up to now"),
+    # YAML
+    yaml_case("ingest-unknown-key", "ingest", 'catalg: c\nstart: "2024-08-08"\n' + GOOD_MARKETS, 2,
+              "unknown key 'catalg'; did you mean 'catalog'?"),
+    yaml_case("ingest-unknown-market-key", "ingest", 'start: "2024-08-08"\nmarkets:\n  futures:\n    symbols: '
+              "[BTCUSDT]\n    kind: [klines]\n", 2, "markets.futures: unknown key 'kind'; did you mean 'kinds'?"),
+    yaml_case("ingest-unknown-market", "ingest", 'start: "2024-08-08"\nmarkets:\n  coinm:\n    symbols: [BTCUSD]\n'
+              "    kinds: [klines]\n", 2, "unknown market 'coinm'"),
+    yaml_case("ingest-no-markets", "ingest", 'start: "2024-08-08"\n', 2, "markets: empty"),
+    yaml_case("ingest-concurrency-zero", "ingest", 'start: "2024-08-08"\nconcurrency: 0\n' + GOOD_MARKETS, 2,
+              "concurrency: 0 must be a whole number"),
+    yaml_case("ingest-symbols-not-a-list", "ingest", 'start: "2024-08-08"\nmarkets:\n  futures:\n    symbols: 5\n'
+              "    kinds: [klines]\n", 2, "Expected `array`, got `int`"),
+    # the catalog
+    Case("ingest-catalog-s3", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--catalog",
+                               "s3://bucket/prefix"], 2, "--catalog: 's3://bucket/prefix' is a s3:// URL"),
+    yaml_case("ingest-catalog-s3-yaml", "ingest", 'catalog: s3://bucket/prefix\nstart: "2024-08-08"\n' + GOOD_MARKETS,
+              2, "catalog: 's3://bucket/prefix' is a s3:// URL"),
+    Case("ingest-catalog-is-a-file", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--catalog",
+                                      "{tmp}/afile"], 2, "is a file; point catalog at a folder",
+         setup=lambda tmp: config(tmp, "afile", "x")),
+    Case("ingest-catalog-under-a-file", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08T23:00:00Z",
+                                         "--offline", "--catalog", "{tmp}/afile/catalog"], 1,
+         "catalog folder {tmp}/afile/catalog cannot be written: Not a directory",
+         setup=lambda tmp: config(tmp, "afile", "x")),
+    Case("ingest-catalog-not-permitted", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08T23:00:00Z",
+                                          "--offline", "--catalog", "/sys/catalog"], 1,
+         "catalog folder /sys/catalog cannot be written"),
+    # bulk files
+    Case("ingest-files-missing", ["ingest", "--from-files", "{tmp}/nope", "--offline"], 2,
+         "--from-files: {tmp}/nope does not exist"),
+    Case("ingest-files-none-found", ["ingest", "--from-files", "{tmp}", "--offline"], 2, "no Binance bulk file found"),
+    Case("ingest-files-no-instruments", ["ingest", "--from-files", "{tmp}/files"], 2,
+         "pass --exchange-info FILE", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode()),
+         env={"BASE_PATH_FUTURES": "http://127.0.0.1:9", "BASE_PATH_SPOT": "http://127.0.0.1:9"},
+         check=lambda tmp: None if not (tmp / "catalog").exists() else (_ for _ in ()).throw(AssertionError())),
+    Case("ingest-files-exchange-info-garbage", ["ingest", "--from-files", "{tmp}/files", "--exchange-info",
+                                                "{tmp}/info.json"], 2, "is not a Binance exchangeInfo answer",
+         setup=lambda tmp: (_file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode()), config(tmp, "info.json", "{]"))),
+    Case("ingest-exchange-info-without-files", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08",
+                                                "--exchange-info", "x.json"], 2, "--exchange-info is for --from-files"),
+    Case("ingest-files-corrupt-zip", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "not a readable zip", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.zip", b"PK\x03\x04 cut short")),
+    Case("ingest-files-checksum", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "does not match", setup=_zip_with_checksum),
+    Case("ingest-files-wrong-columns", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "line 2: 5 fields, expected 7 for USD-M agg_trades",
+         setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", (AGG_HEADER + "1,60000.10,0.003,1723000000000,true\n")
+                                 .encode())),
+    Case("ingest-files-not-a-number", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "line 2: price (column 2) is 'sixty'",
+         setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", (AGG_HEADER + "1,sixty,0.003,1,1,1723000000000,true\n")
+                                 .encode())),
+]
