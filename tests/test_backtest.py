@@ -190,6 +190,17 @@ def _base(catalog: Path) -> dict:
     ({"log_level": "LOUD"}, "log_level: 'LOUD' is not a log level"),  # Nautilus panics on it
     ({"start": "09/08/2024"}, "start: '09/08/2024' is not a time"),
     ({"catalog": "s3://bucket/prefix"}, "catalog: 's3://bucket/prefix' is a s3:// URL"),
+    ({"venue": {"oms_type": "NET"}}, "venue.oms_type: 'NET' is not one of NETTING, HEDGING"),
+    ({"venue": {"default_leverage": 0}}, "venue.default_leverage: 0 must be a number above 0"),
+    ({"chunk_size": -5}, "chunk_size: -5 must be 1 or more"),
+    ({"actors": [{"class": "strategies.actors.recorder:DataRecorder", "config": {"kinds": ["fundin"]}}]},
+     "actors[0].config.kinds: unknown fundin; use some of funding"),
+    ({"actors": [{"class": "strategies.actors.order_flow:OrderFlowActor",
+                  "config": {"instrument_ids": ["BTCUSDT-PERP.BINANCE"], "bucket": "5 minutes"}}]},
+     "actors[0].config.bucket: '5 minutes' is not a duration"),
+    ({"actors": [{"class": "strategies.actors.order_flow:OrderFlowActor",
+                  "config": {"instrument_ids": ["ETHUSDT-PERP.BINANCE"]}}]},
+     "actors[0].config.instrument_ids: ETHUSDT-PERP.BINANCE is not among the run's instruments"),
 ])
 def test_validation_names_the_key_and_the_fix(catalog, change, expected) -> None:
     with pytest.raises(UsageError) as e:

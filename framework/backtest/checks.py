@@ -66,23 +66,35 @@ def check_custom_kinds(asked: list[str], ids: list[str], source: str) -> None:
                          f"none ({', '.join(ids)}); add an instrument with market: futures or drop {asked[0]}")
 
 
-def check_balances(venues: list[dict[str, Any]], source: str) -> None:
-    """``starting_balances`` as Nautilus reads them: a list of ``"<positive amount> <CURRENCY>"``."""
+OMS_TYPES = ("NETTING", "HEDGING")
+ACCOUNT_TYPES = ("MARGIN", "CASH")
+
+
+def check_venues(venues: list[dict[str, Any]], source: str) -> None:
+    """Venue values Nautilus would only refuse while building the engine (or read wrongly): ``starting_balances``
+    as a list of ``"<positive amount> <CURRENCY>"``, ``oms_type``, ``account_type``, a positive leverage."""
     for i, venue in enumerate(venues):
+        where = f"{source}: venues[{i}]" if len(venues) > 1 else f"{source}: venue"
         balances = venue.get("starting_balances")
-        where = f"{source}: venues[{i}].starting_balances" if len(venues) > 1 else f"{source}: venue.starting_balances"
         if not isinstance(balances, list) or not balances:
-            raise UsageError(f"{where}: {balances!r} is not a list of balances; write e.g. [\"10000 USDT\"]")
+            raise UsageError(f"{where}.starting_balances: {balances!r} is not a list of balances; write e.g. "
+                             "[\"10000 USDT\"]")
         for text in balances:
             amount, _, currency = str(text).strip().partition(" ")
             try:
                 value = Decimal(amount)
             except InvalidOperation:
                 value = None
-            if value is None or not value.is_finite() or value <= 0 or not currency.strip().isalnum() \
-                    or not currency.strip().isupper():
-                raise UsageError(f"{where}: {text!r} is not a balance; write a positive amount and an upper-case "
-                                 "currency code, e.g. \"10000 USDT\"")
+            currency = currency.strip()
+            if value is None or not value.is_finite() or value <= 0 or not currency.isalnum() or not currency.isupper():
+                raise UsageError(f"{where}.starting_balances: {text!r} is not a balance; write a positive amount and "
+                                 "an upper-case currency code, e.g. \"10000 USDT\"")
+        for key, valid in (("oms_type", OMS_TYPES), ("account_type", ACCOUNT_TYPES)):
+            if key in venue and str(venue[key]).upper() not in valid:
+                raise UsageError(f"{where}.{key}: {venue[key]!r} is not one of {', '.join(valid)}")
+        leverage = venue.get("default_leverage", 1)
+        if isinstance(leverage, bool) or not isinstance(leverage, (int, float)) or not leverage > 0:
+            raise UsageError(f"{where}.default_leverage: {leverage!r} must be a number above 0, e.g. 2")
 
 
 def check_component(config: Any, where: str, ids: list[str], kinds: Any | None) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from decimal import Decimal
+from decimal import InvalidOperation
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.common.events import TimeEvent
@@ -45,9 +46,10 @@ from framework.orderflow.windows import NAUTILUS_QUOTE_SCALE
 from framework.orderflow.windows import FlowTotals
 from framework.orderflow.windows import TakerFlow
 from framework.orderflow.windows import to_amount
+from framework.timeunits import NS_PER_MS
+from framework.values import BadValue
 from framework.values import parse_duration_ms
 
-NS_PER_MS = 1_000_000
 ORDER_FLOW = DataType(OrderFlowUpdate)
 _BUYER = AggressorSide.BUYER
 
@@ -70,6 +72,25 @@ class OrderFlowConfig(ActorConfig, frozen=True):
     catalog_path: str | None = None
     urls: BinanceUrls | None = None
     restore_timeout_s: float = 60.0
+
+    def validate(self) -> None:
+        """Spans as durations, thresholds of 0 or more, ``urls`` when restoring; raises ``BadValue`` naming the
+        key (the backtest calls it before the run; ``live`` can too)."""
+        for key in ("bucket", "publish_interval", "close_grace"):
+            if getattr(self, key) is not None:
+                parse_duration_ms(getattr(self, key), key, allow_zero=key == "close_grace")
+        for window in self.windows:
+            parse_duration_ms(window, "windows")
+        for t in self.thresholds:
+            try:
+                ok = Decimal(t) >= 0
+            except InvalidOperation:
+                ok = False
+            if not ok:
+                raise BadValue(f"thresholds: {t!r} must be a quote amount of 0 or more (0: every trade)")
+        if self.restore and self.urls is None:
+            raise BadValue("restore: true needs urls (the REST base URLs) to fetch recent aggTrades; set urls or "
+                           "restore: false")
 
 
 class _Flow:

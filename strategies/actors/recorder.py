@@ -13,6 +13,7 @@ from nautilus_trader.model.data import DataType
 from nautilus_trader.persistence.funcs import class_to_filename
 
 from framework.backtest.config import CUSTOM_KINDS
+from framework.values import BadValue
 from strategies.base import CUSTOM_DATA_CLIENT
 
 #: What can be recorded: the custom data kinds a backtest loads, by the same names.
@@ -25,15 +26,19 @@ class DataRecorderConfig(ActorConfig, frozen=True):
     kinds: tuple[str, ...] = tuple(RECORDABLE)
     output_dir: str | None = None
 
+    def validate(self) -> None:
+        """Every kind is recordable (raises ``BadValue`` naming the unknown ones)."""
+        unknown = sorted(set(self.kinds) - set(RECORDABLE))
+        if unknown:
+            raise BadValue(f"kinds: unknown {', '.join(unknown)}; use some of {', '.join(RECORDABLE)}")
+
 
 class DataRecorder(Actor):
     """Records received custom data (see the module docstring)."""
 
     def __init__(self, config: DataRecorderConfig) -> None:
+        config.validate()
         super().__init__(config)
-        unknown = sorted(set(config.kinds) - set(RECORDABLE))
-        if unknown:
-            raise ValueError(f"DataRecorder kinds: unknown {unknown}; use some of {sorted(RECORDABLE)}")
         self._classes = tuple(RECORDABLE[k] for k in config.kinds)
         self.rows: dict[type, list[dict]] = {cls: [] for cls in self._classes}
 

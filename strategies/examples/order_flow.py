@@ -12,11 +12,11 @@ from nautilus_trader.model.enums import AggressorSide
 
 from framework.orderflow import TakerFlow
 from framework.orderflow import quote_amount
+from framework.timeunits import NS_PER_MS
+from framework.timeunits import SECOND_MS
 from strategies.base import SignalStrategy
 from strategies.base import SignalStrategyConfig
 from strategies.base import require
-
-NS_PER_SECOND = 1_000_000_000
 
 
 class TakerImbalanceConfig(SignalStrategyConfig, frozen=True):
@@ -46,8 +46,8 @@ class TakerImbalance(SignalStrategy):
 
     def __init__(self, config: TakerImbalanceConfig) -> None:
         super().__init__(config)
-        self.flow = TakerFlow(bucket_ns=config.bucket_seconds * NS_PER_SECOND,
-                              windows_ns=(config.window_seconds * NS_PER_SECOND,))
+        self.flow = TakerFlow(bucket_ns=config.bucket_seconds * SECOND_MS * NS_PER_MS,
+                              windows_ns=(config.window_seconds * SECOND_MS * NS_PER_MS,))
 
     def imbalance(self) -> float | None:
         """(buy - sell) / (buy + sell) over the window (None without trades)."""

@@ -97,6 +97,9 @@ CASES = [
        {"data": {"bars": ["1m"]}, "strategies": [{"class": "strategies.examples.funding_oi:FundingOi",
                                                   "config": {"instrument_id": PERP}}]}),
     bt("s3-catalog", "catalog: 's3://bucket/prefix' is a s3:// URL", {"catalog": "s3://bucket/prefix"}),
+    bt("oms-type", "venue.oms_type: 'NET' is not one of NETTING, HEDGING", {"venue": {"oms_type": "NET"}}),
+    bt("recorder-kind", "actors[0].config.kinds: unknown fundin",
+       {"actors": [{"class": "strategies.actors.recorder:DataRecorder", "config": {"kinds": ["fundin"]}}]}),
     # ordinary mistakes
     bt("unknown-key", "unknown key 'strat'; did you mean 'start'?", {"strat": "2024-08-01"}),
     bt("strategy-config-unknown-key", "strategies[0].config: unknown key 'fast'; did you mean 'fast_period'?",
