@@ -86,7 +86,7 @@ CASES = [
                                                                          catalog_path="s3://bucket/catalog"),
          "catalog_path: 's3://bucket/catalog' is a s3:// URL"),
     live("actor-value-refused", lambda raw: raw["actors"][0]["config"].update(thresholds=["-1"]),
-         "cannot build the trading node: ValueError: order-flow threshold -1 is negative"),
+         "actors[0].config.thresholds: '-1' must be a quote amount of 0 or more"),
     # the venue, fees and the run
     live("unknown-key", top(tradr_id="PAPER-001"), "unknown key 'tradr_id'; did you mean 'trader_id'?"),
     live("market-unknown", top(markets=["options"]), "markets must be spot and/or futures"),
