@@ -150,6 +150,7 @@ def test_realized_pnl_counts_every_position_cycle_of_a_flipping_strategy_beside_
     fills = fills_in((run / "nautilus.log").read_text())
     assert summary["fills"] == len(fills) == 4, summary  # buy q, sell 2q (flip), buy 2q (flip), sell q
     assert summary["positions"] == 3, summary  # long, short, long: two closed cycles live only in the snapshots
+    assert "PAPER-001.Flipper: " in (run / "nautilus.log").read_text()  # the strategy beside the YAML ran
     reconcile(summary, fills)
 
 
