@@ -102,6 +102,9 @@ CASES = [
          "did you mean 'streams_per_connection'?"),
     live("yaml-duration-negative", top(duration=-5), "duration: -5 must be more than zero", "--offline"),
     live("log-level-unknown", top(log_level="LOUD"), "log_level 'LOUD' is not one of"),
+    live("markets-not-a-list", top(markets="futures"), "markets: Expected `array`, got `str`"),
+    live("balances-not-a-list", top(starting_balances="10000 USDT"), "starting_balances: Expected `array`, got `str`"),
+    yaml_case("live-yaml-broken", "live", "trader_id: [PAPER-001\n", 2, "not valid YAML at line", *SAFE),
     # flags
     flags("duration-zero", ["--offline", "--duration", "0"], "--duration: 0 must be more than zero"),
     flags("duration-negative", ["--offline", "--duration", "-3"], "--duration: '-3' is not a duration (durations "
