@@ -92,7 +92,8 @@ def check_components(strategies: tuple[Any, ...], actors: tuple[Any, ...], marke
                 raise UsageError(f"{at}.config_path: {item.config_path} is not a Nautilus config class")
             config = _convert(config_cls, item.config, f"{at}.config")
             for key, value in _instrument_values(config):
-                named.append((f"{at}.config.{key}", str(value), _check_instrument(value, markets, f"{at}.config.{key}")))
+                name = f"{at}.config.{key}"
+                named.append((name, str(value), _check_instrument(value, markets, name)))
             if getattr(config, "catalog_path", None) is not None:
                 parse_catalog(config.catalog_path, f"{at}.config.catalog_path")
             if kind == "strategies":
