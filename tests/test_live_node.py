@@ -20,10 +20,14 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 from nautilus_trader.model.data import Bar
 
+from framework.binance.config import BinanceUrls
+from framework.live.node import load_paper_config
+from framework.live.node import with_urls
 from framework.main import main
 from strategies.examples.order_flow_follower import OrderFlowFollower
 
@@ -227,3 +231,22 @@ def test_speed_without_offline_is_one_line_usage_error(capsys: pytest.CaptureFix
     assert main(["live", str(CONFIG), "--speed", "5"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: --speed sets the local exchange's clock; add --offline or drop it"]
+
+
+def test_the_run_gives_its_urls_to_configs_that_leave_them_empty(tmp_path: Path) -> None:
+    """``restore: true`` needs REST URLs; with --offline the user cannot know the local exchange's, so the run
+    fills every empty ``urls`` field (validation accepts the config because of it)."""
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["actors"][0]["config"]["restore"] = True
+    config = tmp_path / "restore.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    cfg = load_paper_config(config)  # OrderFlowConfig.validate() refuses restore without urls
+    urls = BinanceUrls(spot_http="http://127.0.0.1:1", spot_ws="ws://127.0.0.1:1", futures_http="http://127.0.0.1:2",
+                       futures_ws="ws://127.0.0.1:2")
+    filled = with_urls(cfg, urls)
+    assert filled.actors[0].config["urls"] == msgspec.to_builtins(urls)
+    assert "urls" not in filled.strategies[0].config  # the follower's config has no such field
+    raw["actors"][0]["config"]["urls"] = msgspec.to_builtins(urls) | {"futures_http": "http://127.0.0.1:3"}
+    config.write_text(yaml.safe_dump(raw))
+    assert with_urls(load_paper_config(config), urls).actors[0].config["urls"]["futures_http"] == "http://127.0.0.1:3"
+

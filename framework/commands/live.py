@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from framework.live.node import check_instruments_listed
     from framework.live.node import load_paper_config
     from framework.live.node import run_paper
+    from framework.live.node import with_urls
 
     log_level = args.log_level or os.environ.get("LOG_LEVEL") or None
     if log_level is not None and log_level.upper() not in LOG_LEVELS:
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     # offline: the local exchange's clock runs from now, so the live feed is live
     with binance_urls(args, yaml_urls, offline={"start": "now", "speed": speed or 1.0}) as urls:
+        cfg = with_urls(cfg, urls)  # e.g. the order-flow actor's restore fetches from the run's exchange
         check_instruments_listed(cfg, urls, args.config)
         print(f"live: {args.config} ({'; '.join(parts)}); logs in {folder}/", flush=True)
         summary = run_paper(cfg, urls, duration, log_dir=folder, on_running=running)

@@ -16,6 +16,7 @@ instead of Nautilus's silent ``os._exit``. With a ``log_dir`` Nautilus logs to `
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import re
 import sys
@@ -39,6 +40,7 @@ from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
 
 from framework.backtest.config import explain
+from framework.binance.config import URL_ENV
 from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
 from framework.binance.http import BinanceRestClient
@@ -126,6 +128,30 @@ def load_paper_config(path: str | Path | None, **overrides: Any) -> PaperTrading
     return cfg
 
 
+def with_urls(cfg: PaperTradingConfig, urls: BinanceUrls) -> PaperTradingConfig:
+    """The config with the run's URLs in every strategy/actor config that has a ``urls`` field left empty (e.g.
+    the order-flow actor's ``restore``), as the backtest fills ``catalog_path``: with ``--offline`` the user cannot
+    know the local exchange's URLs in advance."""
+
+    def fill(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = []
+        for item in items:
+            if item.config.get("urls") is None and "urls" in _fields_of(item.config_path):
+                item = msgspec.structs.replace(item, config={**item.config, "urls": msgspec.to_builtins(urls)})
+            out.append(item)
+        return tuple(out)
+
+    return msgspec.structs.replace(cfg, strategies=fill(cfg.strategies), actors=fill(cfg.actors))
+
+
+def _fields_of(config_path: str) -> set[str]:
+    try:
+        module, _, name = config_path.partition(":")
+        return {f.name for f in msgspec.structs.fields(getattr(importlib.import_module(module), name))}
+    except Exception:  # noqa: BLE001 - check_components names what does not import
+        return set()
+
+
 def check_paper_config(cfg: PaperTradingConfig, source: str = "live") -> None:
     """Everything ``load_paper_config`` checks after decoding (also for configs built in code)."""
     bad = [m for m in cfg.markets if m not in MARKETS]
@@ -148,7 +174,8 @@ def check_paper_config(cfg: PaperTradingConfig, source: str = "live") -> None:
                         dec_hook=msgspec_decoding_hook)
     except msgspec.ValidationError as e:
         raise UsageError(f"{source}: data: {explain(e, BinanceFrameworkDataClientConfig)}") from None
-    check_components(cfg.strategies, cfg.actors, cfg.markets, source)
+    filled = with_urls(cfg, BinanceUrls.resolve(yaml={k: getattr(cfg, k) for k in URL_ENV}))  # the run fills them
+    check_components(filled.strategies, filled.actors, cfg.markets, source)
 
 
 def listed_instruments(markets: tuple[str, ...], urls: BinanceUrls) -> dict[str, set[str]]:

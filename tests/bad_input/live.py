@@ -82,8 +82,7 @@ CASES = [
     live("strategy-key-misspelt", strategy(trade_notionl="500"), "unknown key 'trade_notionl'; did you mean "
          "'trade_notional'?"),
     live("trade-notional-negative", strategy(trade_notional="-2000"), "trade_notional: -2000 must be more than zero"),
-    live("catalog-path-url", lambda raw: raw["actors"][0]["config"].update(restore=True,
-                                                                         catalog_path="s3://bucket/catalog"),
+    live("catalog-path-url", lambda raw: raw["actors"][0]["config"].update(catalog_path="s3://bucket/catalog"),
          "catalog_path: 's3://bucket/catalog' is a s3:// URL"),
     live("actor-value-refused", lambda raw: raw["actors"][0]["config"].update(thresholds=["-1"]),
          "actors[0].config.thresholds: '-1' must be a quote amount of 0 or more"),
