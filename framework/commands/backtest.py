@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="parallel sweep runs (default: the sweep's workers, 2)")
     p.add_argument("--ray-address", help="Ray cluster address (default: start Ray on this machine)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--log-level", help="our log lines: DEBUG, INFO, WARNING (default INFO); Nautilus's own level is "
+                   "the YAML's log_level, written to <run folder>/nautilus.log")
     p.set_defaults(func=run)
 
 
