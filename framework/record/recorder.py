@@ -9,6 +9,12 @@ REST before live rows follow, so a restarted recorder leaves the catalog complet
 Trades are written in hour files (a flush rewrites only the current hour, not the whole day so far) and each
 completed day is merged into one day file, the layout ``ingest`` writes.
 
+A gap since the catalog's newest row longer than ``max_backfill`` is not fetched at start: one warning says how
+big it is, the series starts at the exchange's newest row and the gap stays missing (rows decide what is held:
+a write declares a span covered only when its rows continue the held ones). SIGINT, SIGTERM and ``duration``
+stop every phase (set-up, the start's catch-up, live) within seconds; what was fetched is written, and the next
+start resumes after it.
+
 REST-only kinds (open interest, long/short ratios, taker volume, funding) are filled by the ``ingest``
 machinery (``Ingestor``) every ``poll_interval_secs`` over the last ``backfill_days``: only what the catalog
 lacks is fetched, and what was once written stays, so history grows beyond the 30 days Binance serves.
