@@ -394,10 +394,12 @@ def test_orderflow_picks_a_bucket_from_the_span(catalog: Path) -> None:
         assert np.isfinite(line.get_ydata()).sum() >= 10
     chart.close()
     # a bucket that holds every trade is drawn (a marked point) and says which bucket shows more
-    chart = CHARTS["orderflow"](data, bucket_ms=3_600_000)
+    chart = CHARTS["orderflow"](data, bucket="1h")
     assert len(chart.data) == 1 and chart.axes["price"].get_lines()[0].get_marker() == "o"
     assert chart.missing == ["flow: every trade falls in one 1h bucket (they span about 20s); --bucket 1s shows "
                              "the flow"]
+    assert [t.get_text() for t in chart.axes["delta"].get_legend().get_texts()] == ["buy - sell > 0",
+                                                                                    "buy - sell < 0"]
     lo, hi = chart.axes["price"].get_xlim()
     assert (hi - lo) * 24 < 3  # the bucket and half a bucket either side, not days
     chart.close()
@@ -415,6 +417,7 @@ def test_microstructure_time_axis_and_price_read_plainly() -> None:
     ticks = [t.get_text() for t in chart.axes["latency_ms"].get_xticklabels() if t.get_text()]
     assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
     assert all(t.startswith("12:00:") for t in ticks), ticks
+    assert chart.axes["latency_ms"].get_xlabel() == "2024-08-08 (UTC)"  # the day, once, and the right one
     price = chart.axes["price"]
     assert price.yaxis.get_offset_text().get_text() == ""
     labels = [float(t.get_text().replace(",", "")) for t in price.get_yticklabels() if t.get_text()]

@@ -43,6 +43,19 @@ class Chart:
     path: Path | None = None
     data: pd.DataFrame | None = None  # the numbers behind the chart, when a chart computes some
 
+    def notes(self) -> str:
+        """What is missing, each thing once: ``price, rsi, volume: spot klines; ...``."""
+        by_what: dict[str, list[str]] = {}
+        for note in self.missing:
+            panel, sep, what = note.partition(": ")
+            if sep and panel in self.axes:
+                by_what.setdefault(what, []).append(panel)
+            else:
+                by_what.setdefault(note, [])
+        # a thing every panel lacks is said once, without the panels
+        return "; ".join(f"{', '.join(panels)}: {what}" if panels and set(panels) != set(self.axes) else what
+                         for what, panels in by_what.items())
+
     @property
     def empty(self) -> bool:
         """Every panel is a "missing" note: the chart shows nothing."""
@@ -134,11 +147,18 @@ def candles(ax: Axes, bars: pd.DataFrame, volume_ax: Axes | None = None, lines: 
 
 
 def time_axis(ax: Axes) -> None:
-    """Date ticks that fit the span: seconds when it is a minute, days when it is weeks (the date, when
-    the ticks do not show it, at the axis' end), so no two tick labels read the same."""
+    """Date ticks that fit the span: seconds when it is a minute, days when it is weeks, so no two tick labels
+    read the same; the date(s) of the span, in UTC, under the axis. Call after the data is drawn."""
     locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
     # tick formats by level (years, months, days, hours, minutes, seconds): a clock time, never a bare "35"
     formats = ["%Y", "%Y-%m", "%m-%d", "%H:%M", "%H:%M", "%H:%M:%S"]
     zero_formats = ["%Y", "%Y-%m", "%m-%d", "%m-%d %H:%M", "%H:%M", "%H:%M:%S"]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, formats=formats, zero_formats=zero_formats))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, formats=formats, zero_formats=zero_formats,
+                                                             show_offset=False))
+    # the formatter's own offset names the last tick's day, which can be the day after the data: name the days
+    # of the data (of the limits when the axis holds none, e.g. a placeholder)
+    drawn = [a.dataLim.intervalx for a in ax.get_shared_x_axes().get_siblings(ax) if a.has_data()]
+    span = (min(d[0] for d in drawn), max(d[1] for d in drawn)) if drawn else ax.get_xlim()
+    first, last = (mdates.num2date(x).strftime("%Y-%m-%d") for x in span)
+    ax.set_xlabel(f"{first} (UTC)" if first == last else f"{first} to {last} (UTC)", fontsize=8)

@@ -251,7 +251,7 @@ def draw_charts(data: MarketData, names: Iterable[str], out: str | Path, log: Ca
     drawn = []
     for name in names:
         chart = CHARTS[name](data, **(options or {}).get(name, {}))
-        note = f" (missing: {'; '.join(chart.missing)})" if chart.missing else ""
+        note = f" (missing {chart.notes()})" if chart.missing else ""
         if chart.empty:
             chart.close()
             line = f"{name:<15} not drawn{note}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
 from framework.analysis.charts import DOWN
 from framework.analysis.charts import UP
@@ -24,6 +25,7 @@ from framework.timeunits import MINUTE_MS
 from framework.timeunits import SECOND_MS
 from framework.values import BadValue
 from framework.values import format_duration_ms
+from framework.values import parse_duration_ms
 
 #: Buckets to choose from (ms): the smallest that cuts the span into at most TARGET_BUCKETS is taken.
 NICE_BUCKETS_MS = (SECOND_MS, 2 * SECOND_MS, 5 * SECOND_MS, 10 * SECOND_MS, 15 * SECOND_MS, 30 * SECOND_MS,
@@ -76,9 +78,10 @@ def _about(ms: int) -> str:
     return f"about {format_duration_ms(round(ms / unit) * unit)}"
 
 
-def orderflow_chart(data: MarketData, market: str = "futures", bucket_ms: int | None = None) -> Chart:
+def orderflow_chart(data: MarketData, market: str = "futures", bucket: int | str | None = None) -> Chart:
     """Price, taker buy/sell USDT volume per bucket (lines), delta (green/red bars), cumulative delta;
-    ``bucket_ms`` None: chosen from the trades' span (``bucket_for``)."""
+    ``bucket``: ms or a duration (``1m``, ``10s``), None: chosen from the trades' span (``bucket_for``)."""
+    bucket_ms = parse_duration_ms(bucket, "bucket") if isinstance(bucket, str) else bucket
     panels = {"price": 1.2, "taker_volume": 1.5, "delta": 1.2, "cumulative_delta": 1.2}
     trades = data.trades.get(market)
     if trades is None or trades.empty:
@@ -86,8 +89,8 @@ def orderflow_chart(data: MarketData, market: str = "futures", bucket_ms: int | 
         return all_missing(chart, f"{market} aggTrades (collect agg_trades / ingest agg_trades / record)",
                            [(market, "agg_trades")])
     bucket_ms, note = bucket_for(trades, bucket_ms)
-    bucket = format_duration_ms(bucket_ms)
-    chart = figure("orderflow", f"{data.symbol} {market} taker order flow per {bucket} ({data.source})", panels)
+    title = f"{data.symbol} {market} taker order flow per {format_duration_ms(bucket_ms)} ({data.source})"
+    chart = figure("orderflow", title, panels)
     if note:
         chart.missing.append(f"flow: {note}")
     flow = flow_buckets(trades, f"{bucket_ms}ms")
@@ -101,7 +104,7 @@ def orderflow_chart(data: MarketData, market: str = "futures", bucket_ms: int | 
     axes["taker_volume"].plot(flow.index, flow["sell"], color=DOWN, linewidth=1.1, marker=marker, markersize=3,
                               label="taker sell (USDT)")
     axes["delta"].bar(flow.index, flow["delta"], width=width, align="edge",
-                      color=np.where(flow["delta"] >= 0, UP, DOWN), label="buy - sell")
+                      color=np.where(flow["delta"] >= 0, UP, DOWN))
     axes["delta"].axhline(0, color="grey", linewidth=0.6)
     axes["cumulative_delta"].plot(flow.index, flow["cumulative_delta"], color="navy", linewidth=1.2,
                                   marker=marker, markersize=3, label="cumulative delta")
@@ -109,8 +112,11 @@ def orderflow_chart(data: MarketData, market: str = "futures", bucket_ms: int | 
     # the buckets and half a bucket either side (one bucket alone would get a span of days)
     step = pd.Timedelta(milliseconds=bucket_ms)
     axes["price"].set_xlim(flow.index[0] - step / 2, flow.index[-1] + step * 1.5)
-    for ax in axes.values():
-        ax.legend(loc="upper left", fontsize=7)
+    # the delta bars take two colours: one legend entry each (a bar container shows only its first colour)
+    axes["delta"].legend(handles=[Patch(color=UP, label="buy - sell > 0"), Patch(color=DOWN, label="buy - sell < 0")],
+                         loc="upper left", fontsize=7)
+    for name in ("price", "taker_volume", "cumulative_delta"):
+        axes[name].legend(loc="upper left", fontsize=7)
     time_axis(axes["cumulative_delta"])
     chart.data = flow
     return chart

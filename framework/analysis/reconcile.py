@@ -228,6 +228,7 @@ def difference_chart(rec: Reconciliation) -> Chart:
         # the legend's own patches: a status no bar has would otherwise show in matplotlib's default blue
         handles.append(Patch(color=color, label=f"{label} ({int(mask.sum())})"))
     status.set_yticks([])
+    status.set_ylim(0, 1.8)  # room above the bars for the legend, which would hide the first bars
     status.legend(handles=handles, loc="upper left", fontsize=7, ncol=3)
     time_axis(status)
     return chart

@@ -50,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
     trades = data.trades.get(cfg.market)
     if "orderflow" in names and trades is not None and not trades.empty:
         bucket_for(trades, bucket_ms)  # a bucket that cannot be drawn is refused before any chart is
-    lines: list[str] = []
     try:
-        charts = draw_charts(data, names, cfg.out, log=lines.append,
-                             options={"orderflow": {"market": cfg.market, "bucket_ms": bucket_ms}})
+        charts = draw_charts(data, names, cfg.out,
+                             options={"orderflow": {"market": cfg.market, "bucket": bucket_ms}})
     except OSError as e:
         raise FrameworkError(f"--out {cfg.out}: cannot write the charts ({e.strerror or e}); choose another "
                              "folder") from None
@@ -61,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if all(c.empty for c in charts):
         raise FrameworkError(f"{data.source} holds no {data.symbol} data{_span_text(cfg)} for the charts asked "
                              f"(missing {_kinds_text(needs)}); fill it: {_fill(cfg, data, needs)}")
-    for line in lines:
-        print(line)
+    for chart in charts:
+        print(f"{chart.name:<15} {chart.path or 'not drawn'}")
     lacking = [c for c in charts if c.missing]
     for chart in lacking:
         state = "not drawn" if chart.empty else "drawn"
-        print(f"warning: {chart.name} {state}, missing {'; '.join(chart.missing)}", file=sys.stderr)
+        print(f"warning: {chart.name} {state}, missing {chart.notes()}", file=sys.stderr)
     fillable = [n for c in lacking for n in c.needs]
     if fillable:
         print(f"warning: to fill what is missing: {_fill(cfg, data, fillable)}", file=sys.stderr)
