@@ -174,50 +174,55 @@ def check(catalog: str | Path) -> Health:
     root = Path(catalog)
     health = Health(root)
     data = root / "data"
-    if not data.is_dir():
-        return health
-    for dirpath, _dirs, names in sorted(os.walk(data)):
-        d = Path(dirpath)
-        spans: list[tuple[int, int, Path]] = []
-        for name in sorted(names):
-            path = d / name
-            rel = path.relative_to(root)
-            if name.startswith((TMP_PREFIX, TRASH_PREFIX)) or (name.startswith(STREAM_PREFIX)
-                                                               and not _writer_alive(name)):
-                health.leftovers.append(Finding(rel, "left by an interrupted write"))
-                continue
-            if not name.endswith(".parquet") or name.startswith("."):
-                continue
-            health.files += 1
-            problem = structural_problem(path)
-            if problem == "zero bytes":
-                health.empty.append(Finding(rel, problem))
-                continue
-            if problem is None:
-                try:
-                    rows = pq.read_metadata(path).num_rows
-                except Exception as e:  # noqa: BLE001 (any footer that does not parse is the finding)
-                    problem = f"footer does not parse: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
-            if problem is not None:
-                health.unreadable.append(Finding(rel, problem))
-                continue
-            if rows == 0:
-                health.empty.append(Finding(rel, "0 rows"))
-                continue
-            interval = _file_interval(name)
-            if interval is not None:
-                spans.append((*interval, rel))
-        if any(n.endswith(".parquet") and not n.startswith(".") for n in names):
-            health.series += 1
-        spans.sort()
-        reach: tuple[int, Path] | None = None  # the furthest end so far and its file
-        for start, end, rel in spans:
-            if reach is not None and start <= reach[0]:
-                health.overlapping.append((reach[1], rel))
-            if reach is None or end > reach[0]:
-                reach = (end, rel)
+    if data.is_dir():
+        for dirpath, _dirs, _names in sorted(os.walk(data)):
+            check_folder(Path(dirpath), health)
     return health
 
+
+def check_folder(d: Path, health: Health) -> None:
+    """The findings of one folder (a series' files) added to ``health`` (paths relative to ``health.root``)."""
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return
+    spans: list[tuple[int, int, Path]] = []
+    for name in names:
+        path = d / name
+        rel = path.relative_to(health.root)
+        if name.startswith((TMP_PREFIX, TRASH_PREFIX)) or (name.startswith(STREAM_PREFIX) and not _writer_alive(name)):
+            health.leftovers.append(Finding(rel, "left by an interrupted write"))
+            continue
+        if not name.endswith(".parquet") or name.startswith(".") or not path.is_file():
+            continue
+        health.files += 1
+        problem = structural_problem(path)
+        if problem == "zero bytes":
+            health.empty.append(Finding(rel, problem))
+            continue
+        if problem is None:
+            try:
+                rows = pq.read_metadata(path).num_rows
+            except Exception as e:  # noqa: BLE001 (any footer that does not parse is the finding)
+                problem = f"footer does not parse: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
+        if problem is not None:
+            health.unreadable.append(Finding(rel, problem))
+            continue
+        if rows == 0:
+            health.empty.append(Finding(rel, "0 rows"))
+            continue
+        interval = _file_interval(name)
+        if interval is not None:
+            spans.append((*interval, rel))
+    if any(n.endswith(".parquet") and not n.startswith(".") for n in names):
+        health.series += 1
+    spans.sort()
+    reach: tuple[int, Path] | None = None  # the furthest end so far and its file
+    for start, end, rel in spans:
+        if reach is not None and start <= reach[0]:
+            health.overlapping.append((reach[1], rel))
+        if reach is None or end > reach[0]:
+            reach = (end, rel)
 
 def require_writable(catalog: str | Path) -> None:
     """Raise one ``FrameworkError`` line naming the folder and the fix when the catalog cannot be written (a

@@ -782,27 +782,25 @@ class CatalogStore:
                         yield pa.Table.from_batches([batch])
 
     def check(self, series: Series) -> list[str]:
-        """Problems a reader would hit: unreadable files, overlapping files, leftovers (empty list: clean)."""
+        """Problems a reader would hit in one series: overlapping, unreadable or empty files, rows outside a
+        file's bounds, leftovers (empty list: clean). The whole catalog: ``framework.catalog.health.check``."""
+        from framework.catalog.health import Health
+        from framework.catalog.health import check_folder
+
         d = self.series_dir(series)
-        problems = []
-        files = self._list(d)
-        for a, b in itertools.pairwise(files):
-            if b.start <= a.end:
-                problems.append(f"overlap {a.name} / {b.name}")
-        for f in files:
-            try:
-                meta = pq.read_metadata(d / f.name)
-                if meta.num_rows:
-                    ts = pq.read_table(d / f.name, columns=["ts_init"]).column(0)
-                    lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
-                    if lo < f.start or hi > f.end:
-                        problems.append(f"{f.name}: rows outside its bounds ({lo}..{hi})")
-            except Exception as e:  # noqa: BLE001 (any reader failure is the finding)
-                problems.append(f"{f.name}: unreadable ({e})")
-        if d.exists():
-            problems += [f"leftover {n}" for n in os.listdir(d) if n.startswith((TMP_PREFIX, TRASH_PREFIX))
-                         or (n.startswith(STREAM_PREFIX) and not _writer_alive(n))]
-        return problems
+        found = Health(self.root)
+        check_folder(d, found)
+        problems = [f"overlap {a.name} / {b.name}" for a, b in found.overlapping]
+        problems += [f"{f.path.name}: unreadable ({f.problem})" for f in found.unreadable]
+        problems += [f"{f.path.name}: empty ({f.problem})" for f in found.empty]
+        for f in self._list(d):
+            if f.name in {u.path.name for u in found.unreadable}:
+                continue
+            ts = _read(d / f.name, columns=["ts_init"]).column(0)
+            lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+            if lo < f.start or hi > f.end:
+                problems.append(f"{f.name}: rows outside its bounds ({lo}..{hi})")
+        return problems + [f"leftover {f.path.name}" for f in found.leftovers]
 
     # -- writing --------------------------------------------------------------------------------------------
 
