@@ -36,58 +36,36 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 PERP_TRADES = ("trade_tick", "BTCUSDT-PERP.BINANCE")
 
 #: Settings a developer's shell may carry that would lead a command away from the local exchange or defaults.
-_CLEAN_ENV = (
-    "BASE_PATH_SPOT",
-    "BASE_PATH_FUTURES",
-    "STREAM_URL_SPOT",
-    "STREAM_URL_FUTURES",
-    "OUTPUT_DIR",
-    "SPOT_SYMBOL",
-    "FUTURES_SYMBOL",
-    "FUTURES_PAIR",
-    "WS_CAPTURE_SECONDS",
-    "LOG_LEVEL",
-)
+_CLEAN_ENV = ("BASE_PATH_SPOT", "BASE_PATH_FUTURES", "STREAM_URL_SPOT", "STREAM_URL_FUTURES", "OUTPUT_DIR",
+              "SPOT_SYMBOL", "FUTURES_SYMBOL", "FUTURES_PAIR", "WS_CAPTURE_SECONDS", "LOG_LEVEL")
 
 
 # -- running commands ----------------------------------------------------------------------------------------
 
 
-def cli(cwd: Path, *args: object, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``python -m framework.main ARGS`` in ``cwd``; killed and failed (naming it) after ``timeout`` s."""
-    argv = [str(a) for a in args]
+def cli(cwd: Path, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m framework.main COMMAND`` (shell words; ``{repo}`` is the checkout) in ``cwd``; killed and
+    failed, naming the command, after ``timeout`` s."""
+    argv = shlex.split(command.replace("{repo}", shlex.quote(str(ROOT))))
     env = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
     try:
-        return subprocess.run(
-            [sys.executable, "-m", "framework.main", *argv],
-            check=False,
-            cwd=cwd,
-            env=env,
-            text=True,
-            capture_output=True,
-            timeout=timeout,
-        )
+        return subprocess.run([sys.executable, "-m", "framework.main", *argv], check=False, cwd=cwd, env=env,
+                              text=True, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         tail = (e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or "")[-1500:]
-        pytest.fail(
-            f"`{shlex.join(argv)}` was still running after {timeout:.0f} s (killed): stderr ends\n{tail}"
-        )
+        pytest.fail(f"`{shlex.join(argv)}` still ran after {timeout:.0f} s (killed); stderr ends\n{tail}")
 
 
-def step(
-    cwd: Path, *args: object, readme: str | None, timeout: float, exit_code: int = 0
-) -> subprocess.CompletedProcess[str]:
+def step(cwd: Path, command: str, *, readme: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run one documented step: ``readme`` (the command as the README spells it, after ``framework.main``)
-    must be in README.md, and the run must end with ``exit_code``, without a traceback."""
+    must be in README.md, and the run must succeed (exit 0) without a traceback."""
     if readme is not None:
         assert f"framework.main {readme}" in README.read_text(), f"README.md no longer documents `{readme}`"
     started = time.monotonic()
-    proc = cli(cwd, *args, timeout=timeout)
-    command = shlex.join(str(a) for a in args)
+    proc = cli(cwd, command, timeout)
     took = time.monotonic() - started
     where = f"`{command}` (exit {proc.returncode} after {took:.0f} s)\n{proc.stderr[-2000:]}"
-    assert proc.returncode == exit_code, where
-    assert "Traceback" not in proc.stderr, where
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, where
     return proc
 
 
@@ -108,11 +86,8 @@ def rows(catalog: Path, kind: str, identifier: str) -> int:
 
 def assert_no_empty_files(catalog: Path) -> None:
     """Nothing lost, nothing doubled, no empty files: every data file is a readable parquet file with rows."""
-    empty = [
-        str(f.relative_to(catalog))
-        for f in parquet_files(catalog)
-        if pq.ParquetFile(f).metadata.num_rows == 0
-    ]
+    empty = [str(f.relative_to(catalog)) for f in parquet_files(catalog)
+             if pq.ParquetFile(f).metadata.num_rows == 0]
     assert not empty, f"empty data files in the catalog: {empty[:5]} ({len(empty)})"
 
 
@@ -142,8 +117,8 @@ def backtest(work: Path, name: str) -> dict:
     EMA examples) gives Sharpe/Sortino from daily returns and a win rate that is neither 0 nor 1."""
     text = README.read_text()
     assert f"backtest configs/backtest/{name}.yaml" in text or f"# {name} alike" in text, name
+    step(work, f"backtest {{repo}}/configs/backtest/{name}.yaml --out runs/{name}", readme=None, timeout=300)
     run = work / "runs" / name
-    step(work, "backtest", ROOT / f"configs/backtest/{name}.yaml", "--out", run, readme=None, timeout=300)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["trades"] > 0 and summary["fills"] > 0, (name, summary)
     assert_png(run / "equity.png")
@@ -152,10 +127,7 @@ def backtest(work: Path, name: str) -> dict:
     for chart in charts:
         assert_png(chart)
     if name.startswith("ema_cross"):
-        assert summary["sharpe"] is not None and summary["sortino"] is not None, (
-            name,
-            summary["ratio_basis"],
-        )
+        assert None not in (summary["sharpe"], summary["sortino"]), (name, summary["ratio_basis"])
         assert 0 < summary["win_rate"] < 1, (name, summary["win_rate"])
     return summary
 
@@ -166,82 +138,36 @@ def backtest(work: Path, name: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # ~2 minutes of steps on an idle machine; each step has its own, shorter timeout
 def test_the_readme_journey_on_one_fresh_catalog(tmp_path: Path) -> None:
-    work, catalog = tmp_path, tmp_path / "catalog"
+    work, catalog = tmp_path, tmp_path / "catalog"  # the README's relative catalog/, in the working folder
 
     # collect: every endpoint from the bundled local exchange (a 3 s stream capture instead of 30)
-    proc = step(
-        work,
-        "collect",
-        "--offline",
-        "--out",
-        "outputs",
-        "--ws-capture-seconds",
-        "3",
-        readme="collect --offline",
-        timeout=180,
-    )
+    proc = step(work, "collect --offline --out outputs --ws-capture-seconds 3", readme="collect --offline",
+                timeout=180)
     assert "40 ok, 0 failed" in proc.stdout, proc.stdout[-1500:]
     assert len(list((work / "outputs/spot").glob("*.json"))) == 14
     assert len(list((work / "outputs/futures").glob("*.json"))) == 26
     frames = json.loads((work / "outputs/spot/websocket/rolling_window_ticker.json").read_text())
     assert frames["payload"], "no rolling-window ticker frame captured"
 
-    # the backtest journey, in the README's order: the shipped real month and the EMA examples on it, then the
+    # the backtest journey in the README's order: the shipped real month and the EMA examples on it, then the
     # local exchange's tape and the funding / order-flow examples on it
-    step(
-        work,
-        "ingest",
-        "--from-files",
-        ROOT / "examples/data",
-        "--offline",
-        "--catalog",
-        catalog,
-        readme="ingest --from-files examples/data --offline",
-        timeout=180,
-    )
-    report = ingest_report(catalog)
-    assert {k: (v["rows"], v["fetched"], v["missing_count"]) for k, v in report.items()} == {
-        "futures LINKUSDT klines 1m": (40_320, 40_320, 0),
-        "spot BTCUSDT klines 1h": (744, 744, 0),
-    }
-    backtest(work, "ema_cross")
+    step(work, "ingest --from-files {repo}/examples/data --offline --catalog catalog",
+         readme="ingest --from-files examples/data --offline", timeout=180)
+    assert {k: (v["rows"], v["fetched"], v["missing_count"]) for k, v in ingest_report(catalog).items()} == {
+        "futures LINKUSDT klines 1m": (40_320, 40_320, 0), "spot BTCUSDT klines 1h": (744, 744, 0)}
+    ema = backtest(work, "ema_cross")
     backtest(work, "ema_cross_spot")
-    ema = json.loads((work / "runs/ema_cross/summary.json").read_text())
-    quoted = readme_result("ema_cross")
-    assert (ema["trades"], round(100 * ema["win_rate"]), round(ema["sharpe"], 2)) == quoted, (
-        "the README quotes another ema_cross result than the run gives: update one of them"
-    )
+    got = (ema["trades"], round(100 * ema["win_rate"]), round(ema["sharpe"], 2))
+    assert got == readme_result("ema_cross"), "README.md quotes another ema_cross result: update one of them"
 
-    step(
-        work,
-        "ingest",
-        ROOT / "configs/ingest/backtest_examples.yaml",
-        "--offline",
-        "--catalog",
-        catalog,
-        readme="ingest configs/ingest/backtest_examples.yaml --offline",
-        timeout=300,
-    )
+    step(work, "ingest {repo}/configs/ingest/backtest_examples.yaml --offline --catalog catalog",
+         readme="ingest configs/ingest/backtest_examples.yaml --offline", timeout=300)
     report = ingest_report(catalog)
-    assert {s["series"] for s in report.values() if s["fetched"] > 0 and s["missing_count"] == 0} == set(
-        report
-    )
-    assert {
-        "futures BTCUSDT klines 1m",
-        "futures BTCUSDT funding",
-        "futures BTCUSDT open_interest 5m",
-        "spot BTCUSDT klines 1m",
-    } <= set(report)
-    step(
-        work,
-        "ingest",
-        ROOT / "configs/ingest/backtest_examples_trades.yaml",
-        "--offline",
-        "--catalog",
-        catalog,
-        readme="ingest configs/ingest/backtest_examples_trades.yaml --offline",
-        timeout=300,
-    )
+    assert {"futures BTCUSDT klines 1m", "futures BTCUSDT funding", "futures BTCUSDT open_interest 5m",
+            "spot BTCUSDT klines 1m"} <= set(report)
+    assert [s for s in report.values() if s["fetched"] == 0 or s["missing_count"]] == []
+    step(work, "ingest {repo}/configs/ingest/backtest_examples_trades.yaml --offline --catalog catalog",
+         readme="ingest configs/ingest/backtest_examples_trades.yaml --offline", timeout=300)
     trades = ingest_report(catalog)["futures BTCUSDT agg_trades"]
     assert trades["fetched"] > 80_000 and trades["missing_count"] == 0, trades
     backtest(work, "funding_oi")
@@ -250,36 +176,16 @@ def test_the_readme_journey_on_one_fresh_catalog(tmp_path: Path) -> None:
 
     # record (short): after the offline ingest, it must stop on time and write only what it got
     before = rows(catalog, *PERP_TRADES)
-    proc = step(
-        work,
-        "record",
-        ROOT / "configs/record/btc_futures.yaml",
-        "--offline",
-        "--duration",
-        "5",
-        "--catalog",
-        catalog,
-        readme="record configs/record/btc_futures.yaml",
-        timeout=90,
-    )
+    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 5 --catalog catalog"
+    proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
     written = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
     assert written > 0
     assert rows(catalog, *PERP_TRADES) == before + written  # nothing lost, nothing doubled
     assert_no_empty_files(catalog)
 
     # live (short): a paper run that fills orders and ends with its summary line, no colour codes into a pipe
-    proc = step(
-        work,
-        "live",
-        ROOT / "configs/live/paper_futures.yaml",
-        "--offline",
-        "--speed",
-        "60",
-        "--duration",
-        "12",
-        readme="live configs/live/paper_futures.yaml",
-        timeout=180,
-    )
+    proc = step(work, "live {repo}/configs/live/paper_futures.yaml --offline --speed 60 --duration 12",
+                readme="live configs/live/paper_futures.yaml", timeout=180)
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("summary: "), proc.stdout[-1500:]
     paper = json.loads(last.removeprefix("summary: "))
@@ -287,59 +193,23 @@ def test_the_readme_journey_on_one_fresh_catalog(tmp_path: Path) -> None:
     assert "\x1b[" not in proc.stdout
 
     # plot: every dashboard from the collect folder, and the catalog charts over the examples' data
-    step(
-        work,
-        "plot",
-        "--from-collect",
-        "outputs",
-        "--chart",
-        "all",
-        "--out",
-        "plots/collect",
-        readme="plot --from-collect outputs",
-        timeout=240,
-    )
+    step(work, "plot --from-collect outputs --chart all --out plots/collect",
+         readme="plot --from-collect outputs", timeout=240)
     for chart in ("spot", "futures", "basis", "correlation", "microstructure", "orderflow"):
         assert_png(work / "plots/collect" / f"{chart}.png")
-    step(
-        work,
-        "plot",
-        ROOT / "configs/plot/catalog_futures.yaml",
-        "--catalog",
-        catalog,
-        "--out",
-        "plots/catalog",
-        readme="plot configs/plot/catalog_futures.yaml",
-        timeout=240,
-    )
+    step(work, "plot {repo}/configs/plot/catalog_futures.yaml --catalog catalog --out plots/catalog",
+         readme="plot configs/plot/catalog_futures.yaml", timeout=240)
     for chart in ("futures", "basis", "correlation", "microstructure", "orderflow"):
         assert_png(work / "plots/catalog" / f"{chart}.png")
 
     # report: REST klines vs bars rebuilt from the aggTrades; exit 0 exactly when every compared bar matches
-    proc = cli(
-        work,
-        "report",
-        "reconcile",
-        "--catalog",
-        catalog,
-        "--market",
-        "futures",
-        "--out",
-        "reports",
-        timeout=120,
-    )
     assert "framework.main report reconcile --catalog catalog" in README.read_text()
-    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), (
-        proc.returncode,
-        proc.stderr[-2000:],
-    )
+    proc = cli(work, "report reconcile --catalog catalog --market futures --out reports", timeout=120)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     result = json.loads((work / "reports/reconcile_BTCUSDT_futures.json").read_text())
     assert result["bars_compared"] >= 45, result  # the 45 minutes the example trades cover
-    clean = (
-        result["bars_matched"] == result["bars_compared"]
-        and not result["missing_in_stream"]
-        and not result["missing_in_rest"]
-    )
+    clean = (result["bars_matched"] == result["bars_compared"] and not result["missing_in_stream"]
+             and not result["missing_in_rest"])
     assert proc.returncode == (0 if clean else 1), (proc.returncode, result)
     assert clean, result  # one exchange's trades and klines agree exactly
     assert_png(work / "reports/reconcile_BTCUSDT_futures.png", min_bytes=20_000)
@@ -349,41 +219,24 @@ def test_the_readme_journey_on_one_fresh_catalog(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_record_then_ingest_then_record_on_one_catalog(tmp_path: Path) -> None:
     """The issue's worst case: ``record`` after an offline ``ingest`` hung and left thousands of empty files,
-    after which ``ingest`` wrote nothing. Each step must end on time with its rows, and the catalog stay
-    whole."""
+    after which ``ingest`` wrote nothing. Each step must end on time with its rows, the catalog whole."""
     work, catalog = tmp_path, tmp_path / "catalog"
-    record = (
-        "record",
-        ROOT / "configs/record/btc_futures.yaml",
-        "--offline",
-        "--duration",
-        "5",
-        "--catalog",
-        catalog,
-    )
+    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 5 --catalog catalog"
 
-    proc = step(work, *record, readme="record configs/record/btc_futures.yaml", timeout=90)
+    proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
     first = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
     assert first > 0 and rows(catalog, *PERP_TRADES) == first
     assert_no_empty_files(catalog)
 
-    step(
-        work,
-        "ingest",
-        ROOT / "configs/ingest/backtest_examples_trades.yaml",
-        "--offline",
-        "--catalog",
-        catalog,
-        readme="ingest configs/ingest/backtest_examples_trades.yaml --offline",
-        timeout=300,
-    )
+    step(work, "ingest {repo}/configs/ingest/backtest_examples_trades.yaml --offline --catalog catalog",
+         readme="ingest configs/ingest/backtest_examples_trades.yaml --offline", timeout=300)
     fetched = ingest_report(catalog)["futures BTCUSDT agg_trades"]["fetched"]
     assert fetched > 80_000  # the 45 minutes a clean catalog gets: what record wrote does not mark them held
     assert rows(catalog, *PERP_TRADES) == first + fetched
     assert_no_empty_files(catalog)
 
     started = time.monotonic()
-    proc = step(work, *record, readme="record configs/record/btc_futures.yaml", timeout=90)
+    proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
     assert time.monotonic() - started < 60, "record ran far past its --duration 5"
     second = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
     assert second > 0
@@ -395,14 +248,8 @@ def test_record_then_ingest_then_record_on_one_catalog(tmp_path: Path) -> None:
 
 
 #: Placeholders the docs use for a value, and a value of the right shape for the parser.
-_PLACEHOLDERS = {
-    "SECONDS": "10",
-    "DIR": "somewhere",
-    "HOST:PORT": "127.0.0.1:6379",
-    "N": "1",
-    "X": "2",
-    "...": "2024-08-08",
-}
+_PLACEHOLDERS = {"SECONDS": "10", "DIR": "somewhere", "HOST:PORT": "127.0.0.1:6379", "N": "1", "X": "2",
+                 "...": "2024-08-08"}
 
 
 def _documented_lines() -> list[tuple[str, str]]:
