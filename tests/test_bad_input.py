@@ -28,6 +28,10 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
+# A case that reaches for Binance without --offline must fail here at once, never leave the machine: the
+# production defaults are the real hosts, so the URLs point at a closed port on loopback instead.
+NOWHERE = {var: f"{scheme}://127.0.0.1:9" for var, scheme in (
+    ("BASE_PATH_SPOT", "http"), ("BASE_PATH_FUTURES", "http"), ("STREAM_URL_SPOT", "ws"), ("STREAM_URL_FUTURES", "ws"))}
 
 
 def _fill(text: str, tmp: Path) -> str:
@@ -38,7 +42,7 @@ def _fill(text: str, tmp: Path) -> str:
 def test_bad_input(case: Case, tmp_path: Path) -> None:
     if case.setup:
         case.setup(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO), **{k: _fill(v, tmp_path) for k, v in case.env.items()}}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **NOWHERE, **{k: _fill(v, tmp_path) for k, v in case.env.items()}}
     argv = [_fill(a, tmp_path) for a in case.argv]
     proc = subprocess.run([sys.executable, "-m", "framework.main", *argv], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=case.timeout, stdin=subprocess.DEVNULL)

@@ -94,8 +94,9 @@ def check_values(cfg: IngestConfig) -> None:
     parse_catalog(cfg.catalog)
     parse_count(cfg.concurrency, "concurrency")
     end = parse_time_ms(cfg.end, "end", allow_now=True)
-    if cfg.start and str(cfg.end).strip().lower() != "now":  # both fixed: their order is known before any request
-        _check_order(cfg, parse_time_ms(cfg.start, "start"), end)
+    start = parse_time_ms(cfg.start, "start") if cfg.start else None
+    if start is not None and str(cfg.end).strip().lower() != "now":  # both fixed: order known before any request
+        _check_order(cfg, start, end)
 
 
 def _check_order(cfg: IngestConfig, start: int, end: int) -> None:
