@@ -90,14 +90,29 @@ def _span(trades: ExactTrades, interval_ms: int, start_ms: int | None, end_ms: i
     return first, last
 
 
-def _id_gaps(trades: ExactTrades, first: int, last_end: int) -> list[tuple[int, int]]:
+def _bar_opens(trades: ExactTrades, step: int, first: int, last: int) -> np.ndarray:
+    """Open times of the bars in [first, last] whose whole period lies in a span the trades cover: a catalog
+    holding two recordings far apart compares the bars of each, not the years between them."""
+    if trades.spans is None:
+        return np.arange(first, last + step, step, dtype=np.int64)
+    parts = [np.arange(max(first, -(-lo // step) * step), min(last, (hi + 1) // step * step - step) + step, step,
+                       dtype=np.int64) for lo, hi in trades.spans]
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+
+def _id_gaps(trades: ExactTrades, times: np.ndarray, step: int) -> list[tuple[int, int]]:
+    """aggTrade id holes inside the compared bars (each run of consecutive bars on its own)."""
+    gaps: list[tuple[int, int]] = []
+    if not len(times):
+        return gaps
+    breaks = np.flatnonzero(np.diff(times) > step) + 1
     t = trades.table
-    mask = pc.and_(pc.greater_equal(t["time_ms"], first), pc.less(t["time_ms"], last_end))
-    ids = np.sort(t.filter(mask)["trade_id"].to_numpy())
-    if len(ids) < 2:
-        return []
-    steps = np.flatnonzero(np.diff(ids) > 1)
-    return [(int(ids[i] + 1), int(ids[i + 1] - 1)) for i in steps]
+    for run in np.split(times, breaks):
+        mask = pc.and_(pc.greater_equal(t["time_ms"], int(run[0])), pc.less(t["time_ms"], int(run[-1]) + step))
+        ids = np.sort(t.filter(mask)["trade_id"].to_numpy())
+        steps = np.flatnonzero(np.diff(ids) > 1)
+        gaps += [(int(ids[i] + 1), int(ids[i + 1] - 1)) for i in steps]
+    return gaps
 
 
 def reconcile(trades: ExactTrades, klines: ExactKlines, symbol: str, market: str,
@@ -105,14 +120,14 @@ def reconcile(trades: ExactTrades, klines: ExactKlines, symbol: str, market: str
     """Compare the bars rebuilt from ``trades`` with ``klines`` over the span both cover."""
     step = klines.interval_ms
     first, last = _span(trades, step, start_ms, end_ms)
+    opens = _bar_opens(trades, step, first, last)
+    wanted = pa.array(opens, pa.int64())
     built = stream_bars(trades, step)
-    built = built.filter(pc.and_(pc.greater_equal(built["open_ms"], first), pc.less_equal(built["open_ms"], last)))
-    rest = klines.table.filter(pc.and_(pc.greater_equal(klines.table["open_ms"], first),
-                                       pc.less_equal(klines.table["open_ms"], last)))
+    built = built.filter(pc.is_in(built["open_ms"], value_set=wanted))
+    rest = klines.table.filter(pc.is_in(klines.table["open_ms"], value_set=wanted))
     s = built.to_pandas().set_index("open_ms")
     r = rest.to_pandas().set_index("open_ms")
-    times = np.arange(first, last + step, step, dtype=np.int64)
-    frame = pd.DataFrame(index=pd.Index(times, name="open_ms"))
+    frame = pd.DataFrame(index=pd.Index(opens, name="open_ms"))
     frame["in_rest"] = frame.index.isin(r.index)
     frame["in_stream"] = frame.index.isin(s.index)
     for name in COMPARED:
@@ -141,7 +156,7 @@ def reconcile(trades: ExactTrades, klines: ExactKlines, symbol: str, market: str
         diffs = [abs(d) for d in frame[f"diff_{name}"] if d is not None]
         max_diff[name] = str(max(diffs)) if diffs else None
     q_bad = times[q_known & ~q_equal]
-    gaps = _id_gaps(trades, first, last + step)
+    gaps = _id_gaps(trades, opens, step)
     summary = {
         "symbol": symbol, "market": market, "interval_ms": step,
         "span": {"first_bar": _iso(first), "last_bar": _iso(last)},

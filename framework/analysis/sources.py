@@ -357,6 +357,9 @@ class ExactTrades:
     table: pa.Table
     source: str
     covered: tuple[int, int] | None = None  # [first, last] ms known complete (None: from the first to the last)
+    # the [first, last] ms spans known complete, when the trades hold holes between them (a catalog whose
+    # recording skipped a gap); None: all of ``covered``
+    spans: list[tuple[int, int]] | None = None
 
     @classmethod
     def from_text(cls, times: list[int], ids: list[int], prices: list[str], qtys: list[str],
@@ -437,13 +440,14 @@ def catalog_exact(path: str | Path, symbol: str, market: Market | str, interval:
             "buyer_taker": pc.equal(table["aggressor_side"], BUYER),
         }).sort_by([("time_ms", "ascending"), ("trade_id", "ascending")])
         held = src.store.holdings(series).intervals
-        covered = None
-        if held:  # the store knows which span was fetched completely, even where no trade happened
-            lo, hi = held[0][0], held[-1][1]
-            lo = lo if start_ns is None else max(lo, start_ns)
-            hi = hi if end_ns is None else min(hi, end_ns)
-            covered = (-(-lo // NS_PER_MS), hi // NS_PER_MS)
-        trades = ExactTrades(exact, f"catalog {path} TradeTick {series.identifier}", covered)
+        covered = spans = None
+        if held:  # the store knows which spans were fetched completely, even where no trade happened
+            lo_ns = held[0][0] if start_ns is None else max(held[0][0], start_ns)
+            hi_ns = held[-1][1] if end_ns is None else min(held[-1][1], end_ns)
+            covered = (-(-lo_ns // NS_PER_MS), hi_ns // NS_PER_MS)
+            spans = [(-(-max(lo, lo_ns) // NS_PER_MS), min(hi, hi_ns) // NS_PER_MS)
+                     for lo, hi in held if lo <= hi_ns and hi >= lo_ns]
+        trades = ExactTrades(exact, f"catalog {path} TradeTick {series.identifier}", covered, spans)
     bar_type = src.bar_type(market)
     pad = src.interval_ms * NS_PER_MS
     bars = src.table(Series.bars(bar_type), pad_ns=pad)
