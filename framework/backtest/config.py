@@ -286,9 +286,10 @@ def _catalog(spec: BacktestSpec, source: str) -> str:
     except UsageError as e:
         raise UsageError(f"{source}: {e}") from None
     if not (path / "data").is_dir():
-        raise UsageError(f"{source}: catalog: {path} holds no data; fill it first (for the example configs: "
-                         f"python -m framework.main ingest configs/ingest/backtest_examples.yaml --offline "
-                         f"--catalog {path}, then the same with backtest_examples_trades.yaml) or fix the path")
+        raise UsageError(f"{source}: catalog: {path} holds no data; fill it first or fix the path (the example "
+                         f"configs: python -m framework.main ingest --from-files examples/data --offline --catalog "
+                         f"{path} for ema_cross and ema_cross_spot; ingest configs/ingest/backtest_examples.yaml "
+                         f"and backtest_examples_trades.yaml --offline --catalog {path} for funding_oi and order_flow)")
     return str(path.resolve())
 
 
