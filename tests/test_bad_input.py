@@ -8,6 +8,8 @@ import os
 import pkgutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,16 +40,48 @@ def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{repo}", str(REPO)).replace("{fixtures}", str(FIXTURES))
 
 
+@dataclass
+class Ran:
+    """One case's process, run ahead of its test."""
+
+    tmp: Path
+    argv: list[str]
+    proc: subprocess.CompletedProcess | BaseException
+
+
+def _run(case: Case, tmp: Path) -> Ran:
+    argv = [_fill(a, tmp) for a in case.argv]
+    try:
+        if case.setup:
+            case.setup(tmp)
+        env = {**os.environ, "PYTHONPATH": str(REPO), **NOWHERE, **{k: _fill(v, tmp) for k, v in case.env.items()}}
+        proc = subprocess.run([sys.executable, "-m", "framework.main", *argv], cwd=tmp, env=env,
+                              capture_output=True, text=True, timeout=case.timeout, stdin=subprocess.DEVNULL)
+    except BaseException as e:  # noqa: BLE001  reported by the case's own test
+        return Ran(tmp, argv, e)
+    return Ran(tmp, argv, proc)
+
+
+@pytest.fixture(scope="module")
+def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+    """The selected cases' processes, a few at a time: each is mostly start-up (imports), so the table's
+    wall time falls with the cores instead of adding up row by row."""
+    selected = [item.callspec.params["case"] for item in request.session.items
+                if getattr(item, "callspec", None) and "case" in item.callspec.params
+                and item.module is request.module]
+    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2) + 1)) as pool:
+        futures = {c.id: pool.submit(_run, c, tmp_path_factory.mktemp(c.id[:40])) for c in selected}
+        return {name: f.result() for name, f in futures.items()}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case: Case, tmp_path: Path) -> None:
-    if case.setup:
-        case.setup(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO), **NOWHERE, **{k: _fill(v, tmp_path) for k, v in case.env.items()}}
-    argv = [_fill(a, tmp_path) for a in case.argv]
-    proc = subprocess.run([sys.executable, "-m", "framework.main", *argv], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=case.timeout, stdin=subprocess.DEVNULL)
+def test_bad_input(case: Case, ran: dict[str, Ran]) -> None:
+    run = ran[case.id]
+    if isinstance(run.proc, BaseException):
+        raise run.proc
+    proc, tmp_path = run.proc, run.tmp
     out = proc.stdout + proc.stderr
-    shown = f"\n$ {' '.join(argv)}\nexit {proc.returncode}\n{out[-3000:]}"
+    shown = f"\n$ {' '.join(run.argv)}\nexit {proc.returncode}\n{out[-3000:]}"
     assert "Traceback" not in out and "panicked" not in out, shown
     assert proc.returncode == case.exit_code, shown
     message = _fill(case.message, tmp_path)
