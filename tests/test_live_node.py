@@ -250,3 +250,37 @@ def test_the_run_gives_its_urls_to_configs_that_leave_them_empty(tmp_path: Path)
     config.write_text(yaml.safe_dump(raw))
     assert with_urls(load_paper_config(config), urls).actors[0].config["urls"]["futures_http"] == "http://127.0.0.1:3"
 
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_the_exchange_refuses_ends_the_run_at_once_with_one_line(tmp_path: Path) -> None:
+    """DOGEUSDT is listed in the bundled exchangeInfo but has no tape: the local exchange refuses its streams.
+    The run ends when the feed gives them up (5 refusals), naming the symbol, not silently after --duration."""
+    raw = yaml.safe_load(CONFIG.read_text().replace("BTCUSDT-PERP", "DOGEUSDT-PERP"))
+    config = tmp_path / "doge.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    started = time.monotonic()
+    proc = cli(str(config), "--duration", "60", "--out", str(tmp_path / "run"))
+    out, err = proc.communicate(timeout=50)
+    assert proc.returncode == 1, (out[-2000:], err[-2000:])
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert errors == [errors[-1]] and errors[0].startswith(
+        "error: futures DOGEUSDT: the exchange refused the streams dogeusdt@"), err[-2000:]
+    assert "use an instrument with live market data" in errors[0]
+    assert time.monotonic() - started < 30  # not the whole minute
+    assert "TradingNode: DISPOSED" in (tmp_path / "run" / "nautilus.log").read_text()  # stopped cleanly
+    assert "Traceback" not in err, err[-3000:]
+
+
+@pytest.mark.parametrize("argv", [["--start", "now"], ["--offline", "--base-path-futures", "http://127.0.0.1:9"],
+                                  ["--offline", "--duration", "5"]], ids=["clock-online", "url-offline", "unlisted"])
+def test_a_refused_run_creates_no_run_folder(tmp_path: Path, argv: list[str]) -> None:
+    """The run folder (runs/live/<time>) is made only after every check passed, the network ones included."""
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.read_text().replace("BTCUSDT-PERP", "BTCUSTD-PERP") if argv[-1] == "5"
+                      else CONFIG.read_text())
+    proc = subprocess.run([sys.executable, "-m", "framework.main", "live", str(config), *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr[-2000:]
+    assert proc.stderr.count("error:") == 1, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]  # no runs/ folder, no file

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import difflib
-import importlib
 import inspect
 import typing
 from dataclasses import dataclass
@@ -53,6 +51,8 @@ from framework.data.instruments import instrument_id_for
 from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
 from framework.timeunits import NS_PER_MS
+from framework.userconfig import explain
+from framework.userconfig import import_path
 from framework.values import parse_catalog
 from framework.values import parse_interval
 from framework.values import parse_time_ms
@@ -171,48 +171,6 @@ def parse_spec(raw: dict[str, Any], source: str) -> BacktestSpec:
         return msgspec.convert(raw, BacktestSpec)
     except msgspec.ValidationError as e:
         raise UsageError(f"{source}: {explain(e, BacktestSpec)}") from None
-
-
-def explain(error: msgspec.ValidationError, root: type) -> str:
-    """msgspec's message with the key path in YAML terms and, for an unknown key, the closest valid one."""
-    text = str(error)
-    message, _, where = text.partition(" - at `$")
-    path = where.rstrip("`").lstrip(".")
-    key_path = path.replace("[", ".").replace("]", "")
-    if message.startswith("Object contains unknown field"):
-        field = message.split("`")[1]
-        valid = sorted(_fields_at(root, key_path))
-        close = difflib.get_close_matches(field, valid, n=1, cutoff=0.5) or [v for v in valid if v.startswith(field)]
-        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
-        where_text = f"{key_path}." if key_path else ""
-        return f"unknown key '{where_text}{field}'; {hint}"
-    return f"{key_path or 'config'}: {message}"
-
-
-def _fields_at(root: type, key_path: str) -> list[str]:
-    """Field names of the struct reached by ``key_path`` from ``root`` (empty if it is not a struct)."""
-    cls: Any = root
-    for part in filter(None, key_path.split(".")):
-        if part.isdigit():
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
-            return []
-        fields = {f.encode_name: f.type for f in msgspec.structs.fields(cls)}
-        cls = _struct_in(fields.get(part))
-    if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
-        return [f.encode_name for f in msgspec.structs.fields(cls)]
-    return []
-
-
-def _struct_in(tp: Any) -> Any:
-    """The Struct class inside an annotation such as ``X | None`` or ``list[X]``."""
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _struct_in(arg)
-        if found is not None:
-            return found
-    return None
 
 
 # -- resolving -----------------------------------------------------------------------------------------------
@@ -414,8 +372,8 @@ def _importable(c: ComponentSpec, key: str, index: int, source: str, fill: dict[
     importing the class and converting its config now (Nautilus would only fail at run time), then its values
     and its fit with the run (``checks.check_component``)."""
     where = f"{source}: {key}[{index}]"
-    cls = _import(c.cls, f"{where}.class")
-    config_cls = _import(c.config_class, f"{where}.config_class") if c.config_class else _config_class(cls, where)
+    cls = import_path(c.cls, f"{where}.class")
+    config_cls = import_path(c.config_class, f"{where}.config_class") if c.config_class else _config_class(cls, where)
     config = dict(c.config)
     names = {f.encode_name for f in msgspec.structs.fields(config_cls)}
     for field, value in fill.items():
@@ -428,23 +386,6 @@ def _importable(c: ComponentSpec, key: str, index: int, source: str, fill: dict[
     check_component(converted, where, ids, kinds)
     path_key = "strategy_path" if kind == "strategy" else "actor_path"
     return {path_key: c.cls, "config_path": f"{config_cls.__module__}:{config_cls.__name__}", "config": config}
-
-
-def _import(path: str, where: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    if not attr:
-        raise UsageError(f"{where}: {path!r} is not 'package.module:ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # noqa: BLE001 - any import failure is the user's to fix
-        raise UsageError(f"{where}: cannot import {module_name}: {type(e).__name__}: {e}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        close = difflib.get_close_matches(attr, names, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "check the class name"
-        raise UsageError(f"{where}: {module_name} has no {attr}; {hint}") from None
 
 
 def _config_class(cls: type, where: str) -> type:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import sys
 from datetime import UTC
@@ -44,16 +45,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _log_to(folder: Path, level: str) -> None:
-    """The framework's Python log: the run folder's ``framework.log`` at ``level``, warnings also on stderr."""
+def _log_early(level: str) -> logging.handlers.MemoryHandler:
+    """Until the run folder exists (it is made only once every check passed): the framework's Python log held
+    in memory at ``level`` (``_log_to`` writes it to the folder), warnings on stderr."""
     root = logging.getLogger()
     root.setLevel(level)
-    handler = logging.FileHandler(folder / "framework.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    held = logging.handlers.MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.handlers[:] = [handler, console]
+    root.handlers[:] = [held, console]
+    return held
+
+
+def _log_to(folder: Path, held: logging.handlers.MemoryHandler) -> None:
+    """The framework's Python log from now on (and what ``held`` kept): the run folder's ``framework.log``."""
+    handler = logging.FileHandler(folder / "framework.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    held.setTarget(handler)
+    held.flush()
+    root = logging.getLogger()
+    root.handlers[:] = [handler, *(h for h in root.handlers if h is not held)]
+    held.close()
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -94,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
     make_importable(args.config)  # a strategy module beside the YAML imports
     cfg = load_paper_config(args.config, log_level=log_level)
     duration = duration if duration is not None else cfg.duration_s()
-    folder = _run_folder(args.out)
-    _log_to(folder, cfg.log_level.upper())
+    held = _log_early(cfg.log_level.upper())
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     parts = [f"markets {', '.join(cfg.markets)}", _count(len(cfg.strategies), "strategy", "strategies"),
              _count(len(cfg.actors), "actor", "actors")]
@@ -108,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     with binance_urls(args, yaml_urls, offline={"start": "now", "speed": speed or 1.0}) as urls:
         cfg = with_urls(cfg, urls)  # e.g. the order-flow actor's restore fetches from the run's exchange
         check_instruments_listed(cfg, urls, args.config)
+        folder = _run_folder(args.out)  # only now: a refused run leaves no folder behind
+        _log_to(folder, held)
         print(f"live: {args.config} ({'; '.join(parts)}); logs in {folder}/", flush=True)
         summary = run_paper(cfg, urls, duration, log_dir=folder, on_running=running)
     summary.write(folder / "summary.json")

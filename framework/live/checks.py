@@ -19,11 +19,11 @@ from nautilus_trader.common.config import msgspec_encoding_hook
 from nautilus_trader.config import NautilusConfig
 from nautilus_trader.model.identifiers import InstrumentId
 
-from framework.backtest.config import _import as import_path
-from framework.backtest.config import explain
 from framework.data.instruments import BINANCE_VENUE
 from framework.data.instruments import FeeConfig
 from framework.errors import UsageError
+from framework.userconfig import explain
+from framework.userconfig import import_path
 from framework.values import BadValue
 from framework.values import parse_balance
 from framework.values import parse_catalog

@@ -81,6 +81,12 @@ _SELLER, _BUYER = AggressorSide.SELLER, AggressorSide.BUYER
 _PEERS: dict[int, weakref.WeakSet[BinanceFrameworkDataClient]] = {}
 
 
+def node_feeds(msgbus: MessageBus) -> list[MarketFeed]:
+    """The market feeds of the data clients built for the node whose message bus is ``msgbus`` (the run watches
+    their ``failed``: a stream the exchange refuses ends the run instead of leaving it without data)."""
+    return [client.feed for client in _PEERS.get(id(msgbus), ())]
+
+
 def _routed(instrument_of: Callable[[Any], InstrumentId | None]) -> Callable:
     """Run a subscription handler on the client of the command's instrument (see ``_PEERS``)."""
 

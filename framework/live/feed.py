@@ -266,6 +266,19 @@ class MarketFeed:
         """Deliver what REST has beyond every sequence's last key (restart, clean stop)."""
         await asyncio.gather(*(s.catch_up() for s in self.sequences.values()))
 
+    def refusal(self) -> str:
+        """What ``failed`` means, for a command's one error line: market, symbols, the refused streams and why
+        (the caller adds what to change in its own config)."""
+        if self.error is None:
+            return ""
+        refused = self.refused_streams
+        symbols = sorted({s.split("@", 1)[0].upper() for s in refused})
+        streams = ", ".join(refused[:4]) + (f" and {len(refused) - 4} more" if len(refused) > 4 else "")
+        return (f"{self.market.value} {', '.join(symbols[:10])}{' ...' if len(symbols) > 10 else ''}: the exchange "
+                f"refused the streams {streams} {self.error.attempts} times in a row (HTTP {self.error.status}): "
+                f"{'it has no' if len(symbols) == 1 else 'a symbol among these has no'} live market data "
+                "(with --offline only symbols with a recorded tape stream)")
+
     async def stop(self) -> None:
         self._running = False
         for shard in self._shards:

@@ -39,7 +39,6 @@ from nautilus_trader.config import NautilusConfig
 from nautilus_trader.config import TradingNodeConfig
 from nautilus_trader.live.node import TradingNode
 
-from framework.backtest.config import explain
 from framework.binance.config import URL_ENV
 from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
@@ -57,11 +56,14 @@ from framework.live.checks import check_listed
 from framework.live.checks import check_trader_id
 from framework.live.checks import check_venue
 from framework.live.config import BinanceFrameworkDataClientConfig
+from framework.live.data import node_feeds
 from framework.live.factories import BinanceFrameworkDataClientFactory
+from framework.live.feed import MarketFeed
 from framework.live.sandbox import SandboxLiveExecClientFactory
 from framework.live.summary import PaperSummary
 from framework.live.summary import summarize
 from framework.settings import read_yaml
+from framework.userconfig import explain
 from framework.values import parse_duration_s
 
 log = logging.getLogger("framework.live")
@@ -272,6 +274,7 @@ class PaperRun:
             self.loop.close()
             raise UsageError(f"cannot build the trading node: {type(e).__name__}: {e}") from None
         self.failure: str | None = None
+        self.refused: MarketFeed | None = None  # a feed whose streams the exchange refused (ends the run)
         self.node.kernel.msgbus.subscribe(SHUTDOWN_TOPIC, self._on_shutdown)
 
     def _on_shutdown(self, command: Any) -> None:
@@ -289,9 +292,13 @@ class PaperRun:
     async def _drive(self, duration_s: float | None, on_running: Callable[[], None] | None) -> str:
         run_task = asyncio.ensure_future(self.node.run_async())
         announce = asyncio.ensure_future(self._announce(run_task, on_running)) if on_running else None
-        done, _ = await asyncio.wait([run_task], timeout=duration_s)
-        stopped_by = "signal or shutdown" if done else "duration"
-        if not done:
+        refused = asyncio.ensure_future(_first_failure(node_feeds(self.node.kernel.msgbus)))
+        done, _ = await asyncio.wait([run_task, refused], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+        stopped_by = "signal or shutdown" if run_task in done else "stream refused" if refused in done else "duration"
+        if refused in done:
+            self.refused = refused.result()
+        refused.cancel()
+        if run_task not in done:
             await self.node.stop_async()
             await asyncio.wait_for(run_task, STOP_TIMEOUT_S)
         if announce is not None:
@@ -307,6 +314,9 @@ class PaperRun:
                 stopped_by = self.loop.run_until_complete(self._drive(duration_s, on_running))
             except Exception as e:  # noqa: BLE001 - e.g. a strategy whose on_start raises: the node never runs
                 raise FrameworkError(f"the trading node failed: {type(e).__name__}: {e} (see the Nautilus log)") from e
+            if self.refused is not None:  # the streams never deliver: say so now, not after the whole duration
+                raise FrameworkError(f"{self.refused.refusal()}; use an instrument with live market data in the "
+                                     "strategies' and actors' configs")
             if self.failure:
                 stopped_by = "engine failure"
             return summarize(self.node, self.loop.time() - started, stopped_by, self.failure)
@@ -315,6 +325,19 @@ class PaperRun:
             if not self.loop.is_closed():
                 self.loop.close()
             _release_log(self.node)
+
+
+async def _first_failure(feeds: list[MarketFeed]) -> MarketFeed:
+    """The first of ``feeds`` to give a connection up (waits forever when there are none)."""
+    waits = {asyncio.ensure_future(feed.failed.wait()): feed for feed in feeds}
+    if not waits:
+        await asyncio.Event().wait()
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return waits[next(iter(done))]
 
 
 def _release_log(node: TradingNode) -> None:

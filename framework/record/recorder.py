@@ -357,15 +357,7 @@ class Recorder:
                 w.cancel()
         feed = waits[next(iter(done))]
         assert feed.error is not None
-        symbols = sorted({s.split("@", 1)[0].upper() for s in feed.refused_streams})
-        streams = ", ".join(feed.refused_streams[:4]) + (f" and {len(feed.refused_streams) - 4} more"
-                                                         if len(feed.refused_streams) > 4 else "")
-        raise FrameworkError(
-            f"{feed.market.value} {', '.join(symbols[:10])}{' ...' if len(symbols) > 10 else ''}: the exchange "
-            f"refused the streams {streams} {feed.error.attempts} times in a row (HTTP {feed.error.status}): "
-            f"{'it has no' if len(symbols) == 1 else 'a symbol among these has no'} live market data "
-            f"(with --offline only symbols with a recorded tape stream); remove it from "
-            f"markets.{feed.market.value}.symbols")
+        raise FrameworkError(f"{feed.refusal()}; remove it from markets.{feed.market.value}.symbols")
 
     async def _flusher(self) -> None:
         last = time.monotonic()

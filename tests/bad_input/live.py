@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -54,6 +56,11 @@ def _twice(raw: dict[str, Any]) -> None:
 def _file_as_out(tmp: Any) -> None:
     config(tmp, "bad.yaml", changed(lambda raw: None))
     config(tmp, "out", "a file where the run folder should go\n")
+
+
+def _no_run_folder(tmp: Path) -> None:
+    """A refused run leaves nothing behind: the run folder is made only once every check passed."""
+    assert not (tmp / "runs").exists(), f"a refused run created {tmp / 'runs'}"
 
 
 CASES = [
@@ -114,8 +121,20 @@ CASES = [
     flags("clock-not-now", ["--offline", "--start", "recorded"], "--start recorded: live runs on the local "
           "exchange's clock from now"),
     flags("log-level-flag", ["--offline", "--log-level", "LOUD"], "--log-level / LOG_LEVEL: 'LOUD' is not one of"),
+    flags("clock-without-offline", ["--start", "recorded"], "--start recorded: live runs on the local exchange's "
+          "clock from now"),
+    flags("clock-now-without-offline", ["--start", "now"], "--start sets the local exchange's clock; add --offline"),
+    flags("offline-with-url", ["--offline", "--base-path-futures", "http://127.0.0.1:9"], "--offline serves its own "
+          "URLs; drop --base-path-futures"),
+    # a listed symbol without a tape in the local exchange: the exchange refuses its streams; the run ends with
+    # one line as soon as they are given up (5 refusals), not silently after the whole --duration
+    yaml_case("live-stream-refused", "live", changed(strategy(instrument_id="DOGEUSDT-PERP.BINANCE")), 1,
+              "DOGEUSDT: the exchange refused the streams", "--offline", "--duration", "60",
+              timeout=40),
     Case("live-missing-config", ["live", "missing.yaml"], 2, "config file missing.yaml does not exist; pass a YAML "
          "file, e.g. configs/live/paper_futures.yaml"),
     Case("live-out-is-a-file", ["live", "{tmp}/bad.yaml", *SAFE, "--out", "{tmp}/out"], 2, "run folder {tmp}/out: "
          "cannot write there", setup=_file_as_out),
 ]
+# every row: nothing written before the mistake was found (the stream refusal is found by a run: its folder stays)
+CASES = [c if c.exit_code == 1 else dataclasses.replace(c, check=c.check or _no_run_folder) for c in CASES]
