@@ -21,6 +21,7 @@ from framework.record.config import OFFLINE_VALUES
 from framework.record.config import RecordConfig
 from framework.record.config import parse_max_backfill
 from framework.record.recorder import Recorder
+from framework.record.recorder import check_catalog
 from framework.settings import read_yaml
 from framework.timeunits import DAY_MS
 from framework.timeunits import SECOND_MS
@@ -99,6 +100,7 @@ def exchange_kwargs(cfg: RecordConfig) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     setup_logging(args.log_level)
+    check_catalog(cfg.catalog)  # before the local exchange starts or any stream opens
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     with binance_urls(args, yaml_urls, offline=exchange_kwargs(cfg)) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -41,6 +42,7 @@ from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog.health import require_readable
+from framework.catalog.health import require_writable
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import Holdings
@@ -164,6 +166,14 @@ class RecordSummary:
         return out
 
 
+def check_catalog(catalog: str | Path) -> None:
+    """One line before anything starts when the catalog cannot be written (a read-only mount, no permission, a
+    path under a file: else the first flush fails minutes later) or holds a damaged file (naming it and the
+    repair). ``record`` calls it before the local exchange starts; ``Recorder`` again for direct use."""
+    require_writable(catalog)
+    require_readable(catalog)
+
+
 class Recorder:
     """Runs one record configuration until ``stop`` is set (or ``cfg.duration`` passes), in every phase:
     set-up, the start's catch-up and the live recording stop alike, and what was fetched is flushed."""
@@ -174,7 +184,7 @@ class Recorder:
         self.cfg = cfg
         self.client = client
         self.urls = urls
-        require_readable(cfg.catalog)  # a damaged file: one line naming it and the repair
+        check_catalog(cfg.catalog)
         self.store = CatalogStore(cfg.catalog)
         self.feeds: dict[Market, MarketFeed] = {}
         self.recordings: list[Recording] = []

@@ -71,6 +71,12 @@ CASES = [
                 check=_no_s3_folder),
     Case("record-catalog-is-a-file", ["record", EXAMPLE, "--offline", "--catalog", "{tmp}/file"], 2,
          "catalog: {tmp}/file is a file", setup=lambda tmp: config(tmp, "file", "not a folder\n")),
+    # a catalog that cannot be written: one line before the local exchange starts (not at the first flush)
+    Case("record-catalog-unwritable", ["record", EXAMPLE, "--offline", "--catalog", "/sys/rcat", "--duration", "3"], 1,
+         "catalog folder /sys/rcat cannot be written", timeout=30),
+    Case("record-catalog-under-a-file", ["record", EXAMPLE, "--offline", "--catalog", "{tmp}/file/sub", "--duration",
+         "3"], 1, "catalog folder {tmp}/file/sub cannot be written", setup=lambda tmp: config(tmp, "file", "x\n"),
+         timeout=30),
     # the YAML: keys, kinds, intervals, symbols, values
     Case("record-missing-config", ["record", "missing.yaml"], 2, "config file missing.yaml does not exist"),
     record_yaml("key-misspelt", {"flush_sec": 5}, "unknown key 'flush_sec'; did you mean 'flush_secs'?"),
