@@ -224,13 +224,15 @@ def check_folder(d: Path, health: Health) -> None:
         if reach is None or end > reach[0]:
             reach = (end, rel)
 
-def require_writable(catalog: str | Path) -> None:
+def require_writable(catalog: str | Path, keep: bool = True) -> None:
     """Raise one ``FrameworkError`` line naming the folder and the fix when the catalog cannot be written (a
     read-only mount, no permission, a path under a file), before anything is fetched: creating it and a probe
-    file is the only test root cannot pass by privilege."""
+    file is the only test root cannot pass by privilege. ``keep=False``: remove the folders the probe created
+    (a check ahead of requests that may still fail leaves nothing behind)."""
     import uuid
 
     root = Path(catalog)
+    created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
     probe = root / f".cswrite-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -238,6 +240,10 @@ def require_writable(catalog: str | Path) -> None:
         os.unlink(probe)
     except OSError as e:
         raise not_writable(root, e) from None
+    finally:
+        for folder in created if not keep else ():
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def not_writable(root: str | Path, error: OSError) -> FrameworkError:

@@ -285,7 +285,9 @@ class Ingestor:
 
     async def run(self) -> list[SeriesReport]:
         assert self.client is not None
-        require_readable(self.catalog_path)  # a damaged file: named, with the repair, before any request
+        # an unwritable folder or a damaged file: one line before any request (nothing created if it fails later)
+        require_writable(self.catalog_path, keep=False)
+        require_readable(self.catalog_path)
         instruments = await self.instruments()
         now_ms = (await self.client.get(self.specs[0].market, "time")).serverTime
         start_ms, end_ms = parse_span(self.cfg, now_ms, warn)

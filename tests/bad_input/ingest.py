@@ -89,6 +89,10 @@ CASES = [
     Case("ingest-catalog-not-permitted", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08T23:00:00Z",
                                           "--offline", "--catalog", "/sys/catalog"], 1,
          "catalog folder /sys/catalog cannot be written"),
+    # online (the runner points Binance at a closed port): the catalog is checked before any request
+    Case("ingest-catalog-unwritable-before-requests", ["ingest", "--market", "futures", "--symbols", "BTCUSDT",
+         "--kinds", "agg_trades", "--start", "2024-08-08", "--end", "2024-08-09", "--catalog", "/sys/catalog"], 1,
+         "catalog folder /sys/catalog cannot be written", timeout=60),
     # bulk files
     Case("ingest-files-missing", ["ingest", "--from-files", "{tmp}/nope", "--offline"], 2,
          "--from-files: {tmp}/nope does not exist"),
