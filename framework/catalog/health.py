@@ -34,6 +34,7 @@ from framework.catalog.store import TRASH_PREFIX
 from framework.catalog.store import _file_interval
 from framework.catalog.store import _writer_alive
 from framework.errors import FrameworkError
+from framework.output import require_writable_folder
 
 MAGIC = b"PAR1"
 
@@ -225,25 +226,10 @@ def check_folder(d: Path, health: Health) -> None:
             reach = (end, rel)
 
 def require_writable(catalog: str | Path, keep: bool = True) -> None:
-    """Raise one ``FrameworkError`` line naming the folder and the fix when the catalog cannot be written (a
-    read-only mount, no permission, a path under a file), before anything is fetched: creating it and a probe
-    file is the only test root cannot pass by privilege. ``keep=False``: remove the folders the probe created
+    """One ``FrameworkError`` line naming the catalog folder and the fix when it cannot be created or written
+    (``framework.output.require_writable_folder``), before anything is fetched. ``keep=False``: create nothing
     (a check ahead of requests that may still fail leaves nothing behind)."""
-    import uuid
-
-    root = Path(catalog)
-    created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
-    probe = root / f".cswrite-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        os.unlink(probe)
-    except OSError as e:
-        raise not_writable(root, e) from None
-    finally:
-        for folder in created if not keep else ():
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    require_writable_folder(catalog, "catalog folder", option="--catalog", create=keep)
 
 
 def not_writable(root: str | Path, error: OSError) -> FrameworkError:

@@ -36,6 +36,7 @@ from framework.collect.config import CollectConfig
 from framework.collect.config import setting_name
 from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.output import require_writable_folder
 
 log = logging.getLogger("framework.collect")
 
@@ -112,27 +113,6 @@ def check_plan(cfg: CollectConfig) -> None:
                          f"limit of {ep.limit.describe()}{why}; set {setting} to one it takes")
 
 
-def check_output_dir(out: Path) -> None:
-    """Refuse, before any request, an output folder that cannot be created or written; creates nothing.
-
-    A test file (or folder) is made and removed in ``out``, or in its nearest existing parent when ``out``
-    does not exist yet: permission bits alone do not tell (root, read-only mounts, ACLs).
-    """
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output folder {out} is a file; give a folder (--out or OUTPUT_DIR), it is created if missing")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"output folder {out} cannot be created: {parent} is a file; give another --out")
-    try:
-        Path(tempfile.mkdtemp(dir=parent, prefix=".collect-probe-")).rmdir()
-    except OSError as e:
-        what = "is not writable" if parent == out else f"cannot be created in {parent}"
-        raise UsageError(f"output folder {out} {what} ({e.strerror}); choose another --out or fix its "
-                         "permissions") from None
-
-
 @dataclass
 class CallResult:
     market: str
@@ -202,7 +182,8 @@ class Collector:
     async def run(self) -> tuple[list[CallResult], list[StreamResult]]:
         try:
             check_plan(self.cfg)
-            check_output_dir(self.out)
+            require_writable_folder(self.out, "output folder", option="--out or OUTPUT_DIR", create=False,
+                                    error=UsageError)  # nothing is created before the requests succeed
             await self._check_symbols()
             calls = await asyncio.gather(*(self._call(m, n, p) for m, n, p in call_plan(self.cfg)))
             streams = [await self._capture_rolling_ticker()] if self.cfg.ws_capture_seconds > 0 else []

@@ -54,10 +54,12 @@ CASES = [
     Case("collect-out-is-a-file", [*OFFLINE, "--out", "{tmp}/afile"], 2, "output folder {tmp}/afile is a file",
          setup=a_file, timeout=60),
     Case("collect-out-under-a-file", [*OFFLINE, "--out", "{tmp}/afile/sub"], 2,
-         "output folder {tmp}/afile/sub cannot be created: {tmp}/afile is a file", setup=a_file, timeout=60),
+         "output folder {tmp}/afile/sub cannot be written: Not a directory ({tmp}/afile is a file", setup=a_file,
+         timeout=60),
     Case("collect-out-env-is-a-file", OFFLINE, 2, "output folder {tmp}/afile is a file", setup=a_file,
          env={"OUTPUT_DIR": "{tmp}/afile"}, timeout=60),
     # /sys refuses new folders even to root (a chmod'ed folder would not stop root)
     Case("collect-out-unwritable", [*OFFLINE, "--out", "/sys/kernel/collect-out"], 2,
-         "output folder /sys/kernel/collect-out cannot be created in /sys/kernel", timeout=60),
+         "output folder /sys/kernel/collect-out cannot be written: Operation not permitted (it cannot be "
+         "created in /sys/kernel)", timeout=60),
 ]
