@@ -7,7 +7,6 @@ before anything is read or drawn; ``load`` builds a checked config from the comm
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import msgspec
 from nautilus_trader.common.config import NautilusConfig
 
-from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.output import require_writable_folder
 from framework.settings import layered
 from framework.settings import read_yaml
 from framework.timeunits import NS_PER_MS
@@ -70,7 +69,8 @@ class SourceConfig(NautilusConfig, frozen=True):
             changes.update(catalog=catalog, interval=interval, symbol=changes.get("symbol", DEFAULT_SYMBOL))
         checked = msgspec.structs.replace(self, **changes)
         checked.span_ns()  # refuses a bad or reversed span now, before anything is read
-        _check_out(Path(self.out))
+        # refused now rather than after the work; nothing is created (a run that stops early leaves no folder)
+        require_writable_folder(self.out, "output folder", option="--out", create=False)
         return checked
 
     def span_ns(self) -> tuple[int | None, int | None]:
@@ -115,18 +115,6 @@ def check_catalog_folder(path: Path) -> None:
     if not (path / "data").is_dir():
         raise UsageError(f"--catalog {path}: not a catalog (no data/ folder); fill one with `python -m "
                          "framework.main ingest` or pass the folder ingest/record wrote")
-
-
-def _check_out(out: Path) -> None:
-    """The output folder can be made and takes files: refused now rather than after the work (nothing is
-    created here, so a run that stops early leaves no empty folder)."""
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise FrameworkError(f"--out {out}: {existing} is a file, not a folder; choose another folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise FrameworkError(f"--out {out}: {existing} is not writable; choose another folder")
 
 
 class PlotConfig(SourceConfig, frozen=True):

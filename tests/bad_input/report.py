@@ -67,4 +67,8 @@ CASES = [
          "not ETHUSDT; collect it", setup=collect_folder),
     Case("report-out-is-a-file", [*RECONCILE, *CATALOG, "--out", "{tmp}/cat/data/x"], 1, "is a file, not a folder",
          setup=lambda tmp: (empty_catalog(tmp), (tmp / "cat" / "data" / "x").write_text(""))),
+    # /sys refuses new folders even to root; refused before the (empty) catalog is read, which would say "no data"
+    Case("report-out-unwritable", [*RECONCILE, *CATALOG, "--out", "/sys/x"], 1,
+         "output folder /sys/x cannot be written: Operation not permitted (it cannot be created in /sys)",
+         setup=empty_catalog),
 ]
