@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from decimal import InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from framework.binance.intervals import INTERVAL_MS
@@ -136,16 +135,6 @@ def check_component(config: Any, where: str, ids: list[str], kinds: Any | None) 
         if not any(getattr(kinds, n) for n in names):
             raise UsageError(f"{where}.config.{field}: true, but data: does not load it; add {names[0]}: true to "
                              f"data (or set {field}: false)")
-
-
-def make_run_folder(path: Path) -> None:
-    """Create a run folder (and its parents), or say in one line why it cannot be (a file there, no rights)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UsageError(f"--out {path}: a file is in the way (a run folder is a folder); give another --out") from None
-    except OSError as e:
-        raise UsageError(f"--out {path}: cannot create the run folder ({e.strerror}); give a writable folder") from None
 
 
 @dataclass(frozen=True)

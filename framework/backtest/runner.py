@@ -36,13 +36,14 @@ from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Currency
 
 from framework.backtest import reports
-from framework.backtest.checks import make_run_folder
 from framework.backtest.config import ResolvedRun
 from framework.backtest.funding import FUNDING_TOPIC
 from framework.backtest.funding import FundingPayment
 from framework.catalog.arrow import decoded_frame
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
+from framework.errors import UsageError
+from framework.output import require_writable_folder
 
 log = logging.getLogger("framework.backtest")
 OHLCV = ["open", "high", "low", "close", "volume"]
@@ -50,7 +51,7 @@ OHLCV = ["open", "high", "low", "close", "volume"]
 
 def run(resolved: ResolvedRun, out: Path) -> dict[str, Any]:
     """Run ``resolved``, write ``out`` (see the module docstring) and return the summary."""
-    make_run_folder(out)
+    require_writable_folder(out, "run folder", option="--out", error=UsageError)
     (out / "config.yaml").write_text(yaml.safe_dump(resolved.raw, sort_keys=False))
     (out / "run_config.json").write_text(json.dumps(resolved.run_config_dict, indent=1, default=str))
     cfg = _log_to_file(resolved, out)

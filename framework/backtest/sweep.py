@@ -25,10 +25,10 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from framework.backtest.checks import make_run_folder
 from framework.backtest.config import SweepSpec
 from framework.backtest.config import resolve
 from framework.errors import UsageError
+from framework.output import require_writable_folder
 from framework.settings import make_importable
 from framework.values import parse_count
 
@@ -166,7 +166,7 @@ def run_sweep(raw: dict[str, Any], sweep: SweepSpec, source: str, name: str, out
         variant["catalog"] = resolved.catalog  # absolute: a Ray worker's current directory is not ours
     for line in warnings if warn else ():
         warn(line)
-    make_run_folder(out)
+    require_writable_folder(out, "run folder", option="--out", error=UsageError)
     path = str(Path(source).resolve())
     jobs = [(variant, path, f"{name}-{i}", str((out / "runs" / str(i)).resolve())) for i, (_, variant) in enumerate(runs)]
     bar = tqdm(total=len(jobs), desc=f"sweep {name}", unit="run", file=sys.stderr)

@@ -130,8 +130,11 @@ CASES = [
        "--workers", "0"),
     bt("sweep-empty-values", "sweep.grid.strategies.0.config.fast_period: empty list",
        {"sweep": {"grid": {"strategies.0.config.fast_period": []}}}),
-    bt("out-is-a-file", "a file is in the way", None, None, "--out", "{tmp}/bad.yaml"),
-    bt("sweep-out-is-a-file", "a file is in the way", {"sweep": SWEEP}, None, "--out", "{tmp}/bad.yaml"),
+    bt("out-is-a-file", "run folder {tmp}/bad.yaml is a file, not a folder", None, None, "--out", "{tmp}/bad.yaml"),
+    bt("sweep-out-is-a-file", "run folder {tmp}/bad.yaml is a file, not a folder", {"sweep": SWEEP}, None, "--out",
+       "{tmp}/bad.yaml"),
+    # /sys refuses new folders even to root
+    bt("out-unwritable", "run folder /sys/x cannot be written: Operation not permitted", None, None, "--out", "/sys/x"),
     Case("backtest-missing-config", ["backtest", "missing.yaml"], 2, "pass a YAML file, e.g. configs/backtest/"),
 ]
 
