@@ -22,6 +22,7 @@ from framework.cli import add_network_options
 from framework.cli import binance_urls
 from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.output import require_writable_folder
 from framework.settings import make_importable
 from framework.values import parse_duration_s
 from framework.values import parse_speed
@@ -75,14 +76,7 @@ def _count(n: int, one: str, many: str) -> str:
 
 def _run_folder(out: Path | None) -> Path:
     folder = out or RUNS / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"run folder {folder}: cannot write there ({e.strerror}); pass --out DIR") from None
-    return folder
+    return require_writable_folder(folder, "run folder", option="--out DIR", error=UsageError)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -133,8 +133,12 @@ CASES = [
               timeout=40),
     Case("live-missing-config", ["live", "missing.yaml"], 2, "config file missing.yaml does not exist; pass a YAML "
          "file, e.g. configs/live/paper_futures.yaml"),
-    Case("live-out-is-a-file", ["live", "{tmp}/bad.yaml", *SAFE, "--out", "{tmp}/out"], 2, "run folder {tmp}/out: "
-         "cannot write there", setup=_file_as_out),
+    Case("live-out-is-a-file", ["live", "{tmp}/bad.yaml", *SAFE, "--out", "{tmp}/out"], 2, "run folder {tmp}/out is a "
+         "file, not a folder", setup=_file_as_out),
+    # /sys refuses new folders even to root (found once every check passed, before the node is built)
+    Case("live-out-unwritable", ["live", "{tmp}/bad.yaml", *SAFE, "--out", "/sys/x"], 2,
+         "run folder /sys/x cannot be written: Operation not permitted",
+         setup=lambda tmp: config(tmp, "bad.yaml", changed(lambda raw: None))),
 ]
 # every row: nothing written before the mistake was found (the stream refusal is found by a run: its folder stays)
 CASES = [c if c.exit_code == 1 else dataclasses.replace(c, check=c.check or _no_run_folder) for c in CASES]
