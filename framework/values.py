@@ -141,8 +141,16 @@ def parse_duration_s(value: Any, what: str = "duration", *, allow_zero: bool = F
     return parse_duration_ms(value, what, allow_zero=allow_zero) / SECOND_MS
 
 
-def format_duration_ms(ms: int) -> str:
-    """Milliseconds -> the shortest text ``parse_duration_ms`` reads back: ``1d``, ``6h``, ``15m``, ``90s``."""
+def format_duration_ms(ms: float, *, approx: bool = False) -> str:
+    """Milliseconds -> the shortest text ``parse_duration_ms`` reads back: ``1d``, ``6h``, ``15m``, ``90s``.
+
+    ``approx``: a span for people, rounded to whole units of the largest unit it holds twice or more (``851d``,
+    ``5h``, ``90m``, ``40s``: within 25 %), still text ``parse_duration_ms`` reads.
+    """
+    if approx:
+        unit = next((u for u in ("d", "h", "m", "s") if ms >= 2 * _UNIT_MS[u]), "s" if ms >= SECOND_MS else "ms")
+        return f"{round(ms / _UNIT_MS[unit])}{unit}"
+    ms = int(ms)
     for unit in ("w", "d", "h", "m", "s"):
         if ms and ms % _UNIT_MS[unit] == 0:
             return f"{ms // _UNIT_MS[unit]}{unit}"

@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING
 from typing import TextIO
 
 from framework.catalog.store import Holdings
-from framework.timeunits import DAY_MS
-from framework.timeunits import HOUR_MS
-from framework.timeunits import MINUTE_MS
 from framework.timeunits import SECOND_MS
+from framework.values import format_duration_ms
 
 if TYPE_CHECKING:
     from framework.live.sequencer import GapFreeSequence
@@ -29,17 +27,6 @@ if TYPE_CHECKING:
 FINAL_CATCH_UP_S = 5.0
 PROGRESS_AFTER_S = 5.0  # a catch-up shorter than this prints nothing
 PROGRESS_EVERY_S = 5.0
-
-
-def human_ms(ms: float) -> str:
-    """A span for people: ``851 days``, ``5.2 h``, ``12 min``, ``40 s``."""
-    if ms >= 2 * DAY_MS:
-        return f"{ms / DAY_MS:,.0f} days"
-    if ms >= 2 * HOUR_MS:
-        return f"{ms / HOUR_MS:.1f} h"
-    if ms >= 2 * MINUTE_MS:
-        return f"{ms / MINUTE_MS:.0f} min"
-    return f"{ms / SECOND_MS:.0f} s"
 
 
 def held_until(held: Holdings) -> int | None:
@@ -79,7 +66,7 @@ class CatchUp:
 
 
 def progress_line(c: CatchUp, seconds: float) -> str:
-    """``backfill: futures BTCUSDT agg_trades: 120,000 of 2,100,000 rows (6%), 2,000 rows/s, ETA 16 min``."""
+    """``backfill: futures BTCUSDT agg_trades: 120,000 of 2,100,000 rows (6%), 2,000 rows/s, ETA 16m``."""
     done, total = c.rows()
     rate = done / seconds if seconds > 0 else 0.0
     text = f"backfill: {c.rec.name}: {done:,}"
@@ -89,7 +76,7 @@ def progress_line(c: CatchUp, seconds: float) -> str:
         text += " rows"
     text += f", {rate:,.0f} rows/s"
     if total and rate > 0:
-        text += f", ETA {human_ms((total - done) / rate * SECOND_MS)}"
+        text += f", ETA {format_duration_ms((total - done) / rate * SECOND_MS, approx=True)}"
     return text
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,15 +55,16 @@ from framework.ingest.kinds import step_ms
 from framework.ingest.runner import Ingestor
 from framework.ingest.runner import kline_series
 from framework.live.feed import MarketFeed
+from framework.output import warn as print_warning
 from framework.record.backfill import FINAL_CATCH_UP_S
 from framework.record.backfill import CatchUp
 from framework.record.backfill import held_until
-from framework.record.backfill import human_ms
 from framework.record.backfill import report_progress
 from framework.record.config import STREAMED
 from framework.record.config import RecordConfig
 from framework.timeunits import DAY_MS
 from framework.timeunits import NS_PER_MS
+from framework.values import format_duration_ms
 from framework.values import format_time_ms
 
 log = logging.getLogger("framework.record")
@@ -190,7 +190,7 @@ class Recorder:
         self.recordings: list[Recording] = []
         self.catch_ups: list[CatchUp] = []
         self.polls = 0
-        self.warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+        self.warn = warn or print_warning
         self._flush_lock = asyncio.Lock()
         self._now_ms: dict[Market, int] = {}
 
@@ -233,7 +233,7 @@ class Recorder:
         if limit is None or gap <= limit:
             return True
         given = self.cfg.max_backfill
-        self.warn(f"{rec.name}: the catalog ends {format_time_ms(held.last_ts // NS)}, {human_ms(gap)} ago, more "
+        self.warn(f"{rec.name}: the catalog ends {format_time_ms(held.last_ts // NS)}, {format_duration_ms(gap, approx=True)} ago, more "
                   f"than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
                   f"newest {what}; the gap stays in the gap report (fill it with `ingest {fill} --start "
                   f"{format_time_ms(held.last_ts // NS)} --end now --catalog {self.cfg.catalog}`, or start record "
