@@ -62,6 +62,7 @@ from framework.ingest.kinds import Step
 from framework.ingest.kinds import step_ms
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
+from framework.output import warn
 
 log = logging.getLogger("framework.ingest")
 #: Bars and custom data have few rows a day: one file a month keeps directories small and writes cheap.
@@ -77,10 +78,6 @@ NS = 1_000_000  # ns per ms
 #: How often a run waiting for another run's claim on a series looks again (s).
 CLAIM_POLL_S = 0.25
 
-
-def warn(text: str) -> None:
-    """A warning for the person at the console: one line on stderr (the run goes on)."""
-    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 @dataclass
 class Target:
