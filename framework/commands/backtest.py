@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ from framework.backtest.config import parse_spec
 from framework.backtest.config import resolve
 from framework.cli import setup_logging
 from framework.errors import FrameworkError
+from framework.output import warn
 from framework.settings import make_importable
 from framework.settings import read_yaml
 from framework.values import parse_count
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         with _one_line_failure(f"sweep {name}"):
             table = run_sweep(raw, spec.sweep, source, name, out, engine=args.engine, workers=args.workers,
-                              ray_address=args.ray_address, warn=_warn)
+                              ray_address=args.ray_address, warn=warn)
         print(table.map(for_people).to_string(index=False))  # ranking.csv keeps full precision
         print(f"ranking: {out / 'ranking.csv'}")
         return 0
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     resolved = resolve(raw, source, default_name=name, run_dir=str(out))
     for line in resolved.warnings:
-        _warn(line)
+        warn(line)
     print(f"backtest {name}: {', '.join(resolved.instrument_ids)} {resolved.run_config.start} -> "
           f"{resolved.run_config.end}", flush=True)
     with _one_line_failure(f"backtest {name}"):
@@ -83,10 +83,6 @@ def for_people(value: object) -> object:
     if not isinstance(value, float) or value != value:
         return value
     return round(value, 2) if abs(value) >= 1 else float(f"{value:.4g}")
-
-
-def _warn(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from framework.analysis.config import CHART_NAMES
@@ -12,6 +11,7 @@ from framework.analysis.config import add_source_options
 from framework.analysis.config import load
 from framework.cli import setup_logging
 from framework.errors import FrameworkError
+from framework.output import warn
 
 if TYPE_CHECKING:
     from framework.analysis.sources import MarketData
@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     lacking = [c for c in charts if c.missing]
     for chart in lacking:
         state = "not drawn" if chart.empty else "drawn"
-        print(f"warning: {chart.name} {state}, missing {chart.notes()}", file=sys.stderr)
+        warn(f"{chart.name} {state}, missing {chart.notes()}")
     fillable = [n for c in lacking for n in c.needs]
     if fillable:
-        print(f"warning: to fill what is missing: {_fill(cfg, data, fillable)}", file=sys.stderr)
+        warn(f"to fill what is missing: {_fill(cfg, data, fillable)}")
     return 0
 
 
