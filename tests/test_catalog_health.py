@@ -96,11 +96,11 @@ def test_check_names_every_problem_and_repair_fixes_what_is_safe(tmp_path: Path)
     assert not any(p.exists() for p in [*empties, zero_bytes, leftover])
     assert all(p.exists() for p in [*days, overlap, bar_file])  # rows are never deleted by repair
     damaged = next(line for line in proc.stdout.splitlines() if line.startswith("damaged"))
-    assert (f"rm {bar_file} && python -m framework.main ingest --catalog {tmp_path} --market futures --symbols "
-            "BTCUSDT --kinds klines --intervals 1m --start 2024-03-18T00:00:00Z --end 2024-03-20T02:00:00Z") in damaged
+    assert (f"rm {bar_file} && python -m framework.main ingest --market futures --symbols BTCUSDT --kinds klines "
+            f"--intervals 1m --start 2024-03-18T00:00:00Z --end 2024-03-20T02:00:00Z --catalog {tmp_path}") in damaged
     overlapping = next(line for line in proc.stdout.splitlines() if line.startswith("overlap"))
-    assert f"rm {overlap} && python -m framework.main ingest --catalog {tmp_path} --market futures" in overlapping
-    assert "--kinds agg_trades --start 2024-03-19T12:00:00Z --end 2024-03-21T00:00:00Z" in overlapping
+    assert (f"rm {overlap} && python -m framework.main ingest --market futures --symbols BTCUSDT --kinds agg_trades "
+            f"--start 2024-03-19T12:00:00Z --end 2024-03-21T00:00:00Z --catalog {tmp_path}") in overlapping
     assert len([line for line in proc.stderr.splitlines() if "error:" in line]) == 1
 
     bar_file.unlink()

@@ -271,7 +271,7 @@ def test_readme_order_ingest_then_record_skips_an_old_gap_with_a_warning_stops_o
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1, err
     assert ("futures BTCUSDT agg_trades: the catalog ends 2024-08-08T23:59:59.643Z" in warnings[0]
-            and "days ago, more than max_backfill 1d: starting at the newest trade" in warnings[0])
+            and "d ago, more than max_backfill 1d: starting at the newest trade" in warnings[0])
     ids = held_ids(catalog)
     assert ids[: len(before)] == before and len(ids) > len(before), "new rows after the old ones, none doubled"
     assert len(runs(ids)) == 2, "what each run covered is contiguous; only the skipped gap is missing"
@@ -284,6 +284,38 @@ def test_readme_order_ingest_then_record_skips_an_old_gap_with_a_warning_stops_o
     assert main(ingest) == 0  # nothing new to fetch; the report covers the whole series
     report = msgspec.json.decode((catalog / "ingest_report.json").read_bytes())["series"][0]
     assert report["missing"] == [[before[-1] + 1, ids[len(before)] - 1]]
+
+
+@pytest.mark.timeout(120)
+def test_the_skipped_gap_warning_prints_an_ingest_command_that_runs_as_printed_and_fills_the_gap(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline: record at the recordings' end, then record 19 minutes later with max_backfill 5m: the gap is
+    skipped with a warning whose ingest command (``python -m framework.main ... --offline``, the same clock),
+    run exactly as printed, exits 0 and fills the gap: the catalog then holds every id from the first run's
+    first to the second run's last, once."""
+    import shlex
+
+    catalog = tmp_path / "catalog"
+    cfg = tmp_path / "record.yaml"
+    cfg.write_text(yaml.safe_dump({"catalog": str(catalog), "flush_secs": 0.5, "markets": TRADES}))
+    record = ["record", str(cfg), "--offline", "--duration", "2", "--log-level", "WARNING"]
+    assert main([*record, "--start", "recorded", "--speed", "10"]) == 0
+    capsys.readouterr()
+    assert main([*record, "--start", "2024-08-09T00:20:00Z", "--backfill", "5m"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "more than max_backfill 5m" in warnings[0], warnings
+    command = warnings[0].split("`")[1]
+    assert command.startswith("python -m framework.main ingest --market futures --symbols BTCUSDT --kinds "
+                              "agg_trades --start 2024-08-09T00:0") and " --offline --offline-start 2024-08-09T00:2" \
+        in command, command
+    assert len(runs(held_ids(catalog))) == 2, "the gap is missing before the printed command runs"
+    argv = shlex.split(command)
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, capture_output=True, timeout=90,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    ids = held_ids(catalog)
+    assert ids == list(range(ids[0], ids[-1] + 1)), "the printed command filled the gap, nothing doubled"
+    assert_no_empty_files(catalog)
 
 
 @pytest.mark.timeout(120)

@@ -50,6 +50,7 @@ from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
+from framework.ingest.command import ingest_command as build_ingest_command
 from framework.timeunits import NS_PER_MS
 from framework.userconfig import explain
 from framework.userconfig import import_path
@@ -344,11 +345,10 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
 
 def ingest_command(instrument: InstrumentSpec, kind: str, start: str | None, end: str | None, catalog: str,
                    interval: str | None = None) -> str:
-    """The ingest command line that fills what a backtest misses (``--offline`` serves the local exchange)."""
-    parts = ["python -m framework.main ingest", f"--market {instrument.market}", f"--symbols {instrument.symbol}",
-             f"--kinds {kind}", f"--intervals {interval}" if interval else "", f"--start {start}" if start else "",
-             f"--end {end}" if end else "", f"--catalog {catalog}", "[--offline]"]
-    return " ".join(p for p in parts if p)
+    """The ingest command line that fills what a backtest misses (``[--offline]``: the local exchange serves it);
+    ``framework.ingest.command.ingest_command`` builds it, as every ingest line printed anywhere."""
+    return build_ingest_command(instrument.market, instrument.symbol, kind, start, end, catalog, interval=interval,
+                                offline=None)
 
 
 def _venues(spec: BacktestSpec, catalog: str, perps: list[str], source: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from framework.catalog.health import check
 from framework.catalog.health import repair_command
 from framework.errors import FrameworkError
 from framework.errors import UsageError
+from framework.ingest.command import ingest_command
 from framework.values import format_time_ms
 from framework.values import parse_catalog
 
@@ -98,15 +99,15 @@ def reingest_command(root: Path, rel: Path) -> str:
     what = _series_args(parts[1], parts[2]) if len(parts) >= 4 else None
     if interval is None or what is None:
         return f"re-run the ingest (or record) that wrote {rel.parent} for that span"
-    step_ms, args = what
+    step_ms, series = what
     start = max(0, interval[0] // NS_PER_MS - step_ms)  # bars are stamped at their close: from the open before
     end = -(-interval[1] // NS_PER_MS)
-    return (f"python -m framework.main ingest --catalog {root} {args} --start {format_time_ms(start)} "
-            f"--end {format_time_ms(end)}")
+    return ingest_command(**series, start=format_time_ms(start), end=format_time_ms(end), catalog=root)
 
 
-def _series_args(folder: str, identifier: str) -> tuple[int, str] | None:
-    """(bar length in ms or 0, ``--market ... --symbols ... --kinds ...``) of a catalog series folder."""
+def _series_args(folder: str, identifier: str) -> tuple[int, dict[str, str]] | None:
+    """(bar length in ms or 0, the ``ingest_command`` arguments market, symbol, kind and interval or period)
+    of a catalog series folder."""
     from nautilus_trader.persistence.funcs import class_to_filename
 
     from framework.binance.intervals import INTERVAL_MS
@@ -129,17 +130,16 @@ def _series_args(folder: str, identifier: str) -> tuple[int, str] | None:
         if price_type == "MARK":
             kind = "mark_klines"
         market = "spot" if not suffix else "futures"
-        return (INTERVAL_MS.get(interval) or 0,
-                f"--market {market} --symbols {base} --kinds {kind} --intervals {interval}")
+        return INTERVAL_MS.get(interval) or 0, {"market": market, "symbol": base, "kind": kind, "interval": interval}
     symbol, _, venue = identifier.partition(".")
     base, _, suffix = symbol.partition("-")
     market = "futures" if suffix == "PERP" else "spot"
     if folder == "trade_tick":
-        return 0, f"--market {market} --symbols {base} --kinds agg_trades"
+        return 0, {"market": market, "symbol": base, "kind": "agg_trades"}
     kinds = {class_to_filename(types.FundingRate): "funding",
              **{class_to_filename(cls): kind for kind, (cls, _) in parsing.PERIOD_STATISTICS.items()}}
     kind = kinds.get(folder)
     if kind is None or not venue:
         return None
-    periods = " --periods 5m" if kind != "funding" else ""
-    return 0, f"--market futures --symbols {base} --kinds {kind}{periods}"
+    periods = {"period": "5m"} if kind != "funding" else {}
+    return 0, {"market": "futures", "symbol": base, "kind": kind, **periods}

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
     with binance_urls(args, yaml_urls, offline=exchange_kwargs(cfg)) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
-        recorder = Recorder(cfg, client, urls)
+        recorder = Recorder(cfg, client, urls, offline=args.offline)
 
         async def go():
             stop = asyncio.Event()

@@ -49,6 +49,7 @@ from framework.catalog.store import Period
 from framework.catalog.store import Series
 from framework.data import parsing
 from framework.errors import FrameworkError
+from framework.ingest.command import ingest_command
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.kinds import step_ms
@@ -179,8 +180,10 @@ class Recorder:
     set-up, the start's catch-up and the live recording stop alike, and what was fetched is flushed."""
 
     def __init__(self, cfg: RecordConfig, client: BinanceRestClient, urls: BinanceUrls,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, offline: bool = False):
+        """``offline``: the exchange is the local one (``--offline``): commands printed for the user say so."""
         cfg.validate()
+        self.offline = offline
         self.cfg = cfg
         self.client = client
         self.urls = urls
@@ -224,21 +227,31 @@ class Recorder:
                     for interval in sel.intervals:
                         await self._record_klines(feed, inst, interval)
 
-    def _resume_at(self, rec: Recording, market: Market, held: Holdings, what: str, fill: str) -> bool:
-        """Whether the start fetches the gap since the catalog's newest row (``max_backfill``); if not, say so."""
+    def _resume_at(self, market: Market, held: Holdings) -> bool:
+        """Whether the start fetches the gap since the catalog's newest row (within ``max_backfill``)."""
         if held.last_ts is None:
             return False
         limit = self.cfg.max_backfill_ms
-        gap = self._now_ms[market] - held.last_ts // NS
-        if limit is None or gap <= limit:
-            return True
+        return limit is None or self._now_ms[market] - held.last_ts // NS <= limit
+
+    async def _say_skipped(self, rec: Recording, market: Market, held: Holdings, what: str,
+                           fill: dict[str, str]) -> None:
+        """The warning for a gap past ``max_backfill``, said once the stream's start is fixed, with the ingest
+        command that fills it (``fill``: its symbol, kind, interval). Offline, that command's local exchange is
+        frozen at the server time read now, after the start: it reaches every row before the first recorded one
+        (the overlap is written once)."""
+        if held.last_ts is None:
+            return
+        end_ms = (await self.client.get(market, "time")).serverTime
         given = self.cfg.max_backfill
-        self.warn(f"{rec.name}: the catalog ends {format_time_ms(held.last_ts // NS)}, {format_duration_ms(gap, approx=True)} ago, more "
-                  f"than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
-                  f"newest {what}; the gap stays in the gap report (fill it with `ingest {fill} --start "
-                  f"{format_time_ms(held.last_ts // NS)} --end now --catalog {self.cfg.catalog}`, or start record "
+        since = format_time_ms(held.last_ts // NS)
+        command = ingest_command(market, start=since, end="now", catalog=self.cfg.catalog, offline=self.offline,
+                                 offline_start=format_time_ms(end_ms), **fill)
+        ago = format_duration_ms(self._now_ms[market] - held.last_ts // NS, approx=True)
+        self.warn(f"{rec.name}: the catalog ends {since}, {ago} ago, "
+                  f"more than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
+                  f"newest {what}; the gap stays in the gap report (fill it with `{command}`, or start record "
                   "with --backfill all to fetch such a gap)")
-        return False
 
     async def _record_trades(self, feed: MarketFeed, inst: Instrument) -> None:
         symbol = inst.raw_symbol.value
@@ -247,13 +260,14 @@ class Recorder:
         rec = Recording(f"{feed.market.value} {symbol} agg_trades", [(series, partial(trades_table, inst))],
                         held_until(held), consolidate_days=True, last_key=held.last_id)
         self.recordings.append(rec)
-        fill = f"--market {feed.market.value} --symbols {symbol} --kinds agg_trades"
-        last_id = held.last_id if self._resume_at(rec, feed.market, held, "trade", fill) else None
+        last_id = held.last_id if self._resume_at(feed.market, held) else None
         # nothing held, or a gap past max_backfill: start at the exchange's newest aggTrade
         seq = feed.agg_trades(symbol, rec.add, last_id=last_id)
         await seq.start_at_latest()
         if last_id is not None:
             self.catch_ups.append(CatchUp.watch(rec, last_id, seq))
+        else:
+            await self._say_skipped(rec, feed.market, held, "trade", {"symbol": symbol, "kind": "agg_trades"})
 
     async def _record_klines(self, feed: MarketFeed, inst: Instrument, interval: str) -> None:
         symbol = inst.raw_symbol.value
@@ -272,14 +286,16 @@ class Recorder:
         rec = Recording(f"{feed.market.value} {symbol} klines {interval}", [(bars, bar_table), (stats, stats_table)],
                         held_until(held), key=attrgetter("open_time"), step=length, last_key=last_open)
         self.recordings.append(rec)
-        fill = f"--market {feed.market.value} --symbols {symbol} --kinds klines --intervals {interval}"
-        if not self._resume_at(rec, feed.market, held, "closed bar", fill):
+        if not self._resume_at(feed.market, held):
             last_open = None
         # nothing held, or a gap past max_backfill: start after the last closed bar
         seq = feed.klines(symbol, interval, rec.add, last_open=last_open)
         await seq.start_at_latest()
         if last_open is not None:
             self.catch_ups.append(CatchUp.watch(rec, last_open, seq))
+        else:
+            fill = {"symbol": symbol, "kind": "klines", "interval": interval}
+            await self._say_skipped(rec, feed.market, held, "closed bar", fill)
 
     # -- running ---------------------------------------------------------------------------------
 
