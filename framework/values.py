@@ -207,11 +207,12 @@ def parse_port(value: Any, what: str = "--port") -> int:
 
 # -- Binance names ------------------------------------------------------------------------------------------
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}(_[0-9]{6})?$")
 
 
 def parse_symbol(value: Any, what: str = "symbol") -> str:
-    """A Binance symbol such as ``BTCUSDT`` (case-insensitive; returned upper-case)."""
+    """A Binance symbol such as ``BTCUSDT``, or a USD-M delivery contract such as ``BTCUSDT_240927``
+    (case-insensitive; returned upper-case)."""
     text = str(value).strip().upper() if isinstance(value, str) else ""
     if not _SYMBOL.match(text):
         raise BadValue(f"{what}: {value!r} is not a Binance symbol; use letters and digits, e.g. BTCUSDT")

@@ -27,6 +27,7 @@ from framework.userconfig import import_path
 from framework.values import BadValue
 from framework.values import parse_balance
 from framework.values import parse_catalog
+from framework.values import parse_symbol
 
 MARKETS = ("spot", "futures")
 ACCOUNT_TYPES = ("MARGIN", "CASH")
@@ -36,7 +37,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Nautilus wants "NAME-TAG" (ASCII, a hyphen, both sides non-empty); we ask for the plain form users recognise
 _TRADER_ID = re.compile(r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_]+$")
-_SYMBOL = re.compile(r"^[A-Z0-9_]+(-PERP)?$")
 # Binance's fees are fractions of notional well below 1 % (VIP 0 USD-M taker: 0.0005); more is a unit mistake
 _FEE_RANGE = (Decimal("-0.001"), Decimal("0.01"))
 
@@ -150,7 +150,7 @@ def _instrument_values(config: Any) -> Iterator[tuple[str, Any]]:
 def _check_instrument(value: Any, markets: tuple[str, ...], where: str) -> str:
     text = str(value)
     symbol, _, venue = text.rpartition(".")
-    if not symbol or venue != BINANCE_VENUE.value or not _SYMBOL.match(symbol):
+    if not symbol or venue != BINANCE_VENUE.value or not _is_symbol(symbol.removesuffix("-PERP")):
         raise UsageError(f"{where}: {text!r} is not a Binance instrument id; use BTCUSDT-PERP.BINANCE (USD-M) or "
                          "BTCUSDT.BINANCE (spot)")
     market = "futures" if symbol.endswith("-PERP") or symbol[-1].isdigit() else "spot"
@@ -158,6 +158,14 @@ def _check_instrument(value: Any, markets: tuple[str, ...], where: str) -> str:
         raise UsageError(f"{where}: {text} is a {market} instrument but markets is {list(markets)}; add {market} "
                          f"to markets or use an instrument of {', '.join(markets)}")
     return market
+
+
+def _is_symbol(text: str) -> bool:
+    """A Binance symbol as ``parse_symbol`` reads it, written upper-case (instrument ids are case-sensitive)."""
+    try:
+        return parse_symbol(text) == text
+    except BadValue:
+        return False
 
 
 def _strategy_id(cls: type, config: Any, where: str) -> str:
