@@ -77,6 +77,8 @@ def parse_clock_start(value: Any, what: str = "--start") -> str:
         return text
     if not text:
         raise BadValue(f"{what}: {value!r} is not a clock start; {CLOCK_HINT}")
+    if text.isdigit():  # a number: parse_time_ms's own line says what is wrong with it (seconds, a date, ...)
+        return str(parse_time_ms(value, what))
     try:
         return str(parse_time_ms(value, what))
     except BadValue:
@@ -91,9 +93,18 @@ def _looks_like_date(text: str) -> bool:
     return 1990 <= int(text[:4]) <= 2100
 
 
+#: Epoch ms in [10^8, 10^11) fall between 1970-01-02 and 1973-03-03, where no Binance data is; the same
+#: numbers as epoch SECONDS are 1973-2286 (1723075200 = 2024-08-08), the usual slip. Below 10^8 (e.g. 0,
+#: "from the beginning") stays accepted.
+_SECONDS_RANGE = (10**8, 10**11)
+
+
 def _epoch_ms(value: int, what: str) -> int:
     if value < 0:
         raise BadValue(f"{what}: {value} is before 1970; {TIME_HINT}")
+    if _SECONDS_RANGE[0] <= value < _SECONDS_RANGE[1]:
+        raise BadValue(f"{what}: {value} looks like epoch seconds; multiply by 1000 ({value * 1000}) or write an "
+                       f"ISO time ({format_time_ms(value * 1000)})")
     if value > 10**14:  # year ~5138 in ms: this is microseconds or nanoseconds
         raise BadValue(f"{what}: {value} looks like micro- or nanoseconds; give epoch milliseconds")
     return value
