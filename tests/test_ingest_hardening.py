@@ -251,3 +251,53 @@ def test_a_real_day_of_usdm_agg_trades_from_a_bulk_file(tmp_path: Path) -> None:
     again = run("ingest", "--from-files", str(tmp_path / "files"), "--catalog", str(catalog), env=NO_NETWORK)
     assert again.returncode == 0 and snapshot(catalog) == before  # a re-import writes nothing
     assert took < 120, f"the import took {took:.0f}s"
+
+
+
+#: Another run's reader: the damaged-file check on the catalog, over and over until {stop} exists.
+_READER = """
+import sys
+from pathlib import Path
+from framework.catalog.health import DamagedCatalogFile, require_readable
+root, stop = Path(sys.argv[1]), Path(sys.argv[2])
+reads = damaged = 0
+while not stop.exists():
+    try:
+        require_readable(root)
+    except DamagedCatalogFile as e:
+        damaged += 1
+        print(e, file=sys.stderr)
+    reads += 1
+print(reads, damaged)
+"""
+
+
+def test_a_reader_never_sees_a_half_written_instrument_file(tmp_path: Path) -> None:
+    """Two fresh runs on one catalog: while one writes the instrument file, the other checks the catalog for
+    damaged files. Nautilus writes the file in place (the reader caught it without its closing magic bytes and
+    stopped with "damaged"); written aside and renamed, a reader sees no file or the whole one."""
+    import shutil
+
+    from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+    from framework.ingest.instruments import write_instruments
+
+    first = TestInstrumentProvider.btcusdt_perp_binance()
+    cls = type(first)
+    instrument = cls.from_dict({**cls.to_dict(first), "ts_event": 0, "ts_init": 0})
+    catalog, stop = tmp_path / "catalog", tmp_path / "stop"
+    write_instruments(catalog, [instrument])
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(catalog), str(stop)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the reader is spinning
+        for _ in range(200):  # a fresh catalog each time: the instrument file is new, as in a first run
+            shutil.rmtree(catalog / "data", ignore_errors=True)
+            write_instruments(catalog, [instrument])
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=30)
+    reads, damaged = map(int, out.split())
+    assert reads > 100 and damaged == 0, err[-1000:]
+    assert [i.id.value for i in ParquetDataCatalog(str(catalog)).instruments()] == [IID]
+    assert sorted(p.name for p in catalog.iterdir()) == ["data"], "no scratch folder left"

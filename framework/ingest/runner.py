@@ -46,7 +46,6 @@ from framework.catalog.store import merge_intervals
 from framework.data import parsing
 from framework.data import types
 from framework.data.instruments import instrument_id_for
-from framework.data.instruments import parse_instruments
 from framework.errors import UsageError
 from framework.ingest import bulk
 from framework.ingest.config import IngestConfig
@@ -55,6 +54,8 @@ from framework.ingest.config import parse_span
 from framework.ingest.config import plan_series
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
+from framework.ingest.instruments import listed
+from framework.ingest.instruments import write_instruments
 from framework.ingest.kinds import KINDS
 from framework.ingest.kinds import DataKind
 from framework.ingest.kinds import Paging
@@ -223,19 +224,8 @@ class Ingestor:
                 assert self.client is not None
                 info = await self.client.get(market, "exchange_info")
                 self.client.apply_rate_limits(market, info)
-            found.update(self._listed(market, info, sorted({s.symbol for s in self.specs if s.market is market})))
+            found.update(listed(market, info, sorted({s.symbol for s in self.specs if s.market is market})))
         return found
-
-    @staticmethod
-    def _listed(market: Market, info: Any, wanted: list[str]) -> dict[tuple[Market, str], Instrument]:
-        """The instruments of ``wanted`` from one exchangeInfo (an unlisted symbol: one line)."""
-        listed = {s.symbol for s in info.symbols}
-        unknown = [s for s in wanted if s not in listed]
-        if unknown:
-            raise UsageError(f"markets.{market.value}.symbols: {', '.join(unknown)} not listed on Binance "
-                             f"{market.value}; check the symbol (spot and USD-M list different ones)")
-        subset = msgspec.structs.replace(info, symbols=[s for s in info.symbols if s.symbol in wanted])
-        return {(market, inst.raw_symbol.value): inst for inst in parse_instruments(market, subset, ts_ns=0)}
 
     def file_instruments(self) -> dict[tuple[Market, str], Instrument]:
         """Instruments for a bulk import, never over the network: the catalog's when it holds them, else from
@@ -257,16 +247,12 @@ class Ingestor:
                 raise UsageError(f"--from-files: the catalog holds no {market.value} instrument for {names} and no "
                                  f"{market.value} exchangeInfo was given; pass --exchange-info FILE (Binance's "
                                  "exchangeInfo answer saved to a file) or --offline (the bundled one)")
-            found.update(self._listed(market, info, sorted(set(symbols))))
+            found.update(listed(market, info, sorted(set(symbols))))
         return found
 
     def write_instruments(self, instruments: list[Instrument]) -> None:
-        """Write instruments that are new or changed (ts 0: the same definition is the same file)."""
-        catalog = ParquetDataCatalog(str(self.catalog_path))
-        held = {i.id: i for i in catalog.instruments()}
-        fresh = [i for i in instruments if i.id not in held or type(i).to_dict(i) != type(i).to_dict(held[i.id])]
-        if fresh:
-            catalog.write_data(fresh)
+        """Write instruments that are new or changed, never visible half-written (``instruments.write_instruments``)."""
+        write_instruments(self.catalog_path, instruments)
 
     async def _funding_intervals(self) -> dict[str, int]:
         if not any(s.kind == "funding" for s in self.specs):
