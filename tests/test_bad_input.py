@@ -74,6 +74,8 @@ def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         return {name: f.result() for name, f in futures.items()}
 
 
+# the first selected case's setup runs the whole table (each process has its own timeout, so none can hang)
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, ran: dict[str, Ran]) -> None:
     run = ran[case.id]
