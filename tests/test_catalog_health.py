@@ -18,6 +18,8 @@ from framework.catalog.health import DamagedCatalogFile
 from framework.catalog.health import check
 from framework.catalog.health import require_readable
 from framework.catalog.store import TMP_PREFIX
+from framework.catalog.store import TRASH_PREFIX
+from framework.catalog.store import file_name
 from tests.test_catalog_store import BAR_TYPE
 from tests.test_catalog_store import DAY
 from tests.test_catalog_store import DAY0
@@ -47,11 +49,15 @@ def empty_hour_file(store: CatalogStore, series: Series, start: int) -> Path:
     """A zero-row hour file, as an old ``record`` catch-up wrote thousands of them."""
     d = store.series_dir(series)
     schema = pq.read_schema(d / store.files(series)[0].name)
-    from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
-
-    path = d / _timestamps_to_filename(start, start + HOUR - 1)
+    path = d / file_name(start, start + HOUR - 1)
     pq.write_table(schema.empty_table(), path)
     return path
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    proc = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
 
 
 def test_a_healthy_catalog(tmp_path: Path) -> None:
@@ -76,7 +82,7 @@ def test_check_names_every_problem_and_repair_fixes_what_is_safe(tmp_path: Path)
     overlap = td / days[1].name.replace("T00-00-00", "T12-00-00")  # day 2's second half, again
     overlap = overlap.with_name(overlap.name.split("_")[0] + "_" + days[2].name.split("_")[1])  # .. to day 3's end
     shutil.copy(days[1], overlap)
-    leftover = td / f"{TMP_PREFIX}x-1-abc.tmp"
+    leftover = td / f"{TMP_PREFIX}x-{dead_pid()}-abc.tmp"  # its writer is gone
     leftover.write_bytes(b"half")
 
     proc = main("catalog", "check", "--catalog", str(tmp_path))
@@ -141,3 +147,31 @@ def test_a_damaged_file_is_named_with_the_repair(tmp_path: Path) -> None:
     assert str(victim) in str(caught.value) and f"catalog repair --catalog {tmp_path}" in str(caught.value)
     with pytest.raises(DamagedCatalogFile, match="catalog repair"):  # a read without the gate names it too
         store.read_table(trades)
+
+
+def test_check_skips_the_temporaries_of_a_running_writer_and_names_those_of_a_dead_one(tmp_path: Path) -> None:
+    """A write in progress has a ``.cstmp-`` file (its pid in the name) and, replacing a file, a ``.cstrash-``
+    one, with the series locked: ``catalog check`` run meanwhile must not call them leftovers (repair would be
+    told to clean a live writer's files); the same names left by a dead process are leftovers."""
+    import fcntl
+
+    store = healthy_catalog(tmp_path)
+    d = store.series_dir(Series.trades(INSTR))
+    live_tmp = d / f"{TMP_PREFIX}2024-01-01T00-00-00-000000000Z-{os.getpid()}-0a1b2c3d.tmp"
+    dead_tmp = d / f"{TMP_PREFIX}2024-01-01T00-00-00-000000000Z-{dead_pid()}-0a1b2c3d.tmp"
+    trash = d / f"{TRASH_PREFIX}{store.files(Series.trades(INSTR))[0].name[: -len('.parquet')]}.trash"
+    live_tmp.write_bytes(b"being written")
+    assert check(tmp_path).healthy, "the live writer's .cstmp- is not a leftover (its pid runs)"
+
+    lock = tmp_path / ".locks" / d.relative_to(tmp_path / "data").parent / f"{d.name}.lock"
+    assert lock.exists(), "writers lock the series under <catalog>/.locks/"
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the writer holds the series: its .cstrash- is a replace in progress
+        trash.write_bytes(b"the replaced file")
+        assert check(tmp_path).healthy
+    finally:
+        os.close(fd)
+    dead_tmp.write_bytes(b"cut short")
+    found = sorted(str(f.path.name) for f in check(tmp_path).leftovers)
+    assert found == sorted([trash.name, dead_tmp.name]), found  # unlocked: the trash was left by a dead writer

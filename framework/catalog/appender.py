@@ -28,7 +28,6 @@ from typing import Self
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 
 from framework.catalog import arrow as fast
 from framework.catalog.store import CatalogStore
@@ -39,6 +38,7 @@ from framework.catalog.store import WriteReport
 from framework.catalog.store import _fsync_dir
 from framework.catalog.store import _numeric
 from framework.catalog.store import _ts_init
+from framework.catalog.store import file_name
 
 log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
@@ -175,7 +175,7 @@ class PeriodStream:
             self._writer.close()  # type: ignore[union-attr]
             self._writer = None
             self.store.sync_file(self.tmp)
-            name = _timestamps_to_filename(self.lo, end)
+            name = file_name(self.lo, end)
             with self.store._locked(self.dir):
                 if self._changed(end):
                     report = self.store.write_table(self.series, pq.read_table(self.tmp), self.lo, end)

@@ -10,8 +10,8 @@ can be wrong with it:
   "Parquet magic bytes not found" naming no file. Its rows are lost: repair names it and the command that
   fetches its span again once it is deleted.
 * **overlapping**: two files of one series whose name intervals overlap (files are disjoint by design).
-* **leftover**: a temporary (``.cstmp-``, ``.csstream-`` of a dead writer) or a replaced file kept aside
-  (``.cstrash-``) by an interrupted write; repair runs the store's recovery, which rolls it back or forward.
+* **leftover**: a temporary (``.cstmp-``, ``.csstream-``) or a replaced file kept aside (``.cstrash-``) by an
+  interrupted write (a running writer's, its process alive or its series locked, are skipped); repair runs the store's recovery, which rolls it back or forward.
 
 ``require_readable`` is the cheap gate every command runs on the files it is about to read (two 4-byte reads
 and a stat per file); ``check`` is the full inspection behind ``python -m framework.main catalog check``.
@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 from framework.catalog.store import STREAM_PREFIX
 from framework.catalog.store import TMP_PREFIX
 from framework.catalog.store import TRASH_PREFIX
-from framework.catalog.store import _file_interval
-from framework.catalog.store import _writer_alive
+from framework.catalog.store import file_interval
+from framework.catalog.store import series_locked
+from framework.catalog.store import writer_alive
 from framework.errors import FrameworkError
 from framework.output import require_writable_folder
 
@@ -191,8 +192,10 @@ def check_folder(d: Path, health: Health) -> None:
     for name in names:
         path = d / name
         rel = path.relative_to(health.root)
-        if name.startswith((TMP_PREFIX, TRASH_PREFIX)) or (name.startswith(STREAM_PREFIX) and not _writer_alive(name)):
-            health.leftovers.append(Finding(rel, "left by an interrupted write"))
+        if name.startswith((TMP_PREFIX, TRASH_PREFIX, STREAM_PREFIX)):
+            # a running writer's temporaries (its pid alive, or the series locked) are its work, not leftovers
+            if not (writer_alive(name) or (not name.startswith(STREAM_PREFIX) and series_locked(health.root, d))):
+                health.leftovers.append(Finding(rel, "left by an interrupted write"))
             continue
         if not name.endswith(".parquet") or name.startswith(".") or not path.is_file():
             continue
@@ -212,7 +215,7 @@ def check_folder(d: Path, health: Health) -> None:
         if rows == 0:
             health.empty.append(Finding(rel, "0 rows"))
             continue
-        interval = _file_interval(name)
+        interval = file_interval(name)
         if interval is not None:
             spans.append((*interval, rel))
     if any(n.endswith(".parquet") and not n.startswith(".") for n in names):

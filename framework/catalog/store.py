@@ -270,8 +270,13 @@ def holds_no_rows(entry: os.DirEntry[str] | Path) -> bool:
                         st.st_mtime_ns) == 0
 
 
+def file_name(start_ns: int, end_ns: int) -> str:
+    """The catalog file name of the closed ns interval [start_ns, end_ns] (Nautilus's naming)."""
+    return _timestamps_to_filename(start_ns, end_ns)
+
+
 @lru_cache(maxsize=1 << 16)
-def _file_interval(name: str) -> tuple[int, int] | None:
+def file_interval(name: str) -> tuple[int, int] | None:
     """The closed ns interval a catalog file name declares (a name never changes meaning: cached, since
     listing a series parses every name on every write)."""
     return _parse_filename_timestamps(name)
@@ -640,7 +645,7 @@ class CatalogStore:
             name = entry.name
             if not name.endswith(".parquet") or name.startswith(".") or not entry.is_file():
                 continue
-            interval = _file_interval(name)
+            interval = file_interval(name)
             if interval is not None and not holds_no_rows(entry):
                 spans.append(FileSpan(name, interval[0], interval[1]))
         spans.sort(key=lambda f: (f.start, f.end))
@@ -654,7 +659,7 @@ class CatalogStore:
         except FileNotFoundError:
             return actions
         for name in entries:
-            if name.startswith(TMP_PREFIX) or (name.startswith(STREAM_PREFIX) and not _writer_alive(name)):
+            if name.startswith(TMP_PREFIX) or (name.startswith(STREAM_PREFIX) and not writer_alive(name)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(series_dir / name)
                 actions.append(f"removed temporary {name}")
@@ -668,7 +673,7 @@ class CatalogStore:
             visible = self._list(series_dir)
             for name in sorted(trash):
                 original = name[len(TRASH_PREFIX) : -len(".trash")] + ".parquet"
-                interval = _file_interval(original)
+                interval = file_interval(original)
                 covered = interval is not None and any(
                     f.start <= interval[1] and interval[0] <= f.end for f in visible
                 )
@@ -1206,12 +1211,40 @@ def _footer_max(meta: pq.FileMetaData, column: str, smallest: bool = False) -> i
     return None if best is None else int(best)
 
 
-def _writer_alive(stream_name: str) -> bool:
-    """Whether the process named in a stream temporary (``.csstream-<pid>-...``) still runs."""
+def series_locked(root: str | Path, series_dir: str | Path) -> bool:
+    """Whether a writer holds the lock of the series in ``series_dir`` of the catalog at ``root`` now (its
+    ``.cstmp-``/``.cstrash-`` files are then a write in progress, not leftovers). Never creates the lock file."""
+    if fcntl is None:
+        return False
+    rel = Path(series_dir).relative_to(Path(root) / "data")
     try:
-        pid = int(stream_name[len(STREAM_PREFIX):].split("-", 1)[0])
+        fd = os.open(Path(root) / ".locks" / rel.parent / f"{rel.name}.lock", os.O_RDWR)
+    except OSError:
+        return False  # no lock file: no writer ever locked it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def writer_alive(temp_name: str) -> bool:
+    """Whether the process that named a temporary still runs: a stream temporary (``.csstream-<pid>-...``) or a
+    write temporary (``.cstmp-<stem>-<pid>-<hex>.tmp``); False for any other name (a ``.cstrash-`` file names
+    no writer: see ``series_locked``)."""
+    try:
+        if temp_name.startswith(STREAM_PREFIX):
+            pid = int(temp_name[len(STREAM_PREFIX):].split("-", 1)[0])
+        elif temp_name.startswith(TMP_PREFIX) and temp_name.endswith(".tmp"):
+            pid = int(temp_name[: -len(".tmp")].rsplit("-", 2)[1])
+        else:
+            return False
         os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
+    except (ValueError, IndexError, ProcessLookupError):
         return False
     except PermissionError:  # alive, another user's
         return True

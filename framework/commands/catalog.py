@@ -8,6 +8,7 @@ from pathlib import Path
 
 from framework.catalog.health import check
 from framework.catalog.health import repair_command
+from framework.catalog.store import file_interval
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.ingest.command import ingest_command
@@ -92,9 +93,7 @@ def _repair(root: Path) -> int:
 def reingest_command(root: Path, rel: Path) -> str:
     """The ``ingest`` command that fetches the span of catalog file ``rel`` (``data/<class>/<id>/<file>``)
     again, as far as its folder tells (the kind, market, symbol and interval); a generic hint otherwise."""
-    from nautilus_trader.persistence.catalog.parquet import _parse_filename_timestamps
-
-    interval = _parse_filename_timestamps(rel.name)
+    interval = file_interval(rel.name)
     parts = rel.parts
     what = _series_args(parts[1], parts[2]) if len(parts) >= 4 else None
     if interval is None or what is None:
