@@ -135,17 +135,19 @@ def report(catalog: Path) -> dict:
 def exchange(tmp_path_factory: pytest.TempPathFactory):
     """A ``local-exchange`` process, its clock frozen at the end of 2024-08-08, 31 days of tape, a weight
     budget the runs never reach."""
-    log = tmp_path_factory.mktemp("exchange") / "exchange.err"
-    with log.open("w") as err:
+    folder = tmp_path_factory.mktemp("exchange")
+    out, log = folder / "exchange.out", folder / "exchange.err"
+    with out.open("w") as o, log.open("w") as err:  # files, not pipes: a full pipe would stall the exchange
         proc = subprocess.Popen(
             [sys.executable, "-m", "framework.main", "local-exchange", "--port", "0", "--speed", "0",
              "--start", CLOCK, "--history", "31d", "--weight-limit", "100000000"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            cwd=ROOT, stdout=o, stderr=err, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        line = proc.stdout.readline()
-        assert line, log.read_text()
-        yield json.loads(line)
+        deadline = time.monotonic() + 60
+        while not out.read_text().endswith("\n"):  # its one JSON line of URLs
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield json.loads(out.read_text().splitlines()[0])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
