@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import FIXED_PRECISION
-from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
 
 from framework.binance.config import BinanceHttpConfig
 from framework.binance.config import BinanceUrls
@@ -36,6 +35,7 @@ from framework.catalog import CatalogStore
 from framework.catalog import Series
 from framework.catalog.arrow import raw_to_int
 from framework.catalog.health import check
+from framework.catalog.store import file_name
 from framework.data import parsing
 from framework.ingest.runner import kline_series
 from framework.record.config import RecordConfig
@@ -331,8 +331,8 @@ async def test_record_writes_a_day_of_trades_in_hour_files_then_a_day_file(excha
     day_end = (DAY_START + DAY_MS) * NS_PER_MS
     # the day merged into one file, then the next day's hour so far
     assert [f.name for f in store.files(series)] == [
-        _timestamps_to_filename(int(cols["time"][0]) * NS_PER_MS, day_end - 1),
-        _timestamps_to_filename(day_end, int(cols["time"][-1]) * NS_PER_MS)]
+        file_name(int(cols["time"][0]) * NS_PER_MS, day_end - 1),
+        file_name(day_end, int(cols["time"][-1]) * NS_PER_MS)]
     day = pq.read_table(store.series_dir(series) / store.files(series)[0].name)
     assert day.num_rows == RECORD_ROWS
     table = store.read_table(series)
