@@ -13,6 +13,7 @@ resolves against the current directory, so everything lands in tmp.
 from __future__ import annotations
 
 import argparse
+import calendar
 import contextlib
 import io
 import json
@@ -242,6 +243,34 @@ def test_record_then_ingest_then_record_on_one_catalog(tmp_path: Path) -> None:
     assert second > 0
     assert rows(catalog, *PERP_TRADES) == first + fetched + second
     assert_no_empty_files(catalog)
+    assert_ids_are_the_tapes(catalog)
+
+
+def assert_ids_are_the_tapes(catalog: Path) -> None:
+    """The trades after record, ingest, record: ingest's 45 minutes (23:15 to 00:00 of the recordings) and both
+    records' span (the second resumed the first), each contiguous, no id twice, each row the exchange tape's own
+    time and taker side (read from the files, checked against the tape, not through the code under test)."""
+    from framework.binance.endpoints import Market
+    from framework.exchange.server import ExchangeConfig
+    from framework.exchange.server import LocalExchange
+
+    table = pq.ParquetDataset(catalog / "data" / PERP_TRADES[0] / PERP_TRADES[1]).read(
+        columns=["trade_id", "ts_init", "aggressor_side"])
+    ids = [int(i) for i in table.column("trade_id").to_pylist()]
+    assert len(ids) == len(set(ids)), "no id twice"
+    held = {int(i): (t // 1_000_000, side) for i, t, side in
+            zip(ids, table.column("ts_init").to_pylist(), table.column("aggressor_side").to_pylist())}
+    ids.sort()
+    breaks = [k for k in range(1, len(ids)) if ids[k] != ids[k - 1] + 1]
+    assert len(breaks) == 1, f"two contiguous runs (ingest's, then both records'), got {len(breaks) + 1}"
+    (i0, i1), (r0, r1) = (ids[0], ids[breaks[0] - 1]), (ids[breaks[0]], ids[-1])
+    tape = LocalExchange(ExchangeConfig(start="recorded")).market.tape(Market.FUTURES, "BTCUSDT")
+    ms = lambda text: calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M")) * 1000  # noqa: E731 (UTC)
+    assert tape.agg_trade(i0 - 1).time < ms("2024-08-08T23:15") <= tape.agg_trade(i0).time
+    assert tape.agg_trade(i1).time < ms("2024-08-09T00:00") <= tape.agg_trade(i1 + 1).time
+    for i in {*range(i0, i0 + 50), *range(i1 - 50, i1 + 1), *range(r0, r0 + 50), *range(r1 - 50, r1 + 1)}:
+        row = tape.agg_trade(i)  # the tape's own time and taker side (aggressor SELLER = 2 when the buyer made)
+        assert held[i] == (row.time, 2 if row.is_buyer_maker else 1), i
 
 
 # -- the documentation's command lines parse -----------------------------------------------------------------

@@ -318,39 +318,6 @@ def test_the_skipped_gap_warning_prints_an_ingest_command_that_runs_as_printed_a
     assert_no_empty_files(catalog)
 
 
-@pytest.mark.timeout(120)
-def test_record_then_ingest_then_record_on_one_catalog_holds_every_id_once(tmp_path: Path) -> None:
-    """Offline, one catalog: record at the recordings' end, ingest the 45 minutes before it, record again 20
-    minutes later (the start catches the gap up): each run's ids are exactly the tape's, contiguous, none twice;
-    the only hole is the minute nobody fetched; no empty file."""
-    catalog = tmp_path / "catalog"
-    cfg = tmp_path / "record.yaml"
-    cfg.write_text(yaml.safe_dump({"catalog": str(catalog), "flush_secs": 0.5, "markets": TRADES}))
-    record = ["record", str(cfg), "--offline", "--duration", "2", "--log-level", "WARNING"]
-    assert main([*record, "--start", "recorded", "--speed", "10"]) == 0
-    first = held_ids(catalog)
-    assert main(["ingest", str(ROOT / "configs/ingest/backtest_examples_trades.yaml"), "--offline", "--catalog",
-                 str(catalog)]) == 0
-    assert main([*record, "--start", "2024-08-09T00:20:00Z"]) == 0
-    ids = held_ids(catalog)
-
-    tape = LocalExchange(ExchangeConfig(start="recorded")).market.tape(FUT, "BTCUSDT")
-    assert len(ids) == len(set(ids)), "no id twice"
-    (i0, i1), (r0, r1) = runs(sorted(ids))  # ingest's span, then both records' (the second resumed the first)
-    assert tape.agg_trade(i0 - 1).time < ms_of("2024-08-08T23:15Z") <= tape.agg_trade(i0).time
-    assert tape.agg_trade(i1).time < ms_of("2024-08-09T00:00Z") <= tape.agg_trade(i1 + 1).time
-    assert r0 == first[0] and first == list(range(r0, first[-1] + 1))
-    assert ms_of(RECORDED) <= tape.agg_trade(r0).time < ms_of(RECORDED) + 60_000, "started at the newest trade"
-    assert tape.agg_trade(r1).time >= ms_of("2024-08-09T00:20Z"), "the second run caught the 19 minutes up"
-    table = CatalogStore(catalog).read_table(Series.trades(IID), columns=["trade_id", "ts_init", "aggressor_side"])
-    held = {int(i): (t // 1_000_000, side) for i, t, side in
-            zip(*(table.column(c).to_pylist() for c in ("trade_id", "ts_init", "aggressor_side")))}
-    for i in {*range(i0, i0 + 50), *range(first[-1] - 50, first[-1] + 50), *range(r1 - 50, r1 + 1)}:
-        row = tape.agg_trade(i)  # the tape's own time and taker side (aggressor SELLER = 2 when the buyer made)
-        assert held[i] == (row.time, 2 if row.is_buyer_maker else 1), i
-    assert_no_empty_files(catalog)
-
-
 def _wait_for_rows(catalog: Path, more_than: int, proc: subprocess.Popen, seconds: float = 60) -> list[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
