@@ -33,7 +33,7 @@ from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.server import LocalExchangeThread
-from framework.ingest.runner import SMALL_SERIES_PERIOD
+from framework.ingest.targets import SMALL_SERIES_PERIOD
 from framework.live.feed import MarketFeed
 from framework.main import main
 from framework.record.config import RecordConfig

@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +24,12 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from nautilus_trader.model.data import BarType
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
-from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 from tqdm import tqdm
 
-from framework.binance import schemas as rest
-from framework.binance.columnar import page_columns
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
-from framework.catalog import arrow as fast_arrow
 from framework.catalog.appender import SeriesAppender
 from framework.catalog.health import require_readable
 from framework.catalog.health import require_writable
@@ -44,7 +38,6 @@ from framework.catalog.store import FetchClaim
 from framework.catalog.store import Series
 from framework.catalog.store import merge_intervals
 from framework.data import parsing
-from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.errors import UsageError
 from framework.ingest import bulk
@@ -56,18 +49,17 @@ from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
 from framework.ingest.instruments import listed
 from framework.ingest.instruments import write_instruments
-from framework.ingest.kinds import KINDS
-from framework.ingest.kinds import DataKind
 from framework.ingest.kinds import Paging
 from framework.ingest.kinds import Step
-from framework.ingest.kinds import step_ms
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
+from framework.ingest.targets import Target
+from framework.ingest.targets import derived_bar_type  # noqa: F401 (re-exported for older imports)
+from framework.ingest.targets import kline_series  # noqa: F401 (re-exported for older imports)
+from framework.ingest.targets import target_for
 from framework.output import warn
 
 log = logging.getLogger("framework.ingest")
-#: Bars and custom data have few rows a day: one file a month keeps directories small and writes cheap.
-SMALL_SERIES_PERIOD = "month"
 #: Pages are converted to Arrow in batches of at least this many rows (page by page, per-call overhead dominates;
 #: 25k converts as fast as 50k here). Two batches of decoded rows are in memory at once (~300 bytes an aggTrade).
 CONVERT_ROWS = 25_000
@@ -78,27 +70,6 @@ INFLIGHT_BATCHES = 2
 NS = 1_000_000  # ns per ms
 #: How often a run waiting for another run's claim on a series looks again (s).
 CLAIM_POLL_S = 0.25
-
-
-@dataclass
-class Target:
-    """One series resolved against the catalog: where it lands and how its rows convert."""
-
-    spec: SeriesSpec
-    kind: DataKind
-    series: Series
-    instrument: Instrument
-    step_ms: int | None  # kline interval / period / funding interval
-    convert: Callable[[list[Any]], pa.Table]
-    # ts_init = Binance time + shift (klines are stamped at their close, Binance at the open)
-    shift_ms: int = 0
-    # series written from the same rows beside the main one (klines: their KlineStats)
-    companions: tuple[tuple[Series, Callable[[list[Any]], pa.Table]], ...] = ()
-
-    @property
-    def outputs(self) -> tuple[tuple[Series, Callable[[list[Any]], pa.Table]], ...]:
-        """Every series the rows land in, with its conversion."""
-        return ((self.series, self.convert), *self.companions)
 
 
 class SeriesSink:
@@ -187,11 +158,6 @@ def join_pages(pages: list[parsing.Rows]) -> parsing.Rows:
     if isinstance(pages[0], pa.RecordBatch):
         return pages[0] if len(pages) == 1 else pa.concat_batches(pages)
     return [row for page in pages for row in page]
-
-
-def _objects_table(objs: list[Any], cls: type) -> pa.Table:
-    batch = ArrowSerializer.serialize_batch(sorted(objs, key=lambda o: o.ts_init), data_cls=cls)
-    return pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
 
 
 class Ingestor:
@@ -440,32 +406,6 @@ class Ingestor:
                                         None, None)
 
 
-#: Binance prints mark, index and premium klines with 8 decimals and no volume.
-DERIVED_PRICE_PRECISION = 8
-_DERIVED_KLINES = {"mark_klines": "MARK", "index_klines": "INDEX", "premium_klines": "PREMIUM"}
-
-
-def derived_bar_type(kind: str, symbol: str, interval: str) -> str:
-    """Bar types of the derived price klines.
-
-    Mark price klines are the perpetual's MARK bars (``BTCUSDT-PERP.BINANCE-1-MINUTE-MARK-EXTERNAL``);
-    Nautilus has no index or premium price type, so those get instrument ids of their own:
-    ``BTCUSDT-INDEX.BINANCE-1-MINUTE-LAST-EXTERNAL``, ``BTCUSDT-PREMIUM.BINANCE-1-MINUTE-LAST-EXTERNAL``.
-    """
-    last = str(parsing.kline_bar_type(instrument_id_for(Market.FUTURES, symbol), interval))
-    if kind == "mark_klines":
-        return last.replace("-LAST-", "-MARK-")
-    return last.replace(f"{symbol}-PERP.", f"{symbol}-{_DERIVED_KLINES[kind]}.")
-
-
-def _derived_bars(rows: parsing.Rows, bar_type: str) -> pa.Table:
-    c = page_columns(rows, rest.Kline)
-    return fast_arrow.bars_table(
-        bar_type, DERIVED_PRICE_PRECISION, 0, open=c["open"], high=c["high"], low=c["low"], close=c["close"],
-        volume=np.zeros(len(c), dtype=np.int64), ts_event=parsing.kline_close_ns(c),
-    )
-
-
 def _int64(table: pa.Table, column: str) -> np.ndarray:
     if table.num_rows == 0:
         return np.array([], dtype=np.int64)
@@ -473,50 +413,6 @@ def _int64(table: pa.Table, column: str) -> np.ndarray:
 
 
 _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
-
-
-_TRADE_BATCHES = {"agg_trades": parsing.agg_trades_batch, "trades": parsing.trades_batch}
-
-
-def kline_series(bar_type: BarType) -> tuple[Series, Series]:
-    """Where klines land: the bars, and their KlineStats keyed by time like the bars (one per bar; the whole-row
-    default key would sort every column)."""
-    return (Series.bars(bar_type, period=SMALL_SERIES_PERIOD),
-            Series.custom(types.KlineStats, bar_type, key=("ts_init",), period=SMALL_SERIES_PERIOD))
-
-
-def target_for(spec: SeriesSpec, inst: Instrument, funding_hours: dict[str, int]) -> Target:
-    """How ``spec``'s rows convert and where they land."""
-    kind, iid, step = KINDS[spec.kind], inst.id, spec.step
-    if spec.kind in _TRADE_BATCHES:
-        batch = _TRADE_BATCHES[spec.kind]
-        # both kinds land in TradeTick for the instrument; ids differ, so never mix them in one catalog
-        return Target(spec, kind, Series.trades(iid), inst, None,
-                      lambda rows: pa.Table.from_batches([batch(rows, inst)]))
-    if spec.kind == "klines":
-        bar_type = parsing.kline_bar_type(iid, step)
-        # one KlineStats per bar: keyed by time like the bars (the whole-row default sorts every column)
-        bars, stats_series = kline_series(bar_type)
-        stats = (stats_series, lambda rows: parsing.kline_stats_table(rows, bar_type))
-        return Target(spec, kind, bars, inst, step_ms(step),
-                      lambda rows: pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)]),
-                      shift_ms=step_ms(step), companions=(stats,))
-    if spec.kind in _DERIVED_KLINES:
-        derived = derived_bar_type(spec.kind, spec.symbol, step)
-        return Target(spec, kind, Series.bars(derived, period=SMALL_SERIES_PERIOD), inst, step_ms(step),
-                      lambda rows: _derived_bars(rows, derived), shift_ms=step_ms(step))
-    every = step_ms(step) if step else None
-    if spec.kind == "funding":
-        hours = funding_hours.get(spec.symbol, 8)
-        cls, every = types.FundingRate, hours * 3_600_000
-        parse = lambda rows: parsing.parse_funding_rates(rows, hours)  # noqa: E731
-    elif spec.kind in parsing.PERIOD_STATISTICS:
-        cls, parse_page = parsing.PERIOD_STATISTICS[spec.kind]
-        parse = lambda rows: parse_page(rows, iid, step)  # noqa: E731
-    else:
-        raise UsageError(f"{spec.kind}: not an ingestible kind")
-    return Target(spec, kind, Series.custom(cls, iid, period=SMALL_SERIES_PERIOD), inst, every,
-                  lambda rows: _objects_table(parse(rows), cls))
 
 
 def write_report(reports: list[SeriesReport], path: Path) -> str:

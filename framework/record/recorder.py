@@ -54,7 +54,7 @@ from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.kinds import step_ms
 from framework.ingest.runner import Ingestor
-from framework.ingest.runner import kline_series
+from framework.ingest.targets import kline_series
 from framework.live.feed import MarketFeed
 from framework.output import warn as print_warning
 from framework.record.backfill import FINAL_CATCH_UP_S
