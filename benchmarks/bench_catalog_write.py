@@ -284,6 +284,7 @@ def run_case(name: str, rows: int, repeats: int) -> dict:
     if "fast" not in name:
         repeats = 1
     import nautilus_trader  # noqa: F401  (import cost outside the timing)
+
     import framework.catalog  # noqa: F401
 
     d = gen_trades(rows) if kind == "trades" else gen_bars(rows)

@@ -282,6 +282,7 @@ def part_decode_write(res: Results, args) -> None:
     mb_agg, mb_kl = sum(map(len, agg)) / 1e6, sum(map(len, klines)) / 1e6
     print(f"  fetched in {time.perf_counter() - t0:.1f} s ({mb_agg:.0f} + {mb_kl:.0f} MB of JSON)", flush=True)
     import nautilus_trader  # noqa: F401  (imports outside the timing)
+
     import framework.ingest.runner  # noqa: F401
 
     inst = instrument_of(info)

@@ -30,10 +30,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decode import AGG_FRAMES  # noqa: E402
-from bench_decode import ROOT  # noqa: E402
 from bench_decode import peak_rss_mb  # noqa: E402
 from bench_decode import read_frames  # noqa: E402
-
 from nautilus_trader.adapters.binance import BinanceAccountType  # noqa: E402
 from nautilus_trader.adapters.binance import BinanceDataClientConfig  # noqa: E402
 from nautilus_trader.adapters.binance import BinanceLiveDataClientFactory  # noqa: E402

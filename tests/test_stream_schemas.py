@@ -40,7 +40,6 @@ from framework.binance.stream_schemas import StreamDecodeError
 from framework.binance.stream_schemas import StreamDecoder
 from framework.binance.stream_schemas import payload_type
 from framework.binance.stream_schemas import stream_kind
-
 from tests.conftest import FIXTURES
 
 DATASETS = FIXTURES / "datasets"

@@ -37,7 +37,7 @@ from framework.catalog.arrow import raw_to_int
 from framework.catalog.health import check
 from framework.catalog.store import file_name
 from framework.data import parsing
-from framework.ingest.runner import kline_series
+from framework.ingest.targets import kline_series
 from framework.record.config import RecordConfig
 from framework.record.recorder import RECORD_TRADES_PERIOD
 from framework.record.recorder import Recorder

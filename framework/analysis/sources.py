@@ -244,7 +244,7 @@ class CatalogSource:
     def bar_type(self, market: Market | str, kind: str = "klines") -> str:
         from framework.data.instruments import instrument_id_for
         from framework.data.parsing import kline_bar_type
-        from framework.ingest.runner import derived_bar_type
+        from framework.ingest.targets import derived_bar_type
 
         if kind == "klines":
             return str(kline_bar_type(instrument_id_for(market, self.symbol), self.interval))

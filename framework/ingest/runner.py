@@ -54,8 +54,6 @@ from framework.ingest.kinds import Step
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
 from framework.ingest.targets import Target
-from framework.ingest.targets import derived_bar_type  # noqa: F401 (re-exported for older imports)
-from framework.ingest.targets import kline_series  # noqa: F401 (re-exported for older imports)
 from framework.ingest.targets import target_for
 from framework.output import warn
 
