@@ -177,7 +177,7 @@ def test_the_readme_journey_on_one_fresh_catalog(tmp_path: Path) -> None:
 
     # record (short): after the offline ingest, it must stop on time and write only what it got
     before = rows(catalog, *PERP_TRADES)
-    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 5 --catalog catalog"
+    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 10 --catalog catalog"
     proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
     written = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
     assert written > 0
@@ -222,7 +222,7 @@ def test_record_then_ingest_then_record_on_one_catalog(tmp_path: Path) -> None:
     """The issue's worst case: ``record`` after an offline ``ingest`` hung and left thousands of empty files,
     after which ``ingest`` wrote nothing. Each step must end on time with its rows, the catalog whole."""
     work, catalog = tmp_path, tmp_path / "catalog"
-    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 5 --catalog catalog"
+    record = "record {repo}/configs/record/btc_futures.yaml --offline --duration 10 --catalog catalog"
 
     proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
     first = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
@@ -238,7 +238,7 @@ def test_record_then_ingest_then_record_on_one_catalog(tmp_path: Path) -> None:
 
     started = time.monotonic()
     proc = step(work, record, readme="record configs/record/btc_futures.yaml", timeout=90)
-    assert time.monotonic() - started < 60, "record ran far past its --duration 5"
+    assert time.monotonic() - started < 60, "record ran far past its --duration 10"
     second = recorded_rows(proc.stdout, "futures BTCUSDT agg_trades")
     assert second > 0
     assert rows(catalog, *PERP_TRADES) == first + fetched + second
