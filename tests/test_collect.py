@@ -160,7 +160,7 @@ def test_one_failing_endpoint_does_not_stop_the_run(tmp_path: Path) -> None:
     (data / "futures" / "rest" / "fundingInfo.json").unlink()
     out = tmp_path / "out"
     with LocalExchangeThread(ExchangeConfig(data=data, speed=5)) as ex:
-        proc = run_cli("collect", env={**url_env(ex.urls), "OUTPUT_DIR": str(out), "WS_CAPTURE_SECONDS": "1",
+        proc = run_cli("collect", env={**url_env(ex.urls), "OUTPUT_DIR": str(out), "WS_CAPTURE_SECONDS": "3",
                                        "API_KEY": "x"})
     assert proc.returncode == 1
     assert "39 ok, 1 failed" in proc.stdout
@@ -196,5 +196,5 @@ def test_flags_beat_env_beat_yaml_beat_defaults() -> None:
 
 def test_every_example_config_runs_offline(tmp_path: Path) -> None:
     for cfg in sorted((ROOT / "configs" / "collect").glob("*.yaml")):
-        proc = run_cli("collect", str(cfg), "--offline", "--out", str(tmp_path / cfg.stem), "--ws-capture-seconds", "1")
+        proc = run_cli("collect", str(cfg), "--offline", "--out", str(tmp_path / cfg.stem), "--ws-capture-seconds", "3")
         assert proc.returncode == 0, f"{cfg}: {proc.stderr[-2000:]}"
