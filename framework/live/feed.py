@@ -28,6 +28,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from operator import attrgetter
@@ -321,3 +322,17 @@ class MarketFeed:
             "latency_ms": {s.stream: {"last": s.last_ms, "p50": s.p50_ms, "p99": s.p99_ms, "max": s.max_ms}
                            for s in self.latency.all_stats()},
         }
+
+
+async def first_failure(feeds: Iterable[MarketFeed]) -> MarketFeed:
+    """The first of ``feeds`` to give a connection up (the exchange refused its streams); waits forever when
+    there are none. ``record`` and ``live`` both end their run on it."""
+    waits = {asyncio.ensure_future(feed.failed.wait()): feed for feed in feeds}
+    if not waits:
+        await asyncio.Event().wait()
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return waits[next(iter(done))]

@@ -59,6 +59,7 @@ from framework.live.config import BinanceFrameworkDataClientConfig
 from framework.live.data import node_feeds
 from framework.live.factories import BinanceFrameworkDataClientFactory
 from framework.live.feed import MarketFeed
+from framework.live.feed import first_failure
 from framework.live.sandbox import SandboxLiveExecClientFactory
 from framework.live.summary import PaperSummary
 from framework.live.summary import summarize
@@ -292,7 +293,7 @@ class PaperRun:
     async def _drive(self, duration_s: float | None, on_running: Callable[[], None] | None) -> str:
         run_task = asyncio.ensure_future(self.node.run_async())
         announce = asyncio.ensure_future(self._announce(run_task, on_running)) if on_running else None
-        refused = asyncio.ensure_future(_first_failure(node_feeds(self.node.kernel.msgbus)))
+        refused = asyncio.ensure_future(first_failure(node_feeds(self.node.kernel.msgbus)))
         done, _ = await asyncio.wait([run_task, refused], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
         stopped_by = "signal or shutdown" if run_task in done else "stream refused" if refused in done else "duration"
         if refused in done:
@@ -325,19 +326,6 @@ class PaperRun:
             if not self.loop.is_closed():
                 self.loop.close()
             _release_log(self.node)
-
-
-async def _first_failure(feeds: list[MarketFeed]) -> MarketFeed:
-    """The first of ``feeds`` to give a connection up (waits forever when there are none)."""
-    waits = {asyncio.ensure_future(feed.failed.wait()): feed for feed in feeds}
-    if not waits:
-        await asyncio.Event().wait()
-    try:
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-    return waits[next(iter(done))]
 
 
 def _release_log(node: TradingNode) -> None:

@@ -56,6 +56,7 @@ from framework.ingest.kinds import step_ms
 from framework.ingest.runner import Ingestor
 from framework.ingest.targets import kline_series
 from framework.live.feed import MarketFeed
+from framework.live.feed import first_failure
 from framework.output import warn as print_warning
 from framework.record.backfill import FINAL_CATCH_UP_S
 from framework.record.backfill import CatchUp
@@ -373,15 +374,7 @@ class Recorder:
 
     async def _feed_failures(self) -> None:
         """Ends the run when a feed gives a connection up (the exchange refuses its streams)."""
-        waits = {asyncio.ensure_future(f.failed.wait()): f for f in self.feeds.values()}
-        if not waits:
-            await asyncio.Event().wait()
-        try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        feed = waits[next(iter(done))]
+        feed = await first_failure(self.feeds.values())
         assert feed.error is not None
         raise FrameworkError(f"{feed.refusal()}; remove it from markets.{feed.market.value}.symbols")
 
