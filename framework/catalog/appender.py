@@ -35,10 +35,10 @@ from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import FileSpan
 from framework.catalog.store import Series
 from framework.catalog.store import WriteReport
-from framework.catalog.store import _fsync_dir
-from framework.catalog.store import _numeric
-from framework.catalog.store import _ts_init
 from framework.catalog.store import file_name
+from framework.catalog.store import fsync_dir
+from framework.catalog.store import numeric_array
+from framework.catalog.store import ts_init_array
 
 log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
@@ -53,8 +53,8 @@ def _file_id(path: Path) -> tuple[int, int, int]:
 def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     """``(ts_init, key)`` of ``table`` when its rows are in ``(ts_init, key)`` order with a strictly growing
     numeric key (so also unique), else None."""
-    ts = _ts_init(table)
-    k = ts if key == "ts_init" else _numeric(table.column(key))
+    ts = ts_init_array(table)
+    k = ts if key == "ts_init" else numeric_array(table.column(key))
     if k is None or k.dtype.kind not in "iu":
         return None
     if len(ts) > 1 and ((np.diff(ts) < 0).any() or (np.diff(k) <= 0).any()):
@@ -99,11 +99,11 @@ class PeriodStream:
             for f in prefix:
                 for batch in pq.ParquetFile(self.dir / f.name).iter_batches(batch_size=store.rows_per_group):
                     part = pa.Table.from_batches([batch])
-                    keys = _numeric(part.column(self.key))
+                    keys = numeric_array(part.column(self.key))
                     if part.num_rows and keys is not None:
                         top = int(keys.max())
                         self.last_key = top if self.last_key is None else max(self.last_key, top)
-                        self.last_ts = max(self.last_ts or 0, int(_ts_init(part).max()))
+                        self.last_ts = max(self.last_ts or 0, int(ts_init_array(part).max()))
                     self._write(part)
         except BaseException:
             self.abort()
@@ -183,7 +183,7 @@ class PeriodStream:
                     return report
                 self.store.install(self.dir, self.tmp, name, self.prefix)
                 if self.store.durable:
-                    _fsync_dir(self.dir)
+                    fsync_dir(self.dir)
         except BaseException:
             self.abort()
             raise
@@ -272,7 +272,7 @@ class SeriesAppender:
         if table.num_rows:
             self._parts.append(table)
             self._rows += table.num_rows
-            ts = _ts_init(table)
+            ts = ts_init_array(table)
             first, last = int(ts.min()), int(ts.max())
             self.start = first if self.start is None else min(self.start, first)
             end = last if end is None else max(end, last)
@@ -365,7 +365,7 @@ class SeriesAppender:
 
     def _write_until(self, boundary: int) -> None:
         table = pa.concat_tables(self._parts) if self._parts else None
-        ts = _ts_init(table) if table is not None else np.empty(0, np.int64)
+        ts = ts_init_array(table) if table is not None else np.empty(0, np.int64)
         if len(ts) and not (np.diff(ts) >= 0).all():
             order = np.argsort(ts, kind="stable")
             table, ts = table.take(pa.array(order)), ts[order]

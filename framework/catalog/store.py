@@ -313,7 +313,7 @@ class Holdings:
         with _reading(self.last_file):
             if "trade_id" not in pq.read_schema(self.last_file).names:
                 return None
-            num = _numeric(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
+            num = numeric_array(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
         return int(num.max()) if num is not None and len(num) else None
 
     @property
@@ -370,7 +370,8 @@ class WriteReport:
 # -- helpers ------------------------------------------------------------------------------------------------
 
 
-def _ts_init(table: pa.Table) -> np.ndarray:
+def ts_init_array(table: pa.Table) -> np.ndarray:
+    """A table's ``ts_init`` column as an int64 numpy array (no copy when it is one chunk)."""
     col = table.column("ts_init")
     if col.num_chunks != 1:
         col = col.combine_chunks()
@@ -379,7 +380,7 @@ def _ts_init(table: pa.Table) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-def _numeric(col: pa.ChunkedArray | pa.Array) -> np.ndarray | None:
+def numeric_array(col: pa.ChunkedArray | pa.Array) -> np.ndarray | None:
     """A column as an int64/float numpy array if it is numeric or a numeric string, else None."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
@@ -428,7 +429,7 @@ def _sort_indices(table: pa.Table, cols: list[str]) -> pa.Array:
         if c == "ts_init":
             continue
         col = table.column(c).combine_chunks()
-        num = _numeric(col) if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) else None
+        num = numeric_array(col) if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) else None
         if num is not None:
             col = pa.array(num)
         t = col.type
@@ -479,7 +480,8 @@ def _table_rows(table: pa.Table, mask: np.ndarray) -> pa.Table:
     return table if mask.all() else table.filter(pa.array(mask))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (fsync of the folder; a no-op where it cannot be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover
@@ -684,7 +686,7 @@ class CatalogStore:
                     os.rename(series_dir / name, series_dir / original)
                     actions.append(f"restored {original}")
         if actions and self.durable:
-            _fsync_dir(series_dir)
+            fsync_dir(series_dir)
         return actions
 
     def recover(self) -> list[str]:
@@ -829,7 +831,7 @@ class CatalogStore:
         key_cols = _key_columns(table, series.dedupe_key)
         table, dropped = self._normalize(table, key_cols)
         report.rows_duplicate += dropped
-        ts = _ts_init(table)
+        ts = ts_init_array(table)
         if len(ts):
             start = int(ts[0]) if start is None else min(int(start), int(ts[0]))
             end = int(ts[-1]) if end is None else max(int(end), int(ts[-1]))
@@ -868,7 +870,7 @@ class CatalogStore:
                 raise
             finally:
                 if self.durable and report.changed:
-                    _fsync_dir(d)
+                    fsync_dir(d)
         report.rows_duplicate = report.rows_in - report.rows_new
         return report
 
@@ -890,15 +892,15 @@ class CatalogStore:
         n = table.num_rows
         if n <= 1:
             return table, 0
-        ts = _ts_init(table)
+        ts = ts_init_array(table)
         key_is_ts = key_cols == ["ts_init"]
-        k = None if key_is_ts or len(key_cols) != 1 else _numeric(table.column(key_cols[0]))
+        k = None if key_is_ts or len(key_cols) != 1 else numeric_array(table.column(key_cols[0]))
         if _sorted_unique(ts, k, key_is_ts):
             return table, 0
         table = table.take(_sort_indices(table, key_cols)).combine_chunks()
         if len(key_cols) == 1:
             col = table.column(key_cols[0]).combine_chunks()
-            num = _numeric(col)
+            num = numeric_array(col)
             if num is not None:
                 _, first = np.unique(num, return_index=True)
             else:
@@ -1178,7 +1180,7 @@ class CatalogStore:
                 self._recover_dir(d)
                 raise
             if self.durable and report.changed:
-                _fsync_dir(d)
+                fsync_dir(d)
         return report
 
 
