@@ -71,7 +71,7 @@ from framework.binance.endpoints import endpoint as lookup  # noqa: E402
 
 NS = 1_000_000
 HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+
 SYMBOL = "BTCUSDT"
 TARGET_ROWS_S = 1_000_000
 TARGET_SHARE = 0.90

@@ -31,8 +31,8 @@ from framework.catalog.store import Series
 from framework.record.recorder import RECORD_TRADES_PERIOD
 from framework.record.recorder import Recording
 from framework.record.recorder import trades_table
+from framework.timeunits import DAY_MS
 
-DAY_MS = 86_400_000
 DAY0 = 19_945 * DAY_MS  # 2024-08-10 00:00 UTC
 
 

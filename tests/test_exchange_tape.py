@@ -34,7 +34,7 @@ from framework.exchange.tape import parse_units
 from framework.timeunits import MINUTE_MS
 
 MARKETS = [Market.SPOT, Market.FUTURES]
-DAY_MS = 86_400_000
+from framework.timeunits import DAY_MS
 
 
 @functools.cache

@@ -29,6 +29,7 @@ from framework.binance.endpoints import Endpoint
 from framework.binance.endpoints import Family
 from framework.binance.endpoints import Market
 from framework.binance.endpoints import endpoint as lookup
+from framework.binance.limits import WEIGHT_LIMITS
 from framework.binance.ratelimit import OnWait
 from framework.binance.ratelimit import RequestLimiter
 from framework.binance.ratelimit import WaitNotice
@@ -38,7 +39,6 @@ from framework.errors import FrameworkError
 
 log = logging.getLogger("framework.binance.http")
 
-DEFAULT_WEIGHT_LIMITS = {Market.SPOT: 6000, Market.FUTURES: 2400}
 _ERROR = msgspec.json.Decoder(ErrorBody)
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
@@ -119,7 +119,7 @@ class BinanceRestClient:
         self.credentials = credentials or Credentials.from_env()
         self._session = session
         self._own_session = session is None
-        self.weights = {m: WeightLimiter(DEFAULT_WEIGHT_LIMITS[m], headroom=self.config.weight_headroom,
+        self.weights = {m: WeightLimiter(WEIGHT_LIMITS[m], headroom=self.config.weight_headroom,
                                          name=m.value, on_wait=self._waiting) for m in Market}
         self.families = {f: RequestLimiter(*FAMILY_LIMITS[f], name=f"{f.value}", on_wait=self._waiting)
                          for f in Family}

@@ -41,11 +41,12 @@ import pyarrow.compute as pc
 from nautilus_trader.model.objects import FIXED_PRECISION
 from nautilus_trader.model.objects import FIXED_PRECISION_BYTES
 
+from framework.timeunits import NS_PER_MS
+
 FIXED_SCALAR = 10**FIXED_PRECISION
 _RAW_TYPE = pa.binary(FIXED_PRECISION_BYTES)
 _DEC_RAW = pa.decimal128(38, FIXED_PRECISION)
-NANOS_PER_MILLI = 1_000_000
-_MAX_MS = (2**64 - 1) // NANOS_PER_MILLI  # the last millisecond whose nanoseconds fit a uint64
+_MAX_MS = (2**64 - 1) // NS_PER_MS  # the last millisecond whose nanoseconds fit a uint64
 
 # AggressorSide values (nautilus_trader.model.enums)
 NO_AGGRESSOR = 0
@@ -335,7 +336,7 @@ def ms_to_ns(ms: Any) -> np.ndarray:
         raise TypeError(f"milliseconds must be integers, got {a.dtype}")
     if (a.dtype.kind == "i" and a.min() < 0) or a.max() > _MAX_MS:
         raise ValueError("milliseconds outside the uint64 nanosecond range")
-    return a.astype(np.uint64) * np.uint64(NANOS_PER_MILLI)
+    return a.astype(np.uint64) * np.uint64(NS_PER_MS)
 
 
 def _trade_ids(values: Any, n: int) -> pa.Array:

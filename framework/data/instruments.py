@@ -51,10 +51,10 @@ from framework.binance.endpoints import Market
 from framework.binance.schemas import FuturesExchangeInfo
 from framework.binance.schemas import SpotExchangeInfo
 from framework.binance.schemas import SymbolInfo
-from framework.data.types import NANOS_PER_MILLI
 from framework.data.types import money_of
 from framework.data.types import price_of
 from framework.data.types import quantity_of
+from framework.timeunits import NS_PER_MS
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def parse_instruments_detailed(
     context = _Context(
         market=Market(market),
         fees=fees or FeeConfig(),
-        ts=exchange_info.serverTime * NANOS_PER_MILLI if ts_ns is None else ts_ns,
+        ts=exchange_info.serverTime * NS_PER_MS if ts_ns is None else ts_ns,
         min_precision=min_precision,
     )
     wanted = None if statuses is None else frozenset(statuses)
@@ -472,7 +472,7 @@ def _future(info: SymbolInfo, context: _Context) -> CryptoFuture:
         underlying=common.base,
         settlement_currency=_settlement(info, common),
         is_inverse=False,
-        activation_ns=info.onboardDate * NANOS_PER_MILLI,
-        expiration_ns=info.deliveryDate * NANOS_PER_MILLI,
+        activation_ns=info.onboardDate * NS_PER_MS,
+        expiration_ns=info.deliveryDate * NS_PER_MS,
         **kwargs,
     )

@@ -67,7 +67,6 @@ from framework.catalog.arrow import plain_decimal_array
 from framework.catalog.arrow import to_raw
 from framework.catalog.arrow import trade_ticks_batch
 from framework.data.instruments import futures_instrument_id
-from framework.data.types import NANOS_PER_MILLI
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import KlineStats
@@ -76,6 +75,7 @@ from framework.data.types import TakerBuySellVolume
 from framework.data.types import TopTraderAccountRatio
 from framework.data.types import TopTraderPositionRatio
 from framework.data.types import checked_decimal_text
+from framework.timeunits import NS_PER_MS
 
 AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
 TradeRow = rest.SpotTrade | rest.FuturesTrade
@@ -271,7 +271,7 @@ def parse_kline_stats(rows: Sequence[rest.Kline], bar_type: BarType) -> list[Kli
     key = str(bar_type)
     stats = []
     for r in rows:
-        ts = (r.close_time + 1) * NANOS_PER_MILLI
+        ts = (r.close_time + 1) * NS_PER_MS
         stats.append(
             KlineStats(
                 instrument_id=instrument_id,
@@ -346,7 +346,7 @@ def parse_funding_rates(
     out = []
     for r in rows:
         hours = intervals if isinstance(intervals, int) else intervals.get(r.symbol, 8)
-        ts = r.fundingTime * NANOS_PER_MILLI
+        ts = r.fundingTime * NS_PER_MS
         out.append(
             FundingRate(
                 instrument_id=_futures_id(r.symbol),
@@ -365,7 +365,7 @@ def parse_open_interest_hist(rows: Sequence[rest.OpenInterestHist], period: str)
     """openInterestHist rows -> :class:`OpenInterest` (contracts and quote value) for ``period``."""
     out = []
     for r in rows:
-        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        ts = _millis(r.timestamp) * NS_PER_MS
         out.append(
             OpenInterest(
                 instrument_id=_futures_id(r.symbol),
@@ -381,7 +381,7 @@ def parse_open_interest_hist(rows: Sequence[rest.OpenInterestHist], period: str)
 
 def parse_open_interest(row: rest.OpenInterest) -> OpenInterest:
     """A ``/fapi/v1/openInterest`` snapshot -> :class:`OpenInterest` (no value, period "")."""
-    ts = row.time * NANOS_PER_MILLI
+    ts = row.time * NS_PER_MS
     return OpenInterest(
         instrument_id=_futures_id(row.symbol),
         period="",
@@ -401,7 +401,7 @@ def parse_long_short_ratios(
     endpoint name to it). ``longAccount``/``shortAccount`` become ``long_share``/``short_share``."""
     out = []
     for r in rows:
-        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        ts = _millis(r.timestamp) * NS_PER_MS
         out.append(
             cls(
                 instrument_id=_futures_id(r.symbol),
@@ -424,7 +424,7 @@ def parse_taker_buy_sell_volume(
     """takerlongshortRatio rows (which carry no symbol) -> :class:`TakerBuySellVolume`."""
     out = []
     for r in rows:
-        ts = _millis(r.timestamp) * NANOS_PER_MILLI
+        ts = _millis(r.timestamp) * NS_PER_MS
         out.append(
             TakerBuySellVolume(
                 instrument_id=instrument_id,

@@ -44,7 +44,6 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-NANOS_PER_MILLI = 1_000_000
 NANOS_PER_HOUR = 3_600_000_000_000
 
 #: A plain decimal as Binance writes it: optional sign, digits, optional fraction. No exponent.

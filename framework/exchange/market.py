@@ -25,6 +25,7 @@ from framework.binance.endpoints import Market
 from framework.binance.intervals import INTERVAL_MS
 from framework.binance.intervals import bucket_close
 from framework.binance.intervals import bucket_open
+from framework.binance.limits import FUTURES_DATA_RETENTION_MS
 from framework.exchange import series
 from framework.exchange.data import ExchangeData
 from framework.exchange.data import MarketData
@@ -32,10 +33,9 @@ from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import fmt_units
 from framework.exchange.tape import parse_units
+from framework.timeunits import DAY_MS
 from framework.timeunits import MINUTE_MS
 
-DAY_MS = 86_400_000
-FUTURES_DATA_RETENTION_MS = 30 * DAY_MS
 PERIOD_MS = {p: INTERVAL_MS[p] for p in ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")}
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from framework.binance.endpoints import Market
+from framework.binance.limits import WEIGHT_LIMITS
 from framework.exchange.data import ExchangeData
 from framework.exchange.data import load_data
 from framework.exchange.faults import FaultConfig
@@ -32,8 +33,6 @@ from framework.exchange.rest import Served
 from framework.exchange.streams import StreamServer
 from framework.values import parse_duration_ms
 from framework.values import parse_time_ms
-
-BINANCE_WEIGHT_LIMITS = {Market.SPOT: 6000, Market.FUTURES: 2400}
 
 
 def clock_origin(start: str, data: ExchangeData) -> int:
@@ -84,7 +83,7 @@ class LocalExchange:
 
     def _app(self, market: Market) -> web.Application:
         c = self.config
-        limit = c.weight_limit or BINANCE_WEIGHT_LIMITS[market]
+        limit = c.weight_limit or WEIGHT_LIMITS[market]
         self.limiters[market] = RateLimiter(limit, c.window_seconds, c.ban_after, c.ban_seconds)
         self.rest[market] = RestApi(market, self.market, self.limiters[market], c.faults, self.journal)
         self.streams[market] = StreamServer(market, self.market, c.faults, c.ping_seconds[market])

@@ -48,6 +48,7 @@ from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
 from framework.binance.intervals import bucket_close
 from framework.binance.intervals import bucket_open
+from framework.binance.limits import MESSAGE_LIMIT
 from framework.exchange.faults import FaultConfig
 from framework.exchange.market import LocalMarket
 from framework.exchange.tape import AggTrade
@@ -56,7 +57,6 @@ from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import Trade
 
 MAX_STREAMS = 1024
-MESSAGE_LIMIT = {Market.SPOT: 5, Market.FUTURES: 10}  # incoming messages per second per connection
 PONG_RATIO = {Market.SPOT: 60 / 20, Market.FUTURES: 600 / 180}  # pong timeout / ping interval
 KLINE_PUSH_MS = {Market.SPOT: 2_000, Market.FUTURES: 250}
 SPOT_1S_KLINE_PUSH_MS = 1_000

@@ -15,9 +15,7 @@ from framework.binance.endpoints import FUTURES_DATA_PERIODS
 from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
 from framework.binance.intervals import INTERVAL_MS
-
-DAY_MS = 86_400_000
-FUTURES_DATA_RETENTION_MS = 30 * DAY_MS
+from framework.binance.limits import FUTURES_DATA_RETENTION_MS
 
 
 class Paging(StrEnum):

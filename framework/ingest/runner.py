@@ -56,6 +56,7 @@ from framework.ingest.report import format_table
 from framework.ingest.targets import Target
 from framework.ingest.targets import target_for
 from framework.output import warn
+from framework.timeunits import NS_PER_MS
 
 log = logging.getLogger("framework.ingest")
 #: Pages are converted to Arrow in batches of at least this many rows (page by page, per-call overhead dominates;
@@ -65,7 +66,6 @@ CONVERT_ROWS = 25_000
 REPORT_ROWS = 50_000
 #: Converted batches a sink may have queued or in hand while the caller decodes more pages.
 INFLIGHT_BATCHES = 2
-NS = 1_000_000  # ns per ms
 #: How often a run waiting for another run's claim on a series looks again (s).
 CLAIM_POLL_S = 0.25
 
@@ -298,15 +298,15 @@ class Ingestor:
         self.fetched.setdefault(name, 0)
         shift = t.shift_ms
         # every output of the target must be complete: a kill between two of them refetches the span
-        wanted = ((lo + shift) * NS, (hi + shift) * NS + NS - 1)
+        wanted = ((lo + shift) * NS_PER_MS, (hi + shift) * NS_PER_MS + NS_PER_MS - 1)
         missing = merge_intervals(iv for s, _ in t.outputs for iv in self.store.missing(s, *wanted))
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
                           self.cfg.concurrency, columns=True)
         for a_ns, b_ns in missing:
             # held rows may end inside a ms (a run stopped by an exception writes up to its last row): id-paged
             # kinds refetch that ms, whose later trades are not held yet (dedupe drops the ones that are)
-            a_ms = (a_ns // NS if t.kind.paging is Paging.ID else -(-a_ns // NS)) - shift
-            b_ms = b_ns // NS - shift
+            a_ms = (a_ns // NS_PER_MS if t.kind.paging is Paging.ID else -(-a_ns // NS_PER_MS)) - shift
+            b_ms = b_ns // NS_PER_MS - shift
             if a_ms > b_ms:
                 continue
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
@@ -381,7 +381,7 @@ class Ingestor:
         if t.kind.paging is Paging.ID:
             report = self._id_report(t.series, name)
         else:
-            ts_ms = _int64(self.store.read_table(t.series, columns=["ts_init"]), "ts_init") // NS - t.shift_ms
+            ts_ms = _int64(self.store.read_table(t.series, columns=["ts_init"]), "ts_init") // NS_PER_MS - t.shift_ms
             report = SeriesReport.for_periods(name, ts_ms, t.step_ms or 1, lo, hi)
             if t.kind.retention_ms is not None and start_ms < lo:
                 report.note = "Binance serves only the last 30 days here; older history: ingest --from-files"
@@ -394,13 +394,13 @@ class Ingestor:
         first and last times come from the file footers)."""
         assert self.store is not None
         bounds = self.store.ts_bounds(series)
-        first, last = (None, None) if bounds is None else (bounds[0] // NS, bounds[1] // NS)
+        first, last = (None, None) if bounds is None else (bounds[0] // NS_PER_MS, bounds[1] // NS_PER_MS)
         pieces = self.store.iter_files(series, columns=["trade_id"], batch_rows=REPORT_ROWS)
         try:
             return SeriesReport.for_id_chunks(name, (np.sort(_int64(p, "trade_id")) for p in pieces), first, last)
         except ValueError:  # ids out of order across pieces: all at once
             table = self.store.read_table(series, columns=["ts_init", "trade_id"])
-            return SeriesReport.for_ids(name, np.sort(_int64(table, "trade_id")), _int64(table, "ts_init") // NS,
+            return SeriesReport.for_ids(name, np.sort(_int64(table, "trade_id")), _int64(table, "ts_init") // NS_PER_MS,
                                         None, None)
 
 

@@ -65,12 +65,12 @@ from framework.binance.http import BinanceRestClient
 from framework.data import parsing
 from framework.data import types
 from framework.data.instruments import BINANCE_VENUE
-from framework.data.types import NANOS_PER_MILLI
 from framework.data.types import fixed_raw
 from framework.ingest.kinds import KINDS
 from framework.live.config import BinanceFrameworkDataClientConfig
 from framework.live.feed import MarketFeed
 from framework.live.providers import BinanceFrameworkInstrumentProvider
+from framework.timeunits import NS_PER_MS
 
 #: REST-only series: custom type -> (ingest kind, rows -> objects)
 #: The REST-only series a client polls, by type: (ingest kind, page parser).
@@ -177,7 +177,7 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
         def on_trade(row: Any, filled: bool) -> None:
             publish(from_raw(iid, price_raw(row.p), pp, size_raw(row.q), sp,
-                             _SELLER if row.m else _BUYER, TradeId(str(row.a)), row.T * NANOS_PER_MILLI, now()))
+                             _SELLER if row.m else _BUYER, TradeId(str(row.a)), row.T * NS_PER_MS, now()))
 
         return on_trade
 
@@ -248,14 +248,14 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
         last = self._funding_last
 
         def on_mark(ev: Any) -> None:
-            ts_event, ts_init = ev.E * NANOS_PER_MILLI, now()
+            ts_event, ts_init = ev.E * NS_PER_MS, now()
             if "mark" in subs:
                 publish(MarkPriceUpdate(instrument_id, Price.from_str(ev.p), ts_event, ts_init))
             if "index" in subs:
                 publish(IndexPriceUpdate(instrument_id, Price.from_str(ev.i), ts_event, ts_init))
             if subs & {"funding", "funding_custom"} and last.get(symbol) != (ev.r, ev.T):
                 last[symbol] = (ev.r, ev.T)
-                next_ns = ev.T * NANOS_PER_MILLI
+                next_ns = ev.T * NS_PER_MS
                 if "funding" in subs:
                     publish(FundingRateUpdate(instrument_id, Decimal(ev.r), ts_event, ts_init,
                                               interval=hours * 60, next_funding_ns=next_ns))
@@ -352,7 +352,7 @@ def binance_ticker(ev: Any, instrument_id: InstrumentId, ts_init: int) -> Binanc
         weighted_avg_price=Decimal(ev.w), last_price=Decimal(ev.c), last_qty=Decimal(ev.Q),
         open_price=Decimal(ev.o), high_price=Decimal(ev.h), low_price=Decimal(ev.l), volume=Decimal(ev.v),
         quote_volume=Decimal(ev.q), open_time_ms=ev.O, close_time_ms=ev.C, first_id=ev.F, last_id=ev.L,
-        count=ev.n, ts_event=ev.E * NANOS_PER_MILLI, ts_init=ts_init,
+        count=ev.n, ts_event=ev.E * NS_PER_MS, ts_init=ts_init,
         **{name: _decimal(getattr(ev, field, None)) for name, field in _SPOT_TICKER_FIELDS},
     )
 

@@ -40,6 +40,7 @@ from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.binance.intervals import bucket_open
+from framework.binance.limits import MESSAGE_LIMIT
 from framework.binance.stream_schemas import KlineBar
 from framework.binance.stream_schemas import Reply
 from framework.binance.stream_schemas import StreamDecodeError
@@ -58,7 +59,6 @@ from framework.live.sequencer import GapFreeSequence
 log = logging.getLogger("framework.live.feed")
 
 #: Incoming messages per second per connection Binance allows (pings, pongs and SUBSCRIBE count).
-MESSAGE_LIMIT = {Market.SPOT: 5, Market.FUTURES: 10}
 MAX_STREAMS_PER_CONNECTION = 1024
 LIFETIME_S = 23.5 * 3600  # reopen before Binance's 24 h cut
 ID_PLAN_CHUNK = 1_000_000  # aggTrade ids per planned stretch of a gap fill

@@ -26,10 +26,10 @@ from framework.binance.http import BinanceRestClient
 from framework.catalog.arrow import raw_to_int
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
-from framework.data.types import NANOS_PER_MILLI
 from framework.data.types import fixed_raw
 from framework.ingest.fetch import Fetcher
 from framework.ingest.kinds import KINDS
+from framework.timeunits import NS_PER_MS
 
 log = logging.getLogger("framework.orderflow.restore")
 
@@ -70,7 +70,7 @@ def contiguous_from(trades: list[Trade], first_id: int) -> list[Trade]:
 def rest_trade(row: object, price_precision: int, size_precision: int) -> Trade:
     """A REST aggTrade row as the engine's tuple, exactly as the live TradeTick would count it."""
     amount = fixed_raw(row.p, price_precision) * fixed_raw(row.q, size_precision)  # type: ignore[attr-defined]
-    return row.a, row.T * NANOS_PER_MILLI, amount, not row.m  # type: ignore[attr-defined]
+    return row.a, row.T * NS_PER_MS, amount, not row.m  # type: ignore[attr-defined]
 
 
 async def restore_trades(
@@ -91,7 +91,7 @@ async def restore_trades(
     trades: list[Trade] = []
     if span is not None:
         if catalog is not None and Path(catalog).exists():
-            trades = contiguous_from(catalog_trades(catalog, instrument, since_ms * NANOS_PER_MILLI), span.lo)
+            trades = contiguous_from(catalog_trades(catalog, instrument, since_ms * NS_PER_MS), span.lo)
         next_id = trades[-1][0] + 1 if trades else span.lo
     else:  # nothing traded since since_ms: start from the newest trade's successor
         newest = await fetcher.newest_agg_trade()

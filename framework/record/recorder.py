@@ -70,8 +70,7 @@ from framework.values import format_duration_ms
 from framework.values import format_time_ms
 
 log = logging.getLogger("framework.record")
-NS = NS_PER_MS
-NS_PER_DAY = DAY_MS * NS
+NS_PER_DAY = DAY_MS * NS_PER_MS
 #: Recorded trades go into hour files, merged into the usual day file once the day is complete: a flush into
 #: a partial period rewrites that period's file, and a busy symbol's day file grows past a million rows
 #: (``benchmarks/bench_record.py``).
@@ -233,7 +232,7 @@ class Recorder:
         if held.last_ts is None:
             return False
         limit = self.cfg.max_backfill_ms
-        return limit is None or self._now_ms[market] - held.last_ts // NS <= limit
+        return limit is None or self._now_ms[market] - held.last_ts // NS_PER_MS <= limit
 
     async def _say_skipped(self, rec: Recording, market: Market, held: Holdings, what: str,
                            fill: dict[str, str]) -> None:
@@ -245,10 +244,10 @@ class Recorder:
             return
         end_ms = (await self.client.get(market, "time")).serverTime
         given = self.cfg.max_backfill
-        since = format_time_ms(held.last_ts // NS)
+        since = format_time_ms(held.last_ts // NS_PER_MS)
         command = ingest_command(market, start=since, end="now", catalog=self.cfg.catalog, offline=self.offline,
                                  offline_start=format_time_ms(end_ms), **fill)
-        ago = format_duration_ms(self._now_ms[market] - held.last_ts // NS, approx=True)
+        ago = format_duration_ms(self._now_ms[market] - held.last_ts // NS_PER_MS, approx=True)
         self.warn(f"{rec.name}: the catalog ends {since}, {ago} ago, "
                   f"more than max_backfill {given if isinstance(given, str) else f'{given:g}s'}: starting at the "
                   f"newest {what}; the gap stays in the gap report (fill it with `{command}`, or start record "
@@ -276,7 +275,7 @@ class Recorder:
         bar_type = parsing.kline_bar_type(inst.id, interval)
         bars, stats = kline_series(bar_type)
         held = self.store.holdings(bars)
-        last_open = None if held.last_ts is None else held.last_ts // NS - length  # bars are stamped at their close
+        last_open = None if held.last_ts is None else held.last_ts // NS_PER_MS - length  # bars are stamped at their close
 
         def bar_table(rows: list[Any]) -> pa.Table:
             return pa.Table.from_batches([parsing.bar_record_batch(rows, bar_type, inst)])
