@@ -25,6 +25,7 @@ from framework.binance.config import BinanceUrls
 from framework.binance.config import RetryConfig
 from framework.binance.credentials import Credentials
 from framework.binance.endpoints import Market
+from framework.binance.endpoints import UnknownParameter
 from framework.binance.endpoints import endpoint as lookup
 from framework.binance.http import BinanceClientError
 from framework.binance.http import BinanceRestClient
@@ -454,6 +455,23 @@ async def test_client_errors_are_one_readable_line() -> None:
         e = await client_error(client, SPOT, "klines", symbol="BTCUSDT")
         assert (e.status, e.code) == (400, -1102) and "'interval'" in e.msg
         assert "mandatory" in str(e).lower()
+
+
+async def test_a_misspelt_parameter_is_refused_before_sending_naming_the_closest() -> None:
+    # Binance ignores unknown parameters: "startime" would silently fetch the latest klines instead of the range.
+    async with exchange() as ex, client_for(ex) as client:
+        with pytest.raises(UnknownParameter) as err:
+            await client.request(SPOT, "klines", symbol="BTCUSDT", interval="1m", startime=0)
+        text = str(err.value)
+        assert "\n" not in text and "'startime'" in text and "did you mean 'startTime'?" in text
+        assert "/api/v3/klines" in text and err.value.exit_code == 2
+        with pytest.raises(UnknownParameter, match="it takes no parameters"):
+            await client.request(FUT, "ping", symbol="BTCUSDT")
+        with pytest.raises(UnknownParameter, match="did you mean 'fromId'"):
+            await client.request(FUT, "agg_trades", symbol="BTCUSDT", fromid=5)
+        # nothing reached the server: the next call's used weight is its own weight alone
+        answer = await client.request(SPOT, "avg_price", symbol="BTCUSDT")
+        assert used_header(answer) == lookup(SPOT, "avg_price").weight({})
 
 
 async def test_historical_trades_need_an_api_key() -> None:

@@ -7,6 +7,7 @@ Weights follow Binance's documentation (``../shared/docs/binance-api.md``).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from framework.binance import schemas as s
+from framework.errors import UsageError
 
 
 class Market(StrEnum):
@@ -135,8 +137,28 @@ class Endpoint:
     def key(self) -> str:
         return f"{self.market}.{self.name}"
 
-    def param(self, name: str) -> Param | None:
-        return next((p for p in self.params if p.name == name), None)
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Refuse a parameter the endpoint does not take, naming the closest one it does.
+
+        Binance silently ignores an unknown parameter, so a misspelt ``startime`` would fetch the wrong range.
+        """
+        names = [p.name for p in self.params]
+        for key in params:
+            if key not in names:
+                raise UnknownParameter(self, key)
+
+
+class UnknownParameter(UsageError, ValueError):
+    """A request parameter that the endpoint's row does not declare."""
+
+    def __init__(self, endpoint: Endpoint, name: str):
+        names = [p.name for p in endpoint.params]
+        by_lower = {n.lower(): n for n in names}
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+        hint = f"did you mean {by_lower[close[0]]!r}? " if close else ""
+        takes = f"it takes {', '.join(names)}" if names else "it takes no parameters"
+        super().__init__(f"{endpoint.market} {endpoint.name} ({endpoint.path}) has no parameter {name!r}: {hint}({takes})")
+        self.endpoint, self.name = endpoint, name
 
 
 SYMBOL = Param("symbol", Kind.SYMBOL, required=True)

@@ -166,6 +166,7 @@ class BinanceRestClient:
     async def request(self, market: Market | str, name: str, **params: Any) -> RestAnswer:
         """Call an endpoint; returns the exact body. Raises BinanceClientError / BinanceUnavailable."""
         ep = lookup(market, name)
+        ep.check_params(params)
         query = encode_params(params)
         weight = ep.weight(query)
         url = self.config.urls.http(ep.market) + ep.path
