@@ -57,3 +57,16 @@ def require_writable_folder(path: str | Path, what: str, *, option: str, create:
         raise error(f"{what} {folder} cannot be written: {e.strerror or e}{where}; choose another {option}, "
                     f"or {fix}") from None
     return folder
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

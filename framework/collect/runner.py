@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -37,6 +35,7 @@ from framework.collect.config import setting_name
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.output import require_writable_folder
+from framework.output import write_atomic
 
 log = logging.getLogger("framework.collect")
 
@@ -143,19 +142,6 @@ class StreamResult:
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dump(path: Path, retrieved_at: str, payload: bytes) -> None:

@@ -414,7 +414,7 @@ _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
 
 
 def write_report(reports: list[SeriesReport], path: Path) -> str:
-    from framework.collect.runner import write_atomic
+    from framework.output import write_atomic
 
     write_atomic(path, msgspec.json.format(msgspec.json.encode({"series": reports}), indent=2))
     return format_table(reports)
