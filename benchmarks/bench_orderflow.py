@@ -50,7 +50,7 @@ from framework.data.instruments import parse_instruments  # noqa: E402
 from framework.data.parsing import parse_agg_trades  # noqa: E402
 from framework.exchange.data import load_data  # noqa: E402
 from framework.exchange.market import LocalMarket  # noqa: E402
-from framework.exchange.market import MarketClock  # noqa: E402
+from framework.exchange.market_state import MarketClock  # noqa: E402
 from framework.orderflow.windows import TakerFlow  # noqa: E402
 from framework.orderflow.windows import quote_amount  # noqa: E402
 from framework.orderflow.windows import to_amount  # noqa: E402

@@ -24,7 +24,7 @@ from framework.exchange.data import ExchangeData
 from framework.exchange.data import load_data
 from framework.exchange.faults import FaultConfig
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import MarketClock
+from framework.exchange.market_state import MarketClock
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 

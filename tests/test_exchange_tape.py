@@ -23,10 +23,10 @@ from framework.binance.intervals import INTERVAL_MS
 from framework.binance.intervals import bucket_close
 from framework.binance.intervals import bucket_open
 from framework.exchange.data import load_data
-from framework.exchange.market import Formats
+from framework.exchange.formats import Formats
+from framework.exchange.formats import rescale_units
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import MarketClock
-from framework.exchange.market import rescale_units
+from framework.exchange.market_state import MarketClock
 from framework.exchange.tape import Kline
 from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import fmt_units

@@ -29,7 +29,7 @@ from framework.data.instruments import parse_instruments
 from framework.data.parsing import parse_agg_trades
 from framework.exchange.data import load_data
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import MarketClock
+from framework.exchange.market_state import MarketClock
 from framework.exchange.tape import SymbolTape
 from framework.orderflow.types import OrderFlowUpdate
 from framework.orderflow.types import subscribe_order_flow

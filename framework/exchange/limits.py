@@ -18,7 +18,7 @@ from dataclasses import field
 
 from framework.binance.endpoints import FAMILY_LIMITS
 from framework.binance.endpoints import Family
-from framework.exchange.market import ApiError
+from framework.exchange.market_state import ApiError
 
 TOO_MANY = "Too many requests; current request has limited."
 BANNED = "Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live updates to avoid bans."

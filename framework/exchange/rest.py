@@ -17,11 +17,11 @@ from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Endpoint
 from framework.binance.endpoints import Kind
 from framework.binance.endpoints import Market
+from framework.exchange.data import MarketData
 from framework.exchange.faults import FaultConfig
 from framework.exchange.limits import RateLimiter
-from framework.exchange.market import ApiError
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import recorded
+from framework.exchange.market_state import ApiError
 
 JSON = "application/json;charset=UTF-8"
 _SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -36,6 +36,14 @@ class Served:
     query: str
     status: int
     body: bytes
+
+
+def recorded(data: MarketData, name: str) -> bytes:
+    """The recorded body ``name`` served byte for byte, or the 404 that says it is missing."""
+    raw = data.snapshot_bytes(name)
+    if raw is None:
+        raise ApiError(404, -1000, f"No recorded data for {name} in {data.root}")
+    return raw
 
 
 def _illegal(name: str, legal: str) -> ApiError:

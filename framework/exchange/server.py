@@ -27,7 +27,7 @@ from framework.exchange.data import load_data
 from framework.exchange.faults import FaultConfig
 from framework.exchange.limits import RateLimiter
 from framework.exchange.market import LocalMarket
-from framework.exchange.market import MarketClock
+from framework.exchange.market_state import MarketClock
 from framework.exchange.rest import RestApi
 from framework.exchange.rest import Served
 from framework.exchange.streams import StreamServer
