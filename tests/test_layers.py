@@ -2,7 +2,8 @@
 
 A package may import only packages of a lower layer (and, where listed, a named peer); nothing but the commands,
 the CLI, benchmarks and tests imports the local exchange; there is no import cycle between modules; and no module
-is much over 500 lines. Imports inside functions count too: a lazy import is still a dependency.
+is much over 500 lines. Imports inside functions count too (a lazy import is still a dependency); imports under
+``if TYPE_CHECKING:`` do not (they never run).
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
     """Module -> the project modules it imports (``from a.b import c`` counts as ``a.b.c`` when that is a module)."""
     edges: dict[str, set[str]] = defaultdict(set)
     for name, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:  # ``if TYPE_CHECKING:`` imports are for annotations, not run
+                continue
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
@@ -63,6 +68,10 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
             elif isinstance(node, ast.Import):
                 edges[name].update(a.name for a in node.names if a.name in mods)
     return edges
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
 def unit(module: str) -> str:
