@@ -15,8 +15,9 @@ from framework.commands import local_exchange
 from framework.commands import plot
 from framework.commands import record
 from framework.commands import report
+from framework.commands import serve
 
-COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, live, catalog)
+COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, live, catalog, serve)
 
 
 def parser() -> argparse.ArgumentParser:

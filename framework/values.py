@@ -216,6 +216,25 @@ def parse_port(value: Any, what: str = "--port") -> int:
     return int(number)
 
 
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                       r"[A-Za-z0-9])?)*$")
+
+
+def parse_host(value: Any, what: str = "--host") -> str:
+    """An address to listen on: an IPv4/IPv6 address or a host name (no scheme, no port)."""
+    import ipaddress
+
+    text = str(value).strip() if isinstance(value, str) else ""
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(text):
+        raise BadValue(f"{what}: {value!r} is not an address to listen on; give an IP address or a host name "
+                       "without scheme or port, e.g. 127.0.0.1 (port: --port)")
+    return text
+
+
 # -- Binance names ------------------------------------------------------------------------------------------
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}(_[0-9]{6})?$")
