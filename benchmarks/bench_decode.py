@@ -39,10 +39,10 @@ if str(ROOT) not in sys.path:
 
 from framework.binance import schemas as rest  # noqa: E402
 from framework.binance.endpoints import Market  # noqa: E402
+from framework.binance.stream_decoder import StreamDecoder  # noqa: E402
 from framework.binance.stream_schemas import FuturesTradeEvent  # noqa: E402
 from framework.binance.stream_schemas import SpotAggTradeEvent  # noqa: E402
-from framework.binance.stream_schemas import StreamDecoder  # noqa: E402
-from framework.binance.stream_schemas import payload_type  # noqa: E402
+from framework.binance.streams import payload_type  # noqa: E402
 
 RSS_OURS_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before nautilus_trader is imported
 

@@ -17,6 +17,8 @@ import pytest
 
 from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
+from framework.binance.stream_decoder import StreamDecodeError
+from framework.binance.stream_decoder import StreamDecoder
 from framework.binance.stream_schemas import ContinuousKlineEvent
 from framework.binance.stream_schemas import ForceOrderEvent
 from framework.binance.stream_schemas import FuturesAggTradeEvent
@@ -36,10 +38,12 @@ from framework.binance.stream_schemas import SpotDepthEvent
 from framework.binance.stream_schemas import SpotPartialDepthEvent
 from framework.binance.stream_schemas import SpotTicker24hrEvent
 from framework.binance.stream_schemas import SpotTradeEvent
-from framework.binance.stream_schemas import StreamDecodeError
-from framework.binance.stream_schemas import StreamDecoder
-from framework.binance.stream_schemas import payload_type
-from framework.binance.stream_schemas import stream_kind
+from framework.binance.streams import EVENT_TYPES
+from framework.binance.streams import STREAMS
+from framework.binance.streams import futures_category
+from framework.binance.streams import parse_stream
+from framework.binance.streams import payload_type
+from framework.binance.websocket import stream_url
 from tests.conftest import FIXTURES
 
 DATASETS = FIXTURES / "datasets"
@@ -106,9 +110,9 @@ def check_lines(market: Market, lines: list[bytes]) -> int:
             continue
         stream, event = combined.decode(line)
         assert stream == expected["stream"]
-        kind = stream_kind(stream)
-        assert kind is not None and not kind[1]
-        assert type(event) is EXPECTED_TYPE[market, kind[0]], (stream, type(event))
+        parsed = parse_stream(stream, market)
+        assert parsed is not None and not parsed.array
+        assert type(event) is EXPECTED_TYPE[market, parsed.kind.name], (stream, type(event))
         assert_same(event, expected["data"])
         assert combined.decode(line.decode()) == (stream, event)  # text frames too
         payload = payload_of(line)
@@ -212,8 +216,47 @@ def test_stream_capture(market: Market, relpath: str, count: int) -> None:
         ("btcusdt@", None),
     ],
 )
-def test_stream_kind(stream: str, kind: tuple[str, bool] | None) -> None:
-    assert stream_kind(stream) == kind
+def test_parse_stream(stream: str, kind: tuple[str, bool] | None) -> None:
+    parsed = [p for m in Market if (p := parse_stream(stream, m)) is not None]
+    assert {(p.kind.name, p.array) for p in parsed} == ({kind} if kind else set())
+
+
+def test_every_grammar_form_of_the_table_parses_to_its_row() -> None:
+    """The grammar the table prints (``<symbol>@kline_<interval>[@+08:00]``) is the one ``parse_stream`` reads."""
+    for kind in STREAMS:
+        for market in kind.markets:
+            params = (kind.param_values or {}).get(market, (None,))
+            for form in kind.grammar:
+                base = form.split("[")[0].replace("<symbol>", "btcusdt").replace("<pair>_<contractType>",
+                                                                                   "btcusdt_perpetual")
+                for param in params:
+                    name = base.replace(f"<{kind.param}>", param) if param else base
+                    for option in ("", *kind.options):
+                        parsed = parse_stream(name + option, market)
+                        assert parsed is not None and parsed.kind is kind, (name + option, market)
+                        assert (parsed.param, parsed.options) == (param, option)
+                        assert parsed.array == (form.startswith("!") and kind.all_market_list)
+                        assert parsed.payload_type is not None
+        for market in set(Market) - kind.markets:  # a stream of the other market only
+            assert parse_stream(kind.grammar[0].split("[")[0].replace("<symbol>", "btcusdt"), market) is None
+
+
+@pytest.mark.parametrize(("stream", "category"), [
+    ("btcusdt@bookTicker", "public"), ("!bookTicker", "public"), ("btcusdt@depth", "public"),
+    ("btcusdt@depth@100ms", "public"), ("btcusdt@depth20@100ms", "public"),
+    ("btcusdt@aggTrade", "market"), ("btcusdt@kline_1m", "market"), ("btcusdt@markPrice@1s", "market"),
+    ("!forceOrder@arr", "market"), ("btcusdt@nothing", "market"),
+])
+def test_usd_m_path_of_a_stream(stream: str, category: str) -> None:
+    assert futures_category(stream) == category
+    assert stream_url(FUT, "ws://h", [stream]) == f"ws://h/{category}/stream?streams={stream}"
+
+
+def test_event_types_come_from_the_table() -> None:
+    assert EVENT_TYPES[SPOT]["4hTicker"] is RollingTickerEvent
+    assert EVENT_TYPES[FUT]["depthUpdate"] is FuturesDepthEvent
+    assert "bookTicker" not in EVENT_TYPES[SPOT]  # spot's bookTicker carries no "e"
+    assert EVENT_TYPES[FUT]["bookTicker"] is FuturesBookTickerEvent
 
 
 def test_payload_type_by_market() -> None:

@@ -30,8 +30,8 @@ from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
 from framework.binance.endpoints import endpoint
 from framework.binance.intervals import INTERVAL_MS
-from framework.binance.stream_schemas import StreamDecodeError
-from framework.binance.stream_schemas import StreamDecoder
+from framework.binance.stream_decoder import StreamDecodeError
+from framework.binance.stream_decoder import StreamDecoder
 from framework.catalog.arrow import BUYER
 from framework.catalog.arrow import FIXED_PRECISION
 from framework.catalog.arrow import decimal_column

@@ -1,7 +1,7 @@
 """Binance market-stream connections: URLs, frames as received, reconnects with jittered backoff.
 
 Frames are handed on as the exact bytes received with the local receive time, so recorders can keep
-them verbatim and decoders (``stream_schemas``) parse them on the hot path.
+them verbatim and decoders (``stream_decoder``) parse them on the hot path.
 """
 
 from __future__ import annotations
@@ -18,20 +18,16 @@ from dataclasses import dataclass
 import aiohttp
 
 from framework.binance.endpoints import Market
+from framework.binance.streams import futures_category
 
 log = logging.getLogger("framework.binance.websocket")
 
-# Since 2026-04 USD-M streams are split by path: /public for book data, /market for the rest.
-_PUBLIC_SUFFIXES = ("@bookTicker", "@depth")
-
-
-def futures_category(stream: str) -> str:
-    """``public`` or ``market``: the USD-M path a stream lives under."""
-    return "public" if any(s in stream for s in _PUBLIC_SUFFIXES) or stream == "!bookTicker" else "market"
-
 
 def stream_url(market: Market | str, base: str, streams: Sequence[str], combined: bool = True) -> str:
-    """The connection URL for ``streams`` on ``market`` (combined ``/stream?streams=`` or raw ``/ws/``)."""
+    """The connection URL for ``streams`` on ``market`` (combined ``/stream?streams=`` or raw ``/ws/``).
+
+    USD-M streams are split by path since 2026-04; the stream table says which (``streams.futures_category``).
+    """
     if not streams:
         raise ValueError("no stream to connect to")
     prefix = ""

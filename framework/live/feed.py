@@ -41,13 +41,13 @@ from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.binance.intervals import bucket_open
 from framework.binance.limits import MESSAGE_LIMIT
+from framework.binance.stream_decoder import StreamDecodeError
+from framework.binance.stream_decoder import StreamDecoder
 from framework.binance.stream_schemas import KlineBar
 from framework.binance.stream_schemas import Reply
-from framework.binance.stream_schemas import StreamDecodeError
-from framework.binance.stream_schemas import StreamDecoder
+from framework.binance.streams import futures_category
 from framework.binance.websocket import StreamConnection
 from framework.binance.websocket import StreamRefused
-from framework.binance.websocket import futures_category
 from framework.binance.websocket import stream_url
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
