@@ -48,6 +48,8 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
 
 
 def url_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    """The four URL overrides given on the command line (None where not given), keyed as ``BinanceUrls``'
+    fields."""
     return {field: getattr(args, f"url_{field}", None) for field in URL_FLAGS}
 
 
@@ -80,6 +82,8 @@ def binance_urls(args: argparse.Namespace, yaml_urls: dict[str, Any] | None = No
 
 
 def setup_logging(level: str | None = None) -> None:
+    """Python logging to stderr at ``level``, else ``LOG_LEVEL``, else INFO; an unknown level is a
+    ``UsageError``."""
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     if level not in logging.getLevelNamesMapping():
         raise UsageError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")

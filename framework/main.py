@@ -21,6 +21,7 @@ COMMANDS = (collect, ingest, local_exchange, backtest, plot, report, record, liv
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``python -m framework.main`` parser, with every command of ``COMMANDS`` as a subcommand."""
     p = argparse.ArgumentParser(
         prog="python -m framework.main",
         description="Binance spot + USD-M research and trading framework on NautilusTrader.",
@@ -44,6 +45,7 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's) and run the chosen command; returns the exit code."""
     args = parser().parse_args(argv)
     return run_command(args.func, args)
 

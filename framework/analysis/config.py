@@ -125,6 +125,8 @@ class PlotConfig(SourceConfig, frozen=True):
     bucket: str | int | float | None = None
 
     def check_source(self) -> PlotConfig:
+        """The base checks, then the chart names and the bucket: a wrong one is refused before anything is
+        read."""
         checked = super().check_source()
         self.chart_names()
         checked.bucket_ms()
@@ -137,6 +139,8 @@ class PlotConfig(SourceConfig, frozen=True):
         return parse_duration_ms(self.bucket, "--bucket")
 
     def chart_names(self) -> tuple[str, ...]:
+        """The charts to draw, once each in the order given (``all``: every one); an unknown name is a
+        ``BadValue``."""
         names = CHART_NAMES if "all" in self.charts else self.charts
         unknown = [n for n in names if n not in CHART_NAMES]
         if unknown:
@@ -152,6 +156,7 @@ class ReconcileConfig(SourceConfig, frozen=True):
     out: str = "reports"
 
     def check_source(self) -> ReconcileConfig:
+        """The base checks, after refusing a ``--stream-frames`` file that does not exist."""
         if self.stream_frames is not None and not Path(self.stream_frames).is_file():
             raise UsageError(f"--stream-frames {self.stream_frames}: no such file; pass a JSON Lines file of "
                              "aggTrade stream frames")

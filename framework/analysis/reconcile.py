@@ -61,6 +61,7 @@ class Reconciliation:
 
     @property
     def clean(self) -> bool:
+        """Every compared bar matches and no bar or aggTrade id is missing (the command then exits 0)."""
         return self.summary["match_rate"] == 1.0 and not self.summary["missing_in_stream"] \
             and not self.summary["missing_in_rest"] and not self.summary["aggtrade_id_gaps"]
 

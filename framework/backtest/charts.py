@@ -83,6 +83,8 @@ def candles(ohlc: pd.DataFrame, fills: list[Fill], title: str, path: Path) -> No
 
 
 def equity(curve: pd.DataFrame, title: str, path: Path) -> None:
+    """The equity curve over its drawdown (%) as a PNG at ``path`` (``curve``: ``reports.equity_curve``'s
+    frame)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot(curve.index, curve["equity"], color="tab:blue", lw=1)
     top.set_ylabel("equity")

@@ -55,6 +55,7 @@ class FundingPayment:
     currency: str
 
     def row(self) -> dict[str, str | int]:
+        """This payment as a row of the funding ledger: decimals as exact strings, ``ts`` as an int."""
         return {k: (v if isinstance(v, int) else str(v)) for k, v in asdict(self).items()}
 
 
@@ -78,6 +79,7 @@ class FundingSettlement(SimulationModule):
         self.payments: list[FundingPayment] = []
 
     def register_venue(self, exchange) -> None:  # noqa: ANN001 - SimulatedExchange (Cython)
+        """Nautilus hook: attach to the venue, then load the funding schedule from the catalog."""
         super().register_venue(exchange)
         self._load()
 
@@ -97,6 +99,7 @@ class FundingSettlement(SimulationModule):
         return self._schedule[self._next].funding_time if self._next < len(self._schedule) else NEVER
 
     def process(self, ts_now: int) -> None:
+        """Nautilus hook, after every timestamp: settle the schedule's rows due at or before ``ts_now``."""
         if ts_now < self._next_ts:
             return
         while self._next < len(self._schedule) and self._schedule[self._next].funding_time <= ts_now:
@@ -142,9 +145,11 @@ class FundingSettlement(SimulationModule):
         return (bid.as_decimal() + ask.as_decimal()) / 2
 
     def log_diagnostics(self, logger) -> None:  # noqa: ANN001 - Nautilus Logger
+        """Nautilus hook at the end of a run: log the number of payments and their net amount."""
         paid = sum((p.amount for p in self.payments), Decimal(0))
         logger.info(f"Funding: {len(self.payments)} payments, net {paid:f}")
 
     def reset(self) -> None:
+        """Nautilus hook on an engine reset: drop the payments and start the schedule again from the top."""
         self.payments = []
         self._rewind()

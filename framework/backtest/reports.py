@@ -33,6 +33,8 @@ DAY_NS = 86_400_000_000_000
 
 @dataclass
 class Fill:
+    """One fill, as floats, for the equity curve and candle chart: signed quantity (buy > 0), price, fee."""
+
     ts: int
     instrument_id: str
     signed_qty: float
@@ -60,6 +62,7 @@ def write_frame(df: pd.DataFrame, out: Path, name: str) -> None:
 
 
 def write_reports(trader, venue, out: Path) -> dict[str, pd.DataFrame]:  # noqa: ANN001 - Nautilus Trader, Venue
+    """Nautilus's fills, orders, positions and account reports as CSV + JSON in ``out``; returns them."""
     frames = {
         "fills": trader.generate_order_fills_report(),
         "orders": trader.generate_orders_report(),
@@ -72,6 +75,8 @@ def write_reports(trader, venue, out: Path) -> dict[str, pd.DataFrame]:  # noqa:
 
 
 def write_funding(payments: list[FundingPayment], out: Path) -> pd.DataFrame:
+    """The funding ledger (one row per payment, with a UTC ``time``) as ``funding.csv`` + ``.json``; returns
+    it."""
     columns = list(FundingPayment.__dataclass_fields__)
     df = pd.DataFrame([p.row() for p in payments], columns=columns)
     df.insert(0, "time", pd.to_datetime(df["ts"].astype("int64"), unit="ns", utc=True))

@@ -33,9 +33,11 @@ class BinanceUrls(NautilusConfig, frozen=True):
     futures_ws: str = "wss://fstream.binance.com"
 
     def http(self, market: Market) -> str:
+        """The REST base URL requests to ``market`` go to."""
         return self.spot_http if market is Market.SPOT else self.futures_http
 
     def ws(self, market: Market) -> str:
+        """The stream base URL ``market``'s websocket connections open under."""
         return self.spot_ws if market is Market.SPOT else self.futures_ws
 
     @classmethod

@@ -9,6 +9,9 @@ from dataclasses import field
 
 @dataclass(frozen=True)
 class Credentials:
+    """The optional API key and secret; the key goes only to endpoints whose row sets ``api_key`` (spot
+    historicalTrades)."""
+
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
 

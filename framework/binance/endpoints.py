@@ -21,6 +21,8 @@ from framework.errors import UsageError
 
 class Market(StrEnum):
     SPOT = "spot"
+    """Which Binance market: spot or USD-M futures (the value is the name flags, configs and folders use)."""
+
     FUTURES = "futures"
 
 
@@ -41,6 +43,8 @@ class Kind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
+    """One query parameter of an endpoint: how it is checked and encoded, if required, an ENUM's choices."""
+
     kind: Kind
     required: bool = False
     choices: tuple[str, ...] = ()
@@ -57,11 +61,13 @@ class Limit:
 
     def valid(self, value: int) -> bool:
         if self.allowed:
+        """Whether ``value`` is a ``limit`` the endpoint accepts."""
             return value in self.allowed
         return self.minimum <= value <= self.maximum
 
     def describe(self) -> str:
         if self.allowed:
+        """The accepted limits as Binance's error message shows them: the allowed values, or ``min, max``."""
             return ", ".join(map(str, self.allowed))
         return f"{self.minimum}, {self.maximum}"
 
@@ -71,6 +77,7 @@ Weight = Callable[[Mapping[str, Any]], int]
 
 def fixed(w: int) -> Weight:
     return lambda params: w
+    """A weight that does not depend on the parameters."""
 
 
 def by_limit(steps: tuple[tuple[int, int], ...], default: int) -> Weight:
@@ -136,6 +143,7 @@ class Endpoint:
     @property
     def key(self) -> str:
         return f"{self.market}.{self.name}"
+        """``<market>.<name>``: the endpoint's key in ``BY_KEY``."""
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Refuse a parameter the endpoint does not take, naming the closest one it does.

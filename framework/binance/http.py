@@ -141,12 +141,14 @@ class BinanceRestClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the HTTP session if the client opened it (a session passed in is left to its owner)."""
         if self._session is not None and self._own_session:
             await self._session.close()
         self._session = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session requests go through, opened on first use with the configured timeout."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
             self._session = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)

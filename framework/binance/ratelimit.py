@@ -90,6 +90,7 @@ class WeightLimiter:
 
     @property
     def limit(self) -> int:
+        """The window's weight limit as Binance announces it (``budget`` is what we let ourselves spend)."""
         return self._limit
 
     @property
@@ -105,6 +106,7 @@ class WeightLimiter:
 
     @property
     def used(self) -> int:
+        """Weight spent in the current window: our reservations, raised to the server's count."""
         self._roll(self.clock())
         return self._used
 
@@ -169,6 +171,7 @@ class RequestLimiter:
         self._sent: deque[float] = deque()
 
     async def acquire(self) -> None:
+        """Wait until one more request fits in the sliding window, then count it."""
         while True:
             now = self.clock()
             while self._sent and self._sent[0] <= now - self.window_s:

@@ -114,6 +114,8 @@ def check_plan(cfg: CollectConfig) -> None:
 
 @dataclass
 class CallResult:
+    """One call of the plan as ``metrics.json`` and the summary table report it."""
+
     market: str
     name: str
     path: str
@@ -131,6 +133,8 @@ class CallResult:
 
 @dataclass
 class StreamResult:
+    """The rolling-ticker stream capture as ``metrics.json`` and the summary table report it."""
+
     stream: str
     url: str
     frames: int
@@ -141,10 +145,12 @@ class StreamResult:
 
 
 def utc_now_iso() -> str:
+    """Now as ISO 8601 UTC with milliseconds and ``Z``: the ``retrieved_at`` of dumps and metrics."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dump(path: Path, retrieved_at: str, payload: bytes) -> None:
+    """Write ``{"retrieved_at": ..., "payload": <the body, byte for byte>}`` to ``path`` atomically."""
     write_atomic(path, msgspec.json.encode({"retrieved_at": retrieved_at, "payload": msgspec.Raw(payload)}))
 
 
@@ -166,6 +172,8 @@ class Collector:
         self.client = client or BinanceRestClient(BinanceHttpConfig(urls=urls))
 
     async def run(self) -> tuple[list[CallResult], list[StreamResult]]:
+        """Check the plan, the output folder and the symbols, make every call and the stream capture, write
+        ``metrics.json``; returns the call and stream results."""
         try:
             check_plan(self.cfg)
             require_writable_folder(self.out, "output folder", option="--out or OUTPUT_DIR", create=False,

@@ -23,6 +23,7 @@ SHOWN = ("total_pnl", "total_return", "trading_pnl", "fees", "funding_paid", "sh
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``backtest`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("backtest", help=HELP, description=HELP + ". Writes reports, summary and charts.")
     p.add_argument("config", help="YAML, e.g. configs/backtest/ema_cross.yaml")
     p.add_argument("--out", type=Path, help="run folder (default runs/<name>)")
@@ -37,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the YAML's backtest (or sweep) into its run folder and print the key figures (or the ranking)."""
     setup_logging(args.log_level)
     source = args.config
     raw = read_yaml(source, "backtest")

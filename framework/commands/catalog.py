@@ -21,6 +21,7 @@ NS_PER_MS = 1_000_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``catalog check|repair`` and its ``--catalog`` flag (``run`` is its action)."""
     p = sub.add_parser("catalog", help=HELP, description=HELP + ". check exits 1 when anything is wrong; "
                        "repair removes empty files and leftover temporaries and names the damaged files with "
                        "the command that fetches their span again.")
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check or repair the ``--catalog`` folder; a problem left is a ``FrameworkError`` (exit 1)."""
     root = Path(parse_catalog(args.catalog, "--catalog"))
     if not root.is_dir():
         raise UsageError(f"--catalog: {root} is not a folder; give the catalog folder (e.g. catalog)")

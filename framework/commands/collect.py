@@ -26,6 +26,7 @@ HELP = "call every public endpoint (14 spot, 26 USD-M) and a rolling-ticker stre
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``collect`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("collect", help=HELP, description=HELP + ". Settings: flags > environment > YAML > defaults.")
     p.add_argument("config", nargs="?", help="YAML settings, e.g. configs/collect/default.yaml")
     p.add_argument("--out", dest="output_dir", help="output folder (env OUTPUT_DIR, default outputs)")
@@ -44,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Collect with the layered settings, print the summary table, draw the plots if asked; 1 when a call or
+    the stream capture failed."""
     yaml_values = read_yaml(args.config)
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "func", "command")}
     cfg: CollectConfig = layered(

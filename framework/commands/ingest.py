@@ -34,6 +34,7 @@ HELP = "fetch Binance history the catalog is missing (klines, aggTrades, funding
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``ingest`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("ingest", help=HELP, description=HELP + ". Re-running fetches only what is missing.")
     p.add_argument("config", nargs="?", help="YAML, e.g. configs/ingest/btc_futures.yaml")
     p.add_argument("--catalog", help="catalog folder (default: the config's, else catalog/)")
@@ -58,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> IngestConfig:
+    """The checked ``IngestConfig`` of the YAML and the flags (a one-off ``--market`` selection replaces the
+    YAML's markets)."""
     raw = read_yaml(args.config, "ingest")
     if args.from_files:
         raw.setdefault("markets", {})
@@ -106,6 +109,7 @@ _UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUO
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fetch what the catalog is missing (or import ``--from-files``), then write and print the gap report."""
     cfg = build_config(args)
     setup_logging(args.log_level)
     try:

@@ -32,6 +32,7 @@ RUNS = Path("runs") / "live"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``live`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("live", help=HELP, description=HELP + ". Stops at --duration or on SIGINT/SIGTERM.")
     p.add_argument("config", help="YAML, e.g. configs/live/paper_futures.yaml")
     p.add_argument("--duration", metavar="DURATION", help="stop after this long: seconds or 90s, 15m, 6h "
@@ -80,6 +81,8 @@ def _run_folder(out: Path | None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check every setting, run the paper-trading node until ``--duration`` or a signal, print its summary;
+    an engine failure is a ``FrameworkError`` (exit 1)."""
     from framework.live.checks import LOG_LEVELS
     from framework.live.node import check_instruments_listed
     from framework.live.node import load_paper_config

@@ -28,6 +28,7 @@ HELP = "serve Binance spot + USD-M REST and streams on loopback from recorded da
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``local-exchange`` command, its server flags and fault drills (``run`` is its action)."""
     p = sub.add_parser("local-exchange", help=HELP, description=HELP + ". Prints one JSON line with its URLs, "
                        "then serves until SIGINT/SIGTERM.")
     p.add_argument("config", nargs="?", help="YAML settings (keys as the long flags, e.g. configs/local-exchange/drill.yaml)")
@@ -94,6 +95,7 @@ def build_config(args: argparse.Namespace) -> ExchangeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve the local exchange until SIGINT/SIGTERM, after printing its URLs as one JSON line."""
     config = build_config(args)
     try:
         exchange = LocalExchange(config)

@@ -20,6 +20,7 @@ HELP = "draw the dashboards (spot, futures, basis, correlation, microstructure) 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``plot`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("plot", help=HELP, description=HELP + ", from a collect output folder or the catalog. "
                        "A chart with no data is not drawn; when no chart has data the command says what is missing "
                        "and which command fills it (exit 1).")
@@ -34,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Draw the charts asked, print where each went, and warn about missing data with the command that fills
+    it; 1 when no chart has data."""
     cfg: PlotConfig = load(PlotConfig, args, "plot")
     names = cfg.chart_names()
     setup_logging(args.log_level or "WARNING")

@@ -34,6 +34,7 @@ _OFFLINE_FLAGS = ("speed", "seed", "drop_ws_every", "malformed_frame_rate")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``record`` command and its flags (``run`` is its action)."""
     p = sub.add_parser("record", help=HELP, description=HELP + ". Stops on SIGINT/SIGTERM or after --duration; "
                        "a restart resumes after what the catalog holds.")
     p.add_argument("config", help="YAML, e.g. configs/record/btc_futures.yaml")
@@ -98,6 +99,7 @@ def exchange_kwargs(cfg: RecordConfig) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Record into the catalog until ``--duration`` or SIGINT/SIGTERM, then print the summary."""
     cfg = build_config(args)
     setup_logging(args.log_level)
     check_catalog(cfg.catalog)  # before the local exchange starts or any stream opens

@@ -18,6 +18,7 @@ HELP = "reports: reconcile (REST klines vs bars rebuilt from aggTrades: OHLCV, m
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``report`` command and its one report, ``reconcile``, with its flags."""
     p = sub.add_parser("report", help=HELP, description=HELP + ".")
     reports = p.add_subparsers(dest="report", metavar="<report>", required=True)
     r = reports.add_parser(
@@ -37,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
+    """``report reconcile``: write the JSON, CSV and PNG and print the table; 0 when every bar matches,
+    else 1."""
     cfg: ReconcileConfig = load(ReconcileConfig, args, "report reconcile", skip=("report", "all_bars"))
     setup_logging(args.log_level or "WARNING")
     from framework.analysis import reconcile

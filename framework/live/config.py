@@ -36,12 +36,15 @@ class BinanceFrameworkDataClientConfig(LiveDataClientConfig, frozen=True):
 
     @property
     def binance_market(self) -> Market:
+        """The ``market`` setting as the ``Market`` the endpoint table and the URLs are keyed by."""
         return Market(self.market)
 
     def http_url(self) -> str:
+        """This market's REST base URL: ``base_url_http``, else the one of ``urls`` (default: resolved)."""
         return self.base_url_http or (self.urls or BinanceUrls.resolve()).http(self.binance_market)
 
     def ws_url(self) -> str:
+        """This market's stream base URL: ``base_url_ws``, else the one of ``urls`` (default: resolved)."""
         return self.base_url_ws or (self.urls or BinanceUrls.resolve()).ws(self.binance_market)
 
     def resolved_urls(self) -> BinanceUrls:

@@ -31,6 +31,7 @@ class BinanceFrameworkDataClientFactory(LiveDataClientFactory):
         cache: Cache,
         clock: LiveClock,
     ) -> BinanceFrameworkDataClient:
+        """Nautilus hook: the market's data client with its own REST client and instrument provider."""
         if config.market not in ("spot", "futures"):
             raise ValueError(f"data client {name}: market must be spot or futures, got {config.market!r}")
         rest = BinanceRestClient(BinanceHttpConfig(urls=config.resolved_urls()), Credentials.from_env())

@@ -281,6 +281,7 @@ class MarketFeed:
                 "(with --offline only symbols with a recorded tape stream)")
 
     async def stop(self) -> None:
+        """Close every connection and cancel its readers and any running gap fill."""
         self._running = False
         for shard in self._shards:
             if shard.conn is not None:
@@ -298,10 +299,12 @@ class MarketFeed:
 
     @property
     def connections(self) -> int:
+        """Websocket connections open now."""
         return sum(1 for s in self._shards if s.conn is not None)
 
     @property
     def reconnects(self) -> int:
+        """Reconnects over the feed's life, those of connections already closed included."""
         return self._past_reconnects + sum(s.conn.reconnects for s in self._shards if s.conn is not None)
 
     @property

@@ -53,6 +53,8 @@ class LatencyMonitor:
         self._streams: dict[str, _StreamLatency] = {}
 
     def observe(self, stream: str, recv_ns: int, event_ms: int) -> None:
+        """Record one frame's latency (hot path); warn, throttled, when it has grown ``warn_ms`` above its
+        floor."""
         s = self._streams.get(stream)
         if s is None:
             s = self._streams[stream] = _StreamLatency()
@@ -74,6 +76,7 @@ class LatencyMonitor:
                             self.warn_ms)
 
     def stats(self, stream: str) -> LatencyStats | None:
+        """The latency figures of ``stream`` over its last ``WINDOW`` frames; None before its first frame."""
         s = self._streams.get(stream)
         if s is None or s.n == 0:
             return None
@@ -82,4 +85,5 @@ class LatencyMonitor:
         return LatencyStats(stream, s.n, s.last, float(p50), float(p99), s.max)
 
     def all_stats(self) -> list[LatencyStats]:
+        """The latency figures of every stream seen, in stream-name order."""
         return [st for name in sorted(self._streams) if (st := self.stats(name)) is not None]

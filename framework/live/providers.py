@@ -22,6 +22,8 @@ class BinanceFrameworkInstrumentProvider(InstrumentProvider):
         self.fees = fees
 
     async def load_all_async(self, filters: dict | None = None) -> None:
+        """Nautilus hook: every instrument of the market's exchangeInfo, with its currencies (the
+        announced weight limit is adopted on the way)."""
         info = await self.client.get(self.market, "exchange_info")
         self.client.apply_rate_limits(self.market, info)
         for inst in parse_instruments(self.market, info, self.fees):

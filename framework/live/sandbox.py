@@ -29,10 +29,12 @@ class BarSandboxExecutionClient(SandboxExecutionClient):
     """The Nautilus sandbox, plus the venue's bars as market data for its matching engines."""
 
     def connect(self) -> None:
+        """Nautilus hook: connect the sandbox, then hand it the venue's bars too."""
         super().connect()
         self._msgbus.subscribe("data.bars.*", handler=self._on_bar)
 
     def disconnect(self) -> None:
+        """Nautilus hook: stop handing over bars, then disconnect the sandbox."""
         self._msgbus.unsubscribe("data.bars.*", handler=self._on_bar)
         super().disconnect()
 
@@ -54,5 +56,6 @@ class SandboxLiveExecClientFactory(LiveExecClientFactory):
         cache: Cache,
         clock: LiveClock,
     ) -> BarSandboxExecutionClient:
+        """Nautilus hook: a :class:`BarSandboxExecutionClient` of ``config``."""
         return BarSandboxExecutionClient(loop=loop, clock=clock, portfolio=portfolio, msgbus=msgbus, cache=cache,
                                          config=config)

@@ -31,6 +31,8 @@ Fetch = Callable[[int, int], AsyncIterator[list[Any]]]
 
 @dataclass
 class SequenceStats:
+    """Counters of one ``GapFreeSequence`` (``MarketFeed.stats`` reports them)."""
+
     delivered: int = 0
     filled: int = 0  # rows delivered from REST
     duplicates: int = 0  # events dropped because their key was already delivered
@@ -63,6 +65,7 @@ class GapFreeSequence:
 
     @property
     def filling(self) -> bool:
+        """A REST fill (a gap or ``catch_up``) is running and live events are held back."""
         return self._buffer is not None
 
     def push(self, row: Any) -> None:

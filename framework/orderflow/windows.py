@@ -63,14 +63,17 @@ class FlowTotals:
 
     @property
     def sell(self) -> Decimal:
+        """Taker-sell quote volume, exact."""
         return Decimal(self.sell_amount) / self.scale
 
     @property
     def delta(self) -> Decimal:
+        """Taker buy minus sell quote volume over the span, exact."""
         return Decimal(self.buy_amount - self.sell_amount) / self.scale
 
     @property
     def trades(self) -> int:
+        """Taker trades in the span (buys and sells)."""
         return self.buy_count + self.sell_count
 
 
