@@ -20,9 +20,9 @@ from framework.errors import UsageError
 
 
 class Market(StrEnum):
-    SPOT = "spot"
     """Which Binance market: spot or USD-M futures (the value is the name flags, configs and folders use)."""
 
+    SPOT = "spot"
     FUTURES = "futures"
 
 
@@ -42,9 +42,9 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    name: str
     """One query parameter of an endpoint: how it is checked and encoded, if required, an ENUM's choices."""
 
+    name: str
     kind: Kind
     required: bool = False
     choices: tuple[str, ...] = ()
@@ -60,14 +60,14 @@ class Limit:
     allowed: tuple[int, ...] = ()
 
     def valid(self, value: int) -> bool:
-        if self.allowed:
         """Whether ``value`` is a ``limit`` the endpoint accepts."""
+        if self.allowed:
             return value in self.allowed
         return self.minimum <= value <= self.maximum
 
     def describe(self) -> str:
-        if self.allowed:
         """The accepted limits as Binance's error message shows them: the allowed values, or ``min, max``."""
+        if self.allowed:
             return ", ".join(map(str, self.allowed))
         return f"{self.minimum}, {self.maximum}"
 
@@ -76,8 +76,8 @@ Weight = Callable[[Mapping[str, Any]], int]
 
 
 def fixed(w: int) -> Weight:
-    return lambda params: w
     """A weight that does not depend on the parameters."""
+    return lambda params: w
 
 
 def by_limit(steps: tuple[tuple[int, int], ...], default: int) -> Weight:
@@ -142,8 +142,8 @@ class Endpoint:
 
     @property
     def key(self) -> str:
-        return f"{self.market}.{self.name}"
         """``<market>.<name>``: the endpoint's key in ``BY_KEY``."""
+        return f"{self.market}.{self.name}"
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Refuse a parameter the endpoint does not take, naming the closest one it does.
