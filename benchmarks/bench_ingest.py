@@ -25,7 +25,7 @@ Three parts, one table:
    the appenders' writes) per 1M rows is printed under the table.
 
 2. **Weight budget.** The real CLI (``python -m framework.main ingest``, USD-M BTCUSDT ``agg_trades``) in a child
-   process against a local exchange with ``weight_limit=2400, window_seconds=10`` (the client learns both
+   process against a local exchange with ``weight_limit=2400, window_s=10`` (the client learns both
    from exchangeInfo ``rateLimits``), over a span that needs several windows of budget. The exchange's
    limiter is wrapped to log the weight it accepted per window; the share is accepted weight / limit over
    the windows strictly between the first and the last (those two are partial by construction). Server-side
@@ -346,7 +346,7 @@ class ChargeLog:
 
     def _log(self, book: dict[int, int], ip: str, weight: int) -> None:
         c = self.limiter._clients.get(ip)
-        window = c.window if c is not None else int(time.time() // self.limiter.window_seconds)
+        window = c.window if c is not None else int(time.time() // self.limiter.window_s)
         with self.lock:
             book[window] = book.get(window, 0) + weight
 
@@ -453,7 +453,7 @@ def part_budget(res: Results, args) -> None:
     from framework.exchange.server import LocalExchangeThread
 
     limit, window = args.weight_limit, args.window_seconds
-    cfg = ExchangeConfig(speed=0, start="recorded", history="1d", weight_limit=limit, window_seconds=window)
+    cfg = ExchangeConfig(speed=0, start="recorded", history="1d", weight_limit=limit, window_s=window)
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_budget_"))
     try:
         with LocalExchangeThread(cfg) as ex:

@@ -81,7 +81,7 @@ class Venue:
 async def venue(speed: float = 50, pings: dict[Market, float] = FAST_PINGS,
                 **faults: Any) -> AsyncIterator[Venue]:
     # the recordings' own start, so the tape under test is the same busy stretch on every run
-    config = ExchangeConfig(speed=speed, start="recorded", ping_seconds=dict(pings), faults=FaultConfig(**faults))
+    config = ExchangeConfig(speed=speed, start="recorded", ping_s=dict(pings), faults=FaultConfig(**faults))
     async with LocalExchange(config, packaged_data()) as ex, aiohttp.ClientSession() as session:
         yield Venue(ex, session)
 
@@ -382,7 +382,7 @@ async def test_server_pings_and_drops_a_client_that_never_pongs() -> None:
             while (msg := await silent.receive(timeout=5)).type is aiohttp.WSMsgType.PING:
                 pass
             assert msg.type is aiohttp.WSMsgType.CLOSE
-            assert 1.5 <= time.monotonic() - started < 3.0  # spot: 3 x ping_seconds without a pong
+            assert 1.5 <= time.monotonic() - started < 3.0  # spot: 3 x ping_s without a pong
             assert not polite.closed and not polite_reader.done()
             polite_reader.cancel()
 
@@ -458,7 +458,7 @@ async def test_latency_delays_replies_and_data_frames() -> None:
 
 
 async def test_shutdown_closes_open_connections_promptly() -> None:
-    ex = LocalExchange(ExchangeConfig(speed=50, ping_seconds=dict(FAST_PINGS)), packaged_data())
+    ex = LocalExchange(ExchangeConfig(speed=50, ping_s=dict(FAST_PINGS)), packaged_data())
     await ex.start()
     async with aiohttp.ClientSession() as session:
         reading = await session.ws_connect(ex.urls["futures_ws"] + "/market/ws/btcusdt@aggTrade",

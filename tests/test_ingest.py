@@ -122,7 +122,7 @@ def test_killed_runs_resume_to_the_same_catalog(exchange, full, tmp_path: Path) 
 
 def test_429_is_honoured_and_no_418(tmp_path: Path) -> None:
     # a budget of 400 per 3 s and a neighbour on the same IP spending most of it: ingest must wait, not fail
-    with LocalExchangeThread(ExchangeConfig(speed=0, start="recorded", weight_limit=400, window_seconds=3)) as ex:
+    with LocalExchangeThread(ExchangeConfig(speed=0, start="recorded", weight_limit=400, window_s=3)) as ex:
         import urllib.request
 
         for _ in range(18):  # 18 x 20 = 360 weight in the current window

@@ -57,7 +57,7 @@ from framework.binance.endpoints import Market
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.server import LocalExchangeThread
-from framework.exchange.streams import StreamConnection
+from framework.exchange.streams import ServerConnection
 from framework.exchange.streams import StreamServer
 from framework.exchange.tape import fmt_units
 
@@ -113,18 +113,18 @@ class WireLog:
 def wire(monkeypatch: pytest.MonkeyPatch) -> WireLog:
     """Record websocket upgrade URLs and control messages at the exchange (wrappers, behaviour unchanged)."""
     log = WireLog()
-    serve, answer = StreamServer._serve, StreamConnection._answer
+    serve, answer = StreamServer._serve, ServerConnection._answer
 
     async def recording_serve(self: StreamServer, request: Any, *args: Any, **kwargs: Any) -> Any:
         log.ws_paths.append(request.path_qs)
         return await serve(self, request, *args, **kwargs)
 
-    def recording_answer(self: StreamConnection, text: str | bytes) -> dict:
+    def recording_answer(self: ServerConnection, text: str | bytes) -> dict:
         log.control_frames.append(text.decode() if isinstance(text, bytes) else text)
         return answer(self, text)
 
     monkeypatch.setattr(StreamServer, "_serve", recording_serve)
-    monkeypatch.setattr(StreamConnection, "_answer", recording_answer)
+    monkeypatch.setattr(ServerConnection, "_answer", recording_answer)
     return log
 
 

@@ -179,7 +179,7 @@ async def test_limit_and_end_time_only() -> None:
 
 
 async def test_futures_kline_weight_follows_limit() -> None:
-    async with exchange(window_seconds=3600) as ex, client_for(ex) as client:
+    async with exchange(window_s=3600) as ex, client_for(ex) as client:
         await clear_of_window_edge(3600)
         # Binance: 1 / 2 / 5 / 10 for limit < 100 / < 500 / <= 1000 / > 1000; default limit 500.
         cases = [(1, 1), (99, 1), (100, 2), (499, 2), (500, 5), (1000, 5), (1001, 10), (1500, 10), (None, 5)]
@@ -235,7 +235,7 @@ DOCUMENTED_TOTAL = {SPOT: 1 + 1 + 20 + 5 + 25 + 25 + 4 + 2 + 2 + 2 + 2 + 4 + 2,
 @pytest.mark.parametrize("market", [SPOT, FUT])
 async def test_used_weight_header_is_the_sum_of_table_weights(market: Market) -> None:
     calls = SPOT_CALLS if market is SPOT else FUT_CALLS
-    async with exchange(window_seconds=3600) as ex, client_for(ex) as client:
+    async with exchange(window_s=3600) as ex, client_for(ex) as client:
         await clear_of_window_edge(3600)
         headers = [used_header(await client.request(market, name, **params)) for name, params in calls]
         table = [lookup(market, name).weight(encode_params(params)) for name, params in calls]
@@ -252,7 +252,7 @@ async def test_client_adopts_exchange_info_rate_limits() -> None:
             assert (client.weights[market].limit, client.weights[market].window_s) == (limit, 60)
             assert client.weights[market].budget == int(limit * 0.98)
     # a drill's budget is announced too, so a client that reads exchangeInfo is never refused
-    async with exchange(weight_limit=300, window_seconds=10) as ex, client_for(ex) as client:
+    async with exchange(weight_limit=300, window_s=10) as ex, client_for(ex) as client:
         client.apply_rate_limits(SPOT, await client.get(SPOT, "exchange_info"))
         assert (client.weights[SPOT].limit, client.weights[SPOT].window_s) == (300, 10)
     client = BinanceRestClient(credentials=Credentials())
@@ -280,7 +280,7 @@ async def test_client_told_the_limit_is_never_refused() -> None:
     # Slow answers and few slots, and the burst starts just before a window ends: requests queued for a slot
     # are sent in the next window, which must not make the client overspend that one.
     faults = FaultConfig(latency_ms=40)
-    async with exchange(weight_limit=limit, window_seconds=window, faults=faults) as ex:
+    async with exchange(weight_limit=limit, window_s=window, faults=faults) as ex:
         async with client_for(ex, max_concurrency=2) as client:
             client.weights[SPOT].set_limit(limit, window)
             await asyncio.sleep((window - 0.2 - time.time() % window) % window)  # 0.2 s before a window ends
@@ -303,7 +303,7 @@ async def test_client_told_the_limit_is_never_refused() -> None:
 async def test_client_not_told_honours_429_and_is_never_banned() -> None:
     limit, window, n = 40, 2.0, 60
     # ban_after just above the client's concurrency: only requests already in flight may arrive during a 429.
-    async with exchange(weight_limit=limit, window_seconds=window, ban_after=10, ban_seconds=3) as ex:
+    async with exchange(weight_limit=limit, window_s=window, ban_after=10, ban_s=3) as ex:
         async with client_for(ex, max_concurrency=8, retry=RetryConfig(max_retries=8)) as client:
             assert client.weights[SPOT].limit == 6000  # believes Binance's limit
             answers, elapsed = await burst(client, n)
@@ -326,7 +326,7 @@ async def test_a_long_wait_for_the_weight_budget_is_announced_once_with_its_reas
     for what and how much of the window's budget is spent; ingest's progress shows it (client.on_wait)."""
     limit, window = 40, 5.0
     notices: list[WaitNotice] = []
-    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+    async with exchange(weight_limit=limit, window_s=window) as ex:
         async with client_for(ex, max_concurrency=4) as client:
             client.on_wait = notices.append
             client.weights[SPOT].set_limit(limit, window)
@@ -344,7 +344,7 @@ async def test_a_long_wait_for_the_weight_budget_is_announced_once_with_its_reas
 
 async def test_short_waits_are_not_announced_and_unset_callbacks_log() -> None:
     limit, window = 40, 1.0
-    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+    async with exchange(weight_limit=limit, window_s=window) as ex:
         async with client_for(ex, max_concurrency=4) as client:
             notices: list[WaitNotice] = []
             client.on_wait = notices.append
@@ -365,7 +365,7 @@ async def test_a_retry_after_wait_is_announced() -> None:
     """Not told the limit, the client meets a 429 whose Retry-After runs to the server's next window."""
     limit, window = 20, 4.0
     with_logs: list[str] = []
-    async with exchange(weight_limit=limit, window_seconds=window) as ex:
+    async with exchange(weight_limit=limit, window_s=window) as ex:
         async with client_for(ex, max_concurrency=2, retry=RetryConfig(max_retries=8)) as client:
             client.on_wait = lambda n: with_logs.append(str(n))
             await start_of_window(window, into=0.2)
@@ -386,7 +386,7 @@ async def hammer(session: aiohttp.ClientSession, url: str, until_status: int, mo
 
 
 async def test_client_ignoring_limits_gets_429_then_418() -> None:
-    async with exchange(weight_limit=20, window_seconds=3600, ban_after=5, ban_seconds=30) as ex:
+    async with exchange(weight_limit=20, window_s=3600, ban_after=5, ban_s=30) as ex:
         await clear_of_window_edge(3600, margin_s=10)
         async with aiohttp.ClientSession() as session:
             seen = await hammer(session, ex.urls["spot_http"], 418, 40)
@@ -401,7 +401,7 @@ async def test_client_ignoring_limits_gets_429_then_418() -> None:
 
 
 async def test_long_ban_raises_unavailable_instead_of_sleeping() -> None:
-    async with exchange(weight_limit=20, window_seconds=3600, ban_after=2, ban_seconds=600) as ex:
+    async with exchange(weight_limit=20, window_s=3600, ban_after=2, ban_s=600) as ex:
         await clear_of_window_edge(3600, margin_s=10)
         async with aiohttp.ClientSession() as session:
             assert (await hammer(session, ex.urls["spot_http"], 418, 40))[-1][0] == 418

@@ -86,9 +86,9 @@ def build_config(args: argparse.Namespace) -> ExchangeConfig:
         source = faults if key in faults else values
         if key in source:
             source[key] = parse_count(source[key], flag(key.replace("_", "-")), minimum=minimum)
-    for key in ("window_seconds", "ban_seconds"):  # 60, 90s, 2m
+    for key in ("window_seconds", "ban_seconds"):  # 60, 90s, 2m; ExchangeConfig spells seconds "_s"
         if key in values:
-            values[key] = parse_duration_s(values[key], flag(key.replace("_", "-")))
+            values[key.removesuffix("seconds") + "s"] = parse_duration_s(values.pop(key), flag(key.replace("_", "-")))
     if "data" in values:
         values["data"] = Path(values["data"])
     return ExchangeConfig(**values, faults=FaultConfig(seed=values.get("seed", 0), **faults))

@@ -2,7 +2,7 @@
 
 Weight is counted per client IP in fixed windows (a minute by default, shorter for drills). A request
 that would exceed the budget is refused with 429 and ``Retry-After`` (seconds to the next window);
-a client that keeps sending while told to wait is banned with 418 (``ban_seconds``, doubling on repeat,
+a client that keeps sending while told to wait is banned with 418 (``ban_s``, doubling on repeat,
 as Binance escalates from 2 minutes up to 3 days). Request-count families (``/futures/data``, funding)
 use sliding windows of their own.
 """
@@ -41,16 +41,16 @@ class RateLimiter:
     def __init__(
         self,
         weight_limit: int,
-        window_seconds: float = 60.0,
+        window_s: float = 60.0,
         ban_after: int = 20,
-        ban_seconds: float = 120.0,
+        ban_s: float = 120.0,
         family_limits: dict[Family, tuple[int, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.weight_limit = weight_limit
-        self.window_seconds = window_seconds
+        self.window_s = window_s
         self.ban_after = ban_after
-        self.ban_seconds = ban_seconds
+        self.ban_s = ban_s
         self.family_limits = dict(FAMILY_LIMITS if family_limits is None else family_limits)
         self.clock = clock
         self._clients: dict[str, _Client] = {}
@@ -64,7 +64,7 @@ class RateLimiter:
         return c.used
 
     def _window(self, now: float) -> int:
-        return int(now // self.window_seconds)
+        return int(now // self.window_s)
 
     def charge(self, ip: str, weight: int, family: Family | None = None) -> int:
         """Count a request; returns the weight used in the window, or raises 429/418 as ApiError."""
@@ -80,13 +80,13 @@ class RateLimiter:
             c.ignored_429 += 1
             if c.ignored_429 >= self.ban_after:
                 c.bans += 1
-                c.banned_until = now + self.ban_seconds * 2 ** (c.bans - 1)
+                c.banned_until = now + self.ban_s * 2 ** (c.bans - 1)
                 c.ignored_429 = 0
                 self.refused_418 += 1
                 raise self._banned(c, now)
         c.used += weight  # Binance counts refused requests too
         if c.used > self.weight_limit:
-            retry = (window + 1) * self.window_seconds
+            retry = (window + 1) * self.window_s
             raise self._too_many(c, now, retry)
         if family is not None and family in self.family_limits:
             count, seconds = self.family_limits[family]

@@ -156,14 +156,14 @@ def _exchange_info(m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
     return info
 
 
-def announce_weight_limit(body: Any, limit: int, window_seconds: float) -> Any:
+def announce_weight_limit(body: Any, limit: int, window_s: float) -> Any:
     """exchangeInfo with its REQUEST_WEIGHT entry saying the budget this server enforces.
 
     The recordings announce the limits of their day (spot 1200/min in 2021); a client that adopts
     ``rateLimits`` must learn the budget it will actually be held to, drills included.
     """
     info = msgspec.json.decode(body) if isinstance(body, bytes) else dict(body)
-    seconds = int(window_seconds)
+    seconds = int(window_s)
     interval, num = ("MINUTE", seconds // 60) if seconds % 60 == 0 else ("SECOND", seconds)
     info["rateLimits"] = [
         {**rl, "interval": interval, "intervalNum": num, "limit": limit} if rl.get("rateLimitType") == "REQUEST_WEIGHT" else rl
@@ -294,7 +294,7 @@ class RestApi:
         self.requests = 0
 
     def _exchange_info(self, m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
-        limit, window = self.limiter.weight_limit, self.limiter.window_seconds
+        limit, window = self.limiter.weight_limit, self.limiter.window_s
         if p.get("symbol") or p.get("symbols"):
             return announce_weight_limit(_exchange_info(m, market, p), limit, window)
         if self._full_exchange_info is None:  # the spot recording is 1.8 MB: patch it once

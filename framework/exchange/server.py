@@ -58,10 +58,10 @@ class ExchangeConfig:
     start: str = "now"
     history: str = "1d"  # how much tape lies before the clock's start
     weight_limit: int | None = None  # None: Binance's (spot 6000, USD-M 2400 per window)
-    window_seconds: float = 60.0  # length of a rate-limit window (shorter for drills)
+    window_s: float = 60.0  # length of a rate-limit window (shorter for drills)
     ban_after: int = 20  # requests sent while a 429's Retry-After runs before a 418 ban
-    ban_seconds: float = 120.0
-    ping_seconds: dict[Market, float] = field(default_factory=lambda: {Market.SPOT: 20.0, Market.FUTURES: 180.0})
+    ban_s: float = 120.0
+    ping_s: dict[Market, float] = field(default_factory=lambda: {Market.SPOT: 20.0, Market.FUTURES: 180.0})
     faults: FaultConfig = field(default_factory=FaultConfig)
     journal: bool = False  # keep every served REST body (tests compare against it)
 
@@ -84,9 +84,9 @@ class LocalExchange:
     def _app(self, market: Market) -> web.Application:
         c = self.config
         limit = c.weight_limit or WEIGHT_LIMITS[market]
-        self.limiters[market] = RateLimiter(limit, c.window_seconds, c.ban_after, c.ban_seconds)
+        self.limiters[market] = RateLimiter(limit, c.window_s, c.ban_after, c.ban_s)
         self.rest[market] = RestApi(market, self.market, self.limiters[market], c.faults, self.journal)
-        self.streams[market] = StreamServer(market, self.market, c.faults, c.ping_seconds[market])
+        self.streams[market] = StreamServer(market, self.market, c.faults, c.ping_s[market])
         app = web.Application()
         app.add_routes(self.rest[market].routes())
         app.add_routes(self.streams[market].routes())

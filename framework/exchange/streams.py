@@ -16,8 +16,8 @@ Streams (names read by the stream table, ``framework/binance/streams.py``): ``<s
 ``@markPrice@1s``, ``<pair>_perpetual@continuousKline_<i>`` and ``@forceOrder`` (accepted, silent: the tape has
 no liquidations). Depth streams are not served; only taped symbols stream.
 
-Keep-alive: the server pings every ``ping_seconds`` and drops a client whose last pong is older than
-``ping_seconds`` x Binance's pong/ping ratio (spot 60 s / 20 s = 3, USD-M 600 s / 180 s = 10/3), so drills
+Keep-alive: the server pings every ``ping_s`` and drops a client whose last pong is older than
+``ping_s`` x Binance's pong/ping ratio (spot 60 s / 20 s = 3, USD-M 600 s / 180 s = 10/3), so drills
 with short ping intervals keep Binance's proportions. Client pings are answered with their payload.
 
 Drills (``FaultConfig``, drawn per connection index so connection N always gets the same draw):
@@ -58,7 +58,7 @@ from framework.exchange.stream_payloads import Payloads
 
 MAX_STREAMS = 1024
 PONG_RATIO = {Market.SPOT: 60 / 20, Market.FUTURES: 600 / 180}  # pong timeout / ping interval
-TICK_SECONDS = 0.025  # how often a connection's emitter wakes (wall time)
+TICK_S = 0.025  # how often a connection's emitter wakes (wall time)
 CLOSE_TIMEOUT = 0.5  # longest a close may take (waiting for the client's close frame, or a full socket)
 COUNTED = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG)  # toward the message limit
 
@@ -101,7 +101,7 @@ class Outbox:
         self.server.frames_sent += 1
 
 
-class StreamConnection:
+class ServerConnection:
     """One client socket: its subscriptions, emitter, keep-alive and control messages."""
 
     def __init__(self, server: StreamServer, ws: web.WebSocketResponse, index: int, category: str | None,
@@ -122,7 +122,7 @@ class StreamConnection:
         """Serve until the client leaves, a rule or drill ends the connection, or the server stops."""
         self.subscribe(subs)
         loops = [self._read(), self._emit(), self._stop.wait()]
-        if self.server.ping_seconds > 0 and not self.server.faults.stall_pings:
+        if self.server.ping_s > 0 and not self.server.faults.stall_pings:
             loops.append(self._keep_alive())  # a stalled server neither pings nor times anyone out
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
@@ -162,7 +162,7 @@ class StreamConnection:
     async def _emit(self) -> None:
         encode = self.server.encoder.encode
         while True:
-            await asyncio.sleep(TICK_SECONDS)
+            await asyncio.sleep(TICK_S)
             batch = self._collect(self.server.local.now())
             await self.outbox.delay()
             for _, name, payload in batch:
@@ -178,10 +178,10 @@ class StreamConnection:
     # -- keep-alive
 
     async def _keep_alive(self) -> None:
-        ping_seconds = self.server.ping_seconds
-        timeout = ping_seconds * PONG_RATIO[self.server.market]
+        ping_s = self.server.ping_s
+        timeout = ping_s * PONG_RATIO[self.server.market]
         while True:
-            await asyncio.sleep(ping_seconds)
+            await asyncio.sleep(ping_s)
             if time.monotonic() - self._last_pong > timeout:
                 self._end(WSCloseCode.POLICY_VIOLATION, b"pong timeout")
                 return
@@ -269,12 +269,12 @@ def _query_streams(request: web.Request) -> list[str]:
 class StreamServer:
     """Serves one market's streams on the aiohttp app that serves its REST API."""
 
-    def __init__(self, market: Market, local: LocalMarket, faults: FaultConfig, ping_seconds: float):
-        self.market, self.local, self.faults, self.ping_seconds = market, local, faults, ping_seconds
+    def __init__(self, market: Market, local: LocalMarket, faults: FaultConfig, ping_s: float):
+        self.market, self.local, self.faults, self.ping_s = market, local, faults, ping_s
         self.payloads = Payloads(market, local)
         self.encoder = msgspec.json.Encoder()
         self._taped = frozenset(local.data.market(market).tapes)
-        self._open: set[StreamConnection] = set()
+        self._open: set[ServerConnection] = set()
         # counters, for tests and benchmarks
         self.connections = 0
         self.frames_sent = 0  # data frames (not control replies, not malformed extras)
@@ -318,7 +318,7 @@ class StreamServer:
             return web.json_response({"code": 2, "msg": f"Invalid request: {e}"}, status=400)
         ws = web.WebSocketResponse(autoping=False, timeout=CLOSE_TIMEOUT)
         await ws.prepare(request)
-        connection = StreamConnection(self, ws, self.connections, category, combined)
+        connection = ServerConnection(self, ws, self.connections, category, combined)
         self.connections += 1
         self._open.add(connection)
         try:
