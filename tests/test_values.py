@@ -21,6 +21,7 @@ from framework.values import parse_clock_start
 from framework.values import parse_count
 from framework.values import parse_duration_ms
 from framework.values import parse_duration_s
+from framework.values import parse_host
 from framework.values import parse_interval
 from framework.values import parse_port
 from framework.values import parse_rate
@@ -68,6 +69,11 @@ ACCEPTED: list[tuple[Callable[..., Any], Any, Any]] = [
     (parse_port, 0, 0),
     (parse_port, "8080", 8080),
     (parse_port, 65535, 65535),
+    (parse_host, "127.0.0.1", "127.0.0.1"),
+    (parse_host, " 0.0.0.0 ", "0.0.0.0"),
+    (parse_host, "[::1]", "::1"),
+    (parse_host, "localhost", "localhost"),
+    (parse_host, "research-box.lan", "research-box.lan"),
     (parse_symbol, "BTCUSDT", "BTCUSDT"),
     (parse_symbol, " ethusdt ", "ETHUSDT"),
     (parse_symbol, "1000SHIBUSDT", "1000SHIBUSDT"),
@@ -118,6 +124,10 @@ REFUSED: list[tuple[Callable[..., Any], Any, str]] = [
     (parse_port, 70000, "is not a TCP port"),
     (parse_port, -1, "is not a TCP port"),
     (parse_port, "http", "is not a number"),
+    (parse_host, "http://127.0.0.1", "is not an address to listen on"),
+    (parse_host, "127.0.0.1:8000", "without scheme or port"),
+    (parse_host, "", "is not an address to listen on"),
+    (parse_host, "my host", "is not an address to listen on"),
     (parse_symbol, "BTC-USDT", "is not a Binance symbol"),
     (parse_symbol, "B", "is not a Binance symbol"),
     (parse_symbol, "BTCUSDT_24", "is not a Binance symbol"),

@@ -1,4 +1,5 @@
-"""Technical indicators as vectorised pandas (no Python loops): the dashboards' studies."""
+"""Technical indicators as vectorised pandas (no Python loops): the one implementation the PNG dashboards, the web
+workstation (`framework/web/studies.py`) and strategies share."""
 
 from __future__ import annotations
 
@@ -81,3 +82,18 @@ def rolling_correlation(spot: pd.Series, futures: pd.Series, rule: str, window: 
     """Rolling correlation of spot and futures log returns at ``rule`` over ``window`` buckets."""
     s, f = log_returns(spot, rule).align(log_returns(futures, rule), join="inner")
     return s.rolling(window, min_periods=max(3, window // 2)).corr(f)
+
+
+def bollinger(close: pd.Series, n: int = 20, k: float = 2.0) -> pd.DataFrame:
+    """Bollinger bands: the ``n``-row SMA (``middle``) and ``k`` population standard deviations either side."""
+    middle = sma(close, n)
+    spread = k * close.rolling(n, min_periods=n).std(ddof=0)
+    return pd.DataFrame({"upper": middle + spread, "middle": middle, "lower": middle - spread})
+
+
+def atr(bars: pd.DataFrame, n: int = 14) -> pd.Series:
+    """Wilder's average true range over ``n`` bars (``high``, ``low``, ``close`` columns)."""
+    prev = bars["close"].shift()
+    true_range = pd.concat([bars["high"] - bars["low"], (bars["high"] - prev).abs(), (bars["low"] - prev).abs()],
+                           axis=1).max(axis=1)
+    return true_range.ewm(alpha=1 / n, adjust=False, min_periods=n).mean()

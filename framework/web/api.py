@@ -92,7 +92,7 @@ async def json_body(request: web.Request, cls: type | None = None) -> Any:
     try:
         data = msgspec.json.decode(raw) if raw else None
         return data if cls is None else msgspec.convert(data, cls)
+    except msgspec.ValidationError as e:  # before DecodeError: a subclass of it
+        raise ApiError(f"request body: {e}") from None
     except msgspec.DecodeError as e:
         raise ApiError(f"request body is not JSON ({e})") from None
-    except msgspec.ValidationError as e:
-        raise ApiError(f"request body: {e}") from None

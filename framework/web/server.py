@@ -27,6 +27,7 @@ import importlib.util
 import logging
 import secrets
 import signal
+import time
 from collections.abc import Awaitable
 from collections.abc import Callable
 from pathlib import Path
@@ -75,10 +76,14 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
                 ) -> web.StreamResponse:
     """Token check on ``/api/``, and every failure under ``/api/`` as a one-line JSON error."""
     api = request.path.startswith("/api/") or request.path == "/api"
+    started = time.perf_counter()
     try:
         if api:
             _check_token(request, request.app[CTX_KEY].token)
-        return await handler(request)
+        response = await handler(request)
+        if api and not response.prepared:  # the server's own time, for benchmarks and the browser's devtools
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
     except ApiError as e:
         return _error(e.status, str(e))
     except UsageError as e:

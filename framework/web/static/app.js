@@ -29,6 +29,10 @@
  *                              it into the shown interval's last candle (a forming bar moves the last candle, a
  *                              later time appends one) and refreshes the indicators (debounced)
  *   refreshStudies()           re-read the indicators / panes of the shown chart from the API
+ *   heldBars() -> [...]        the bars the chart holds now, oldest first ({time: open ms, open, high, low,
+ *                              close, volume}); heldSpan() -> {start, end} of them in ms (end exclusive) or null
+ *   studySeries() -> {key: [ISeriesApi]}   the indicator / pane series drawn now (key: "rsi", "perp:funding",
+ *                              "orderflow" ...)
  *   addPage(id, title) -> HTMLElement
  *       a tab in the header and the element shown when it is chosen (URL hash #id); the chart is page "chart"
  *   showPage(id)               switch to a page
