@@ -1,4 +1,4 @@
-"""Rebuild ``framework/exchange/data`` from the recorded fixtures (``tests/fixtures/binance``, a copy of the shared ones).
+"""Rebuild ``framework/binance/recordings`` from the recorded fixtures (``tests/fixtures/binance``, a copy of the shared ones).
 
 The local exchange ships this compact copy so that ``--offline`` works from an installed project.
 Run: ``python scripts/build_exchange_data.py [FIXTURES_DIR]``. Values are copied, never changed:
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "framework" / "exchange" / "data"
+OUT = ROOT / "framework" / "binance" / "recordings"
 GZIP_OVER = 16_384
 
 # (market, fixture file) -> name under <market>/rest/

@@ -14,12 +14,12 @@ import pytest
 
 from framework.binance.endpoints import LEGACY_FUTURES
 from framework.binance.endpoints import LEGACY_SPOT
+from framework.binance.recorded import PACKAGED_DATA
 from framework.collect.config import ENV_NAMES
 from framework.collect.config import CollectConfig
 from framework.collect.runner import call_plan
 from framework.collect.runner import check_plan
 from framework.errors import UsageError
-from framework.exchange.data import PACKAGED_DATA
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchangeThread
 from framework.settings import layered

@@ -18,13 +18,12 @@ from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.binance import schemas
 from framework.binance.endpoints import Market
+from framework.binance.recorded import packaged
 from framework.catalog.store import CatalogStore
 from framework.data import types
 from framework.data.instruments import futures_instrument_id
 from framework.data.instruments import parse_instruments
 from framework.data.parsing import kline_bar_type
-from framework.exchange.data import PACKAGED_DATA
-from framework.exchange.data import MarketData
 
 MINUTE_NS = 60_000_000_000
 HOUR_NS = 60 * MINUTE_NS
@@ -51,8 +50,8 @@ class SyntheticMarket:
 
 
 def _instruments(market: Market, symbol: str):  # noqa: ANN202
-    """The symbol's instrument from the local exchange's bundled exchangeInfo."""
-    data = dict(MarketData(market, PACKAGED_DATA / market.value).exchange_info)
+    """The symbol's instrument from the packaged exchangeInfo."""
+    data = dict(packaged(market).exchange_info)
     data["symbols"] = [s for s in data["symbols"] if s["symbol"] == symbol]
     cls = schemas.SpotExchangeInfo if market is Market.SPOT else schemas.FuturesExchangeInfo
     return parse_instruments(market, msgspec.convert(data, cls), ts_ns=0)

@@ -149,7 +149,7 @@ def _import_files(args: argparse.Namespace, cfg: IngestConfig) -> list[Any]:
                          "data.binance.vision downloads are in")
     infos = {}
     if args.offline:
-        from framework.exchange.data import PACKAGED_DATA
+        from framework.binance.recorded import PACKAGED_DATA
 
         for market in Market:
             infos[market] = _exchange_info(PACKAGED_DATA / market.value / "rest" / "exchangeInfo.json.gz", market)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from framework.binance.endpoints import Market
+from framework.binance.recorded import DataError
 from framework.errors import UsageError
-from framework.exchange.data import DataError
 from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange

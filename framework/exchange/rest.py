@@ -17,7 +17,7 @@ from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Endpoint
 from framework.binance.endpoints import Kind
 from framework.binance.endpoints import Market
-from framework.exchange.data import MarketData
+from framework.binance.recorded import RecordedMarket
 from framework.exchange.faults import FaultConfig
 from framework.exchange.limits import RateLimiter
 from framework.exchange.market import LocalMarket
@@ -38,7 +38,7 @@ class Served:
     body: bytes
 
 
-def recorded(data: MarketData, name: str) -> bytes:
+def recorded(data: RecordedMarket, name: str) -> bytes:
     """The recorded body ``name`` served byte for byte, or the 404 that says it is missing."""
     raw = data.snapshot_bytes(name)
     if raw is None:

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import bisect
 import csv
-import gzip
 import io
 import re
-import zlib
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
 from framework.binance.intervals import bucket_close
+from framework.binance.recorded import DataError
+from framework.binance.recorded import read_maybe_gzip
 from framework.timeunits import MINUTE_MS
 
 
@@ -333,22 +333,9 @@ class SparseTable:
         return self._pick(level[lo], level[hi - (1 << e)])
 
 
-class DataError(ValueError):
-    """A data folder or file of the local exchange does not have the documented layout (names the file)."""
-
-
 TAPE_HEADER = ["id", "price", "qty", "time", "event_time", "is_buyer_maker"]
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 _BOOLEAN = ("true", "false", "True", "False", "1", "0")
-
-
-def read_maybe_gzip(path: Path) -> bytes:
-    """The bytes of ``path``, gunzipped when it ends in ``.gz``; a damaged file is a DataError naming it."""
-    try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw) if path.suffix == ".gz" else raw
-    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a truncated gzip an EOFError
-        raise DataError(f"{path}: cannot read it ({e or type(e).__name__}); restore the file or remove it") from None
 
 
 def load_tape(path: Path) -> SymbolTape:

@@ -13,7 +13,7 @@ from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input import yaml_case
 
-PACKAGED = REPO / "framework" / "exchange" / "data"
+PACKAGED = REPO / "framework" / "binance" / "recordings"
 HEADER = "id,price,qty,time,event_time,is_buyer_maker\n"
 ROW = "5266583935,61800.30,0.006,1723161256322,1723161256322,0\n"
 NEXT = "5266583936,61800.30,0.199,1723161256344,1723161256344,0\n"
