@@ -224,7 +224,7 @@ def test_parse_stream(stream: str, kind: tuple[str, bool] | None) -> None:
 def test_every_grammar_form_of_the_table_parses_to_its_row() -> None:
     """The grammar the table prints (``<symbol>@kline_<interval>[@+08:00]``) is the one ``parse_stream`` reads."""
     for kind in STREAMS:
-        for market in kind.markets:
+        for market in kind.schemas:
             params = (kind.param_values or {}).get(market, (None,))
             for form in kind.grammar:
                 base = form.split("[")[0].replace("<symbol>", "btcusdt").replace("<pair>_<contractType>",
@@ -237,7 +237,7 @@ def test_every_grammar_form_of_the_table_parses_to_its_row() -> None:
                         assert (parsed.param, parsed.options) == (param, option)
                         assert parsed.array == (form.startswith("!") and kind.all_market_list)
                         assert parsed.payload_type is not None
-        for market in set(Market) - kind.markets:  # a stream of the other market only
+        for market in set(Market) - set(kind.schemas):  # a stream of the other market only
             assert parse_stream(kind.grammar[0].split("[")[0].replace("<symbol>", "btcusdt"), market) is None
 
 

@@ -46,6 +46,7 @@ class SyntheticMarket:
 
     @property
     def end_ns(self) -> int:
+        """Where the written bars end (exclusive)."""
         return self.start_ns + self.minutes * MINUTE_NS
 
 

@@ -39,7 +39,7 @@ class StreamKind:
 
     name: str  # the kind's key ("kline", "rollingTicker")
     token: str  # what follows the "@" ("kline" of "btcusdt@kline_1m")
-    schemas: Mapping[Market, type]  # the payload Struct on each market that has the stream
+    schemas: Mapping[Market, type]  # the payload Struct on each market that has the stream (its markets)
     event_type: str | None  # the payload's "e"; "{}" stands for the parameter ("{}Ticker" -> "4hTicker")
     category: Category = Category.MARKET
     target: str = "<symbol>"  # what precedes the "@"
@@ -49,11 +49,6 @@ class StreamKind:
     options: tuple[str, ...] = ()  # Binance's @-options (speeds, time zone), for the grammar
     all_market: str | None = None  # the all-market form's suffix ("@arr" of "!ticker@arr"; "" for "!bookTicker")
     all_market_list: bool = True  # the all-market payload is a list of events (not for !forceOrder@arr)
-
-    @property
-    def markets(self) -> frozenset[Market]:
-        """The markets that have this stream."""
-        return frozenset(self.schemas)
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -76,43 +71,47 @@ class StreamKind:
         return tuple(forms)
 
 
-_BOTH_MARKETS = (Market.SPOT, Market.FUTURES)
+def _both(spot: type, futures: type | None = None) -> dict[Market, type]:
+    return {Market.SPOT: spot, Market.FUTURES: futures or spot}
 
 
-def _same(schema: type) -> dict[Market, type]:
-    return dict.fromkeys(_BOTH_MARKETS, schema)
+def _spot(schema: type) -> dict[Market, type]:
+    return {Market.SPOT: schema}
 
 
-_FUTURES_INTERVALS = tuple(i for i in KLINE_INTERVALS if i != "1s")  # USD-M has no 1s klines
-_WINDOWS = ("1h", "4h", "1d")
-_LEVELS = ("5", "10", "20")
+def _futures(schema: type) -> dict[Market, type]:
+    return {Market.FUTURES: schema}
+
+
+_INTERVALS = {Market.SPOT: KLINE_INTERVALS, Market.FUTURES: tuple(i for i in KLINE_INTERVALS if i != "1s")}
+_WINDOWS = {Market.SPOT: ("1h", "4h", "1d")}
+_LEVELS = dict.fromkeys(Market, ("5", "10", "20"))
+_PUBLIC = Category.PUBLIC
 
 #: Every market stream kind the client decodes (the local exchange serves a subset: ``exchange/stream_feeds``).
+#: Spot's bookTicker and partial depth payloads carry no "e" (their Structs have no such field).
 STREAMS: tuple[StreamKind, ...] = (
-    StreamKind("trade", "trade", {Market.SPOT: ev.SpotTradeEvent, Market.FUTURES: ev.FuturesTradeEvent}, "trade"),
-    StreamKind("aggTrade", "aggTrade", {Market.SPOT: ev.SpotAggTradeEvent, Market.FUTURES: ev.FuturesAggTradeEvent},
-               "aggTrade"),
-    StreamKind("kline", "kline", _same(ev.KlineEvent), "kline", param="interval",
-               param_values={Market.SPOT: KLINE_INTERVALS, Market.FUTURES: _FUTURES_INTERVALS}, options=("@+08:00",)),
-    StreamKind("continuousKline", "continuousKline", {Market.FUTURES: ev.ContinuousKlineEvent}, "continuous_kline",
-               target="<pair>_<contractType>", param="interval", param_values={Market.FUTURES: _FUTURES_INTERVALS}),
-    StreamKind("markPrice", "markPrice", {Market.FUTURES: ev.MarkPriceEvent}, "markPriceUpdate", options=("@1s",),
+    StreamKind("trade", "trade", _both(ev.SpotTradeEvent, ev.FuturesTradeEvent), "trade"),
+    StreamKind("aggTrade", "aggTrade", _both(ev.SpotAggTradeEvent, ev.FuturesAggTradeEvent), "aggTrade"),
+    StreamKind("kline", "kline", _both(ev.KlineEvent), "kline", param="interval", param_values=_INTERVALS,
+               options=("@+08:00",)),
+    StreamKind("continuousKline", "continuousKline", _futures(ev.ContinuousKlineEvent), "continuous_kline",
+               target="<pair>_<contractType>", param="interval", param_values=_INTERVALS),
+    StreamKind("markPrice", "markPrice", _futures(ev.MarkPriceEvent), "markPriceUpdate", options=("@1s",),
                all_market="@arr"),
-    StreamKind("ticker", "ticker", {Market.SPOT: ev.SpotTicker24hrEvent, Market.FUTURES: ev.FuturesTicker24hrEvent},
-               "24hrTicker", all_market="@arr"),
-    StreamKind("rollingTicker", "ticker", {Market.SPOT: ev.RollingTickerEvent}, "{}Ticker", param="window",
-               param_values={Market.SPOT: _WINDOWS}, all_market="@arr"),
-    StreamKind("miniTicker", "miniTicker", _same(ev.MiniTickerEvent), "24hrMiniTicker", all_market="@arr"),
-    # spot's bookTicker and partial depth payloads carry no "e" (their Structs have no such field)
-    StreamKind("bookTicker", "bookTicker",
-               {Market.SPOT: ev.SpotBookTickerEvent, Market.FUTURES: ev.FuturesBookTickerEvent}, "bookTicker",
-               category=Category.PUBLIC, all_market="", all_market_list=False),
-    StreamKind("depth", "depth", {Market.SPOT: ev.SpotDepthEvent, Market.FUTURES: ev.FuturesDepthEvent},
-               "depthUpdate", category=Category.PUBLIC, options=("@0ms", "@100ms", "@250ms", "@500ms", "@1000ms")),
-    StreamKind("partialDepth", "depth", {Market.SPOT: ev.SpotPartialDepthEvent, Market.FUTURES: ev.FuturesDepthEvent},
-               "depthUpdate", category=Category.PUBLIC, param="levels", param_values=dict.fromkeys(_BOTH_MARKETS, _LEVELS),
-               param_sep="", options=("@100ms", "@250ms", "@500ms")),
-    StreamKind("forceOrder", "forceOrder", {Market.FUTURES: ev.ForceOrderEvent}, "forceOrder", all_market="@arr",
+    StreamKind("ticker", "ticker", _both(ev.SpotTicker24hrEvent, ev.FuturesTicker24hrEvent), "24hrTicker",
+               all_market="@arr"),
+    StreamKind("rollingTicker", "ticker", _spot(ev.RollingTickerEvent), "{}Ticker", param="window",
+               param_values=_WINDOWS, all_market="@arr"),
+    StreamKind("miniTicker", "miniTicker", _both(ev.MiniTickerEvent), "24hrMiniTicker", all_market="@arr"),
+    StreamKind("bookTicker", "bookTicker", _both(ev.SpotBookTickerEvent, ev.FuturesBookTickerEvent), "bookTicker",
+               category=_PUBLIC, all_market="", all_market_list=False),
+    StreamKind("depth", "depth", _both(ev.SpotDepthEvent, ev.FuturesDepthEvent), "depthUpdate", category=_PUBLIC,
+               options=("@0ms", "@100ms", "@250ms", "@500ms", "@1000ms")),
+    StreamKind("partialDepth", "depth", _both(ev.SpotPartialDepthEvent, ev.FuturesDepthEvent), "depthUpdate",
+               category=_PUBLIC, param="levels", param_values=_LEVELS, param_sep="",
+               options=("@100ms", "@250ms", "@500ms")),
+    StreamKind("forceOrder", "forceOrder", _futures(ev.ForceOrderEvent), "forceOrder", all_market="@arr",
                all_market_list=False),
 )
 STREAM_KINDS: dict[str, StreamKind] = {k.name: k for k in STREAMS}
@@ -190,9 +189,10 @@ def parse_stream(name: str, market: Market | str) -> ParsedStream | None:
     options = at + rest
     array = False
     if not target:
-        if kind.all_market is None or not options.startswith(kind.all_market):
+        suffix = kind.all_market
+        if suffix is None or (suffix and options != suffix and not options.startswith(suffix + "@")):
             return None
-        options = options.removeprefix(kind.all_market)
+        options = options.removeprefix(suffix)
         array = kind.all_market_list
     return ParsedStream(name, market, kind, target, param, options, array)
 

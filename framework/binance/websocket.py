@@ -44,6 +44,8 @@ def stream_url(market: Market | str, base: str, streams: Sequence[str], combined
 
 @dataclass(frozen=True, slots=True)
 class Frame:
+    """One text frame as received, with its local receive time."""
+
     data: bytes  # the text frame exactly as received
     recv_ns: int  # local wall-clock receive time (ns since epoch)
 
@@ -98,10 +100,12 @@ class StreamConnection:
 
     @property
     def url(self) -> str:
+        """The URL the next connect goes to."""
         return self._url() if callable(self._url) else self._url
 
     @property
     def connected(self) -> bool:
+        """A socket is open now."""
         return self._ws is not None and not self._ws.closed
 
     async def send_str(self, text: str) -> bool:
@@ -118,6 +122,7 @@ class StreamConnection:
             asyncio.ensure_future(ws.close())
 
     async def frames(self) -> AsyncIterator[Frame]:
+        """Every frame received, across reconnects, until ``close`` (or ``StreamRefused``)."""
         failures = refusals = 0
         while not self._closed:
             try:
@@ -157,6 +162,7 @@ class StreamConnection:
             await asyncio.sleep(delay)
 
     async def close(self) -> None:
+        """Stop reconnecting and close the socket (and the session this connection opened)."""
         self._closed = True
         if self._ws is not None:
             await self._ws.close()

@@ -58,6 +58,7 @@ class RateLimiter:
         self.refused_418 = 0
 
     def used(self, ip: str) -> int:
+        """Weight ``ip`` has used in the current window (the X-MBX-USED-WEIGHT header)."""
         c = self._clients.get(ip)
         if c is None or c.window != self._window(self.clock()):
             return 0

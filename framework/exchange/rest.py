@@ -303,6 +303,7 @@ class RestApi:
         return self._full_exchange_info
 
     def routes(self) -> list[web.RouteDef]:
+        """One aiohttp route per endpoint of this market in the table."""
         return [web.get(e.path, self._handler(e)) for e in ENDPOINTS if e.market is self.market]
 
     def _handler(self, endpoint: Endpoint) -> Callable[[web.Request], Any]:
@@ -319,6 +320,7 @@ class RestApi:
         return {r["symbol"]: r for r in (rows if isinstance(rows, list) else [rows])}
 
     async def answer(self, endpoint: Endpoint, request: web.Request) -> web.Response:
+        """Validate, charge weight, apply drills and answer ``request`` for ``endpoint`` as Binance would."""
         self.requests += 1
         ip = request.remote or "?"
         headers: dict[str, str] = {}

@@ -94,6 +94,7 @@ class LocalExchange:
         return app
 
     async def start(self) -> dict[str, str]:
+        """Listen (spot, then USD-M) and return the URLs: ``spot_http``, ``spot_ws``, ``futures_http``, ``futures_ws``."""
         for offset, market in enumerate(Market):
             runner = web.AppRunner(self._app(market), access_log=None, handle_signals=False)
             await runner.setup()
@@ -107,6 +108,7 @@ class LocalExchange:
         return self.urls
 
     async def stop(self) -> None:
+        """Close every connection and stop listening."""
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
@@ -129,6 +131,7 @@ class LocalExchangeThread:
 
     @property
     def urls(self) -> dict[str, str]:
+        """The running exchange's URLs (see ``LocalExchange.start``)."""
         return self.exchange.urls
 
     def __enter__(self) -> LocalExchange:

@@ -84,14 +84,17 @@ class Outbox:
         return 0 < self.drop_after <= self.sent
 
     async def delay(self) -> None:
+        """Wait the latency drill's delay (none without the drill)."""
         if self._latency:
             await asyncio.sleep(self._latency)
 
     async def reply(self, body: dict) -> None:
+        """Send a control reply (not a data frame: drills other than latency leave it alone)."""
         await self.delay()
         await self.ws.send_frame(msgspec.json.encode(body), WSMsgType.TEXT)
 
     async def data(self, frame: bytes) -> None:
+        """Send a data frame, preceded by a malformed extra when the drill says so."""
         if self._malformed_rate and self._malformed_rng.random() < self._malformed_rate:
             # Extra, never instead: a client that skips unparsable frames loses nothing.
             await self.ws.send_frame(frame[: len(frame) // 2], WSMsgType.TEXT)
@@ -149,6 +152,7 @@ class ServerConnection:
     # -- subscriptions
 
     def subscribe(self, subs: list[Subscription]) -> None:
+        """Start the feeds of ``subs`` not subscribed yet, from market time now."""
         now = self.server.local.now()
         for sub in subs:
             if sub.name not in self.feeds:
@@ -283,6 +287,7 @@ class StreamServer:
 
     @property
     def open_connections(self) -> int:
+        """Connections being served now."""
         return len(self._open)
 
     def parse(self, name: str, category: str | None) -> Subscription:
@@ -290,6 +295,7 @@ class StreamServer:
         return parse_served(name, self.market, self._taped, category)
 
     def routes(self) -> list[web.RouteDef]:
+        """The stream paths: ``/ws``, ``/ws/<streams>``, ``/stream``; USD-M also under each split-path category."""
         prefixes: list[tuple[str, str | None]] = [("", None)]
         if self.market is Market.FUTURES:
             prefixes += [(f"/{c}", c) for c in Category]

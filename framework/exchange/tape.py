@@ -53,6 +53,8 @@ def parse_units(text: str, decimals: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
+    """One taped trade, in integer units."""
+
     id: int
     price: int  # price units
     qty: int  # qty units
@@ -63,6 +65,8 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class AggTrade:
+    """One aggregate trade: a maximal run of trades of one taker order at one price."""
+
     id: int
     price: int
     qty: int
@@ -75,6 +79,8 @@ class AggTrade:
 
 @dataclass(slots=True)
 class Kline:
+    """A kline (or any window's statistics) in integer units; merged window by window."""
+
     open_time: int
     close_time: int  # open time of the next kline - 1 ms, as Binance reports it
     open: int
@@ -173,6 +179,7 @@ class SymbolTape:
 
     @staticmethod
     def empty_kline(open_ms: int, length: int, price: int) -> Kline:
+        """A kline without trades, every price at ``price`` (Binance repeats the last close)."""
         return Kline(open_ms, open_ms + length - 1, price, price, price, price, 0, 0, 0, 0, 0)
 
     # -- addressing --------------------------------------------------------------------------------
@@ -184,6 +191,7 @@ class SymbolTape:
         return divmod(agg_id - self.first_agg_id, self.n_aggs)
 
     def trade(self, trade_id: int) -> Trade:
+        """The trade of id ``trade_id`` (any id: the tape repeats its cycle, shifted in time)."""
         k, i = self._split_trade(trade_id)
         shift = k * self.cycle_ms
         return Trade(
@@ -191,6 +199,7 @@ class SymbolTape:
         )
 
     def agg_trade(self, agg_id: int) -> AggTrade:
+        """The aggTrade of id ``agg_id`` (any id, as for ``trade``)."""
         k, j = self._split_agg(agg_id)
         a, b = self._agg_first[j], self._agg_last[j]
         shift = k * self.cycle_ms
@@ -205,12 +214,6 @@ class SymbolTape:
             self._event[b - 1] + shift,
             self._maker[a],
         )
-
-    def agg_for_trade(self, trade_id: int) -> int:
-        """Id of the aggTrade holding ``trade_id``."""
-        k, i = self._split_trade(trade_id)
-        j = bisect.bisect_right(self._agg_first, i) - 1
-        return self.first_agg_id + k * self.n_aggs + j
 
     def first_trade_at(self, t_ms: int) -> int:
         """Id of the first trade with time >= t_ms."""
@@ -233,6 +236,7 @@ class SymbolTape:
         return self.first_agg_id + k * self.n_aggs + j
 
     def last_agg_at(self, t_ms: int) -> int:
+        """Id of the last aggTrade with time <= t_ms."""
         return self.first_agg_at(t_ms + 1) - 1
 
     def price_at(self, t_ms: int) -> int:
@@ -240,11 +244,6 @@ class SymbolTape:
         return self._price[self._split_trade(self.last_trade_at(t_ms))[1]]
 
     # -- klines --------------------------------------------------------------------------------
-
-    def minute_kline(self, minute_open: int) -> Kline | None:
-        """The 1m kline opening at ``minute_open`` (None when no trade fell in it)."""
-        out = self.window(minute_open, minute_open + MINUTE_MS - 1, minute_open)
-        return out if out.trades else None
 
     def kline(self, interval: str, open_ms: int, start_ms: int, end_ms: int) -> Kline:
         """The ``interval`` kline opening at ``open_ms``, counting only trades in [start_ms, end_ms].
