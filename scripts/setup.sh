@@ -3,6 +3,15 @@
 # Idempotent: does nothing when pyproject.toml has not changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The web workstation's browser tests drive Debian's chromium: installed here when missing and running as root.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: warning: /usr/bin/chromium is missing; the browser tests need it: sudo apt-get install chromium" >&2
+  fi
+fi
 py=$(bash scripts/python312.sh)
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ -f "$stamp" ] && .venv/bin/python -c 'import framework' >/dev/null 2>&1; then

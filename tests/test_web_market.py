@@ -10,44 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from framework.analysis import indicators as ind
 from tests.web_support import Server
+from tests.web_support import catalog_bars
+from tests.web_support import catalog_rows
+from tests.web_support import exact
 from tests.web_support import market_catalog  # noqa: F401
 from tests.web_support import running_server
 
 LINK = "LINKUSDT-PERP.BINANCE"
 BTC_PERP = "BTCUSDT-PERP.BINANCE"
 BTC_SPOT = "BTCUSDT.BINANCE"
-SCALE = Decimal(10) ** 16  # Nautilus fixed-point raw values (high-precision build)
 
 
 @pytest.fixture(scope="module")
 def server(market_catalog: Path) -> Server:  # noqa: F811
     with running_server(market_catalog) as s:
         yield s
-
-
-def _raw(column: pa.ChunkedArray) -> list[Decimal]:
-    return [Decimal(int.from_bytes(b, "little", signed=True)) / SCALE for b in column.to_pylist()]
-
-
-def _rows(folder: Path) -> pa.Table:
-    """Every row of a catalog series folder, straight from its parquet files, in time order."""
-    tables = [pq.read_table(f) for f in sorted(folder.glob("*.parquet"))]
-    return pa.concat_tables([t for t in tables if t.num_rows]).sort_by("ts_event")
-
-
-def catalog_bars(catalog: Path, bar_type: str, interval_ms: int) -> pd.DataFrame:
-    """A bar series decoded exactly (Decimal) from its files, as floats indexed by open time (ms)."""
-    table = _rows(catalog / "data" / "bar" / bar_type)
-    frame = pd.DataFrame({c: [float(v) for v in _raw(table.column(c))] for c in ("open", "high", "low", "close",
-                                                                                 "volume")})
-    frame.index = table.column("ts_event").to_numpy().astype(np.int64) // 1_000_000 - interval_ms
-    return frame
 
 
 def api_bars(server: Server, instrument: str, interval: str, **query: object) -> pd.DataFrame:
@@ -157,14 +138,14 @@ def test_indicator_list_describes_parameters(server: Server) -> None:
 
 def test_perp_series_are_the_catalogs_rows_on_bar_times(server: Server, market_catalog: Path) -> None:  # noqa: F811
     data = market_catalog / "data"
-    oi = _rows(data / "custom_open_interest" / BTC_PERP)
+    oi = catalog_rows(data / "custom_open_interest" / BTC_PERP)
     answer = server.get(f"/api/perp?instrument={BTC_PERP}&interval=5m&start=2024-08-08T23:30:00Z"
                         "&end=2024-08-09T00:05:00Z")["series"]
     got = dict(zip(answer["open_interest"]["time"], answer["open_interest"]["open_interest"]))
     want = {t // 1_000_000: float(v) for t, v in zip(oi.column("ts_event").to_pylist(),
                                                       oi.column("open_interest_str").to_pylist())}
     assert got == want and len(got) >= 6
-    taker = _rows(data / "custom_taker_buy_sell_volume" / BTC_PERP)
+    taker = catalog_rows(data / "custom_taker_buy_sell_volume" / BTC_PERP)
     quarter = server.get(f"/api/perp?instrument={BTC_PERP}&interval=15m&series=taker_volume"
                          "&start=2024-08-08T23:30:00Z&end=2024-08-09T00:15:00Z")["series"]["taker_volume"]
     sums: dict[int, Decimal] = {}
@@ -175,17 +156,17 @@ def test_perp_series_are_the_catalogs_rows_on_bar_times(server: Server, market_c
     np.testing.assert_allclose(quarter["buy_volume"], [float(sums[k]) for k in sorted(sums)], rtol=1e-12)
     funding = server.get(f"/api/perp?instrument={BTC_PERP}&interval=1h&series=funding&limit=5"
                          "&end=2024-08-09T01:00:00Z")["series"]["funding"]
-    held = _rows(data / "custom_funding_rate" / BTC_PERP)
+    held = catalog_rows(data / "custom_funding_rate" / BTC_PERP)
     assert funding["time"] == [held.column("ts_event")[-1].as_py() // 1_000_000]  # 2024-08-09T00:00Z
     assert funding["rate"] == [float(held.column("rate_str")[-1].as_py())]
 
 
 def _exact_flow(catalog: Path, bucket_ms: int, large: Decimal) -> dict[int, tuple[Decimal, Decimal, int]]:
     """Taker buy and sell quote volume and trade count per bucket, from the trade files with Decimal."""
-    trades = _rows(catalog / "data" / "trade_tick" / BTC_PERP)
+    trades = catalog_rows(catalog / "data" / "trade_tick" / BTC_PERP)
     out: dict[int, tuple[Decimal, Decimal, int]] = {}
-    for ts, price, size, side in zip(trades.column("ts_event").to_pylist(), _raw(trades.column("price")),
-                                     _raw(trades.column("size")), trades.column("aggressor_side").to_pylist()):
+    for ts, price, size, side in zip(trades.column("ts_event").to_pylist(), exact(trades.column("price")),
+                                     exact(trades.column("size")), trades.column("aggressor_side").to_pylist()):
         quote = price * size
         if quote < large:
             continue

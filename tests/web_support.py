@@ -19,12 +19,20 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Where the browser tests save a screenshot of each page they look at (git-ignored), for a person to look.
+SCREENSHOTS = REPO / "screenshots"
+#: The operating system's Chromium (Debian's ``chromium`` package); Playwright's own browsers are never downloaded.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RAW_SCALE = Decimal(10) ** 16
 URL_LINE = re.compile(r"serving (?P<catalog>.+) at (?P<url>http://(?P<host>[^/]+)/\?token=(?P<token>\S+))")
 
 
@@ -69,6 +77,56 @@ def market_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def example_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A catalog holding the repository's example data (built once per test session)."""
     return build_example_catalog(tmp_path_factory.mktemp("web") / "catalog")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from the operating system, driven by Playwright (one per test session)."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh does it as root; or "
+                    "apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save ``page`` as ``screenshots/<name>.png``."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def catalog_rows(folder: Path) -> Any:
+    """Every row of a catalog series folder, straight from its parquet files (plain pyarrow), in time order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(f) for f in sorted(folder.glob("*.parquet"))]
+    return pa.concat_tables([t for t in tables if t.num_rows]).sort_by("ts_event")
+
+
+def exact(column: Any) -> list[Decimal]:
+    """A Nautilus fixed-point column decoded exactly (raw / 10**16, the high-precision build)."""
+    return [Decimal(int.from_bytes(b, "little", signed=True)) / RAW_SCALE for b in column.to_pylist()]
+
+
+def catalog_bars(catalog: Path, bar_type: str, interval_ms: int) -> Any:
+    """A bar series decoded exactly from its files, as a float DataFrame indexed by open time (epoch ms)."""
+    import numpy as np
+    import pandas as pd
+
+    table = catalog_rows(catalog / "data" / "bar" / bar_type)
+    frame = pd.DataFrame({c: [float(v) for v in exact(table.column(c))] for c in ("open", "high", "low", "close",
+                                                                                 "volume")})
+    frame.index = table.column("ts_event").to_numpy().astype(np.int64) // 1_000_000 - interval_ms
+    return frame
 
 
 @dataclass

@@ -203,21 +203,21 @@
         interval: document.getElementById("interval").value}));
     }
     showPage(location.hash.slice(1) || "chart");
+    const nothing = (text) => { message(text); document.body.classList.add("no-data"); };
     if (!token) {
-      message("This page needs the access token: open the URL `serve` printed (it ends in ?token=...).");
+      nothing("This page needs the access token: open the URL `serve` printed (it ends in ?token=...).");
       return;
     }
     let answer;
     try {
       answer = await api("/api/instruments");
     } catch (e) {
-      message(e.message);
+      nothing(e.message);
       return;
     }
     instrumentRows = answer.instruments || [];
     if (!instrumentRows.length) {
-      message(answer.message || "The catalog holds no bars yet.");
-      document.body.classList.add("no-data");
+      nothing(answer.message || "The catalog holds no bars yet.");
       return;
     }
     message("");

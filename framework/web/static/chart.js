@@ -50,8 +50,15 @@
   }
 
   function draw() {
+    // the studies first: a point of theirs outside the bars would add a time to the scale and shift its indices
+    if (ws.trimStudies && state.bars.length) ws.trimStudies(heldSpan());
     candles.setData(state.bars.map(candle));
     volume.setData(state.bars.map(volumeBar));
+  }
+
+  function heldSpan() {
+    const bars = state.bars;
+    return bars.length ? {start: bars[0].time, end: bars[bars.length - 1].time + state.intervalMs} : null;
   }
 
   function fetchPage(query) {
@@ -72,7 +79,11 @@
     const precision = page.price_precision ?? 2;
     candles.applyOptions({priceFormat: {type: "price", precision, minMove: Math.pow(10, -precision)}});
     draw();
-    chart.timeScale().setVisibleLogicalRange({from: Math.max(0, state.bars.length - 150), to: state.bars.length + 5});
+    if (state.bars.length > 150) {
+      chart.timeScale().setVisibleLogicalRange({from: state.bars.length - 150, to: state.bars.length + 5});
+    } else {
+      chart.timeScale().fitContent();
+    }
     if (!state.bars.length) {
       ws.message(`The catalog holds no ${selection.interval} bars of ${selection.instrument}.`);
     } else {
@@ -183,7 +194,6 @@
   Object.assign(ws, {
     chart, candles, volume, loadChart, updateBar, intervalMs: INTERVAL_MS,
     heldBars: () => state.bars.slice(),
-    heldSpan: () => (state.bars.length ? {start: state.bars[0].time,
-                                          end: state.bars[state.bars.length - 1].time + state.intervalMs} : null),
+    heldSpan,
   });
 })();

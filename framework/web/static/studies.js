@@ -207,6 +207,7 @@
         flow.delta.setData(answer.time.map((t, i) => ({time: t / 1000, value: answer.delta[i],
                                                       color: answer.delta[i] >= 0 ? "#26a69a" : "#ef5350"})));
         flow.cumulative.setData(lineData(answer.time, answer.cumulative_delta));
+        syncFlow(ws.chart.timeScale().getVisibleRange());
         flow.note.textContent = answer.counted_from ? `newest trades only, from ${ws.fmtTime(answer.counted_from)}` : "";
       }));
     }
@@ -237,9 +238,11 @@
                                                   priceLineVisible: false, priceFormat: {type: "volume"}}, 1)};
   }
 
-  ws.chart.timeScale().subscribeVisibleTimeRangeChange((range) => {
+  // The order-flow chart follows the main chart's visible time span (its own time axis: buckets need not be bars).
+  function syncFlow(range) {
     if (flow && range) { try { flow.chart.timeScale().setVisibleRange(range); } catch (e) { /* no data yet */ } }
-  });
+  }
+  ws.chart.timeScale().subscribeVisibleTimeRangeChange(syncFlow);
 
   // -- selection --------------------------------------------------------------------------------------------
 
@@ -257,6 +260,14 @@
     rebuild();
   });
 
-  Object.assign(ws, {refreshStudies, studySeries: () => ({...drawn, ...(flow ? {orderflow: [flow.buy, flow.sell,
+  // Keep only the points inside the bars' span (chart.js calls it before drawing another span of bars).
+  function trimStudies(span) {
+    const from = span.start / 1000, to = span.end / 1000;
+    for (const list of Object.values(drawn)) {
+      for (const s of list) s.setData(s.data().filter((d) => d.time >= from && d.time < to));
+    }
+  }
+
+  Object.assign(ws, {refreshStudies, trimStudies, studySeries: () => ({...drawn, ...(flow ? {orderflow: [flow.buy, flow.sell,
                                                                          flow.delta, flow.cumulative]} : {})})});
 })();
