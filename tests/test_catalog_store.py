@@ -39,13 +39,13 @@ from framework.catalog import CatalogStore
 from framework.catalog import CatalogStoreError
 from framework.catalog import Period
 from framework.catalog import Series
-from framework.catalog import bars_table
-from framework.catalog import raw_to_float
-from framework.catalog import trade_ticks_table
 from framework.catalog.store import NS_PER_DAY
 from framework.catalog.store import STREAM_PREFIX
 from framework.catalog.store import TMP_PREFIX
 from framework.catalog.store import TRASH_PREFIX
+from framework.data.arrow_tables import bars_table
+from framework.data.arrow_tables import trade_ticks_table
+from framework.data.fixed_point import raw_to_float
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTR = "BTCUSDT-PERP.BINANCE"

@@ -33,10 +33,10 @@ from framework.binance.http import BinanceRestClient
 from framework.binance.schemas import FuturesAggTrade
 from framework.catalog import CatalogStore
 from framework.catalog import Series
-from framework.catalog.arrow import raw_to_int
 from framework.catalog.health import check
 from framework.catalog.store import file_name
 from framework.data import parsing
+from framework.data.fixed_point import raw_to_int
 from framework.ingest.targets import kline_series
 from framework.record.config import RecordConfig
 from framework.record.recorder import RECORD_TRADES_PERIOD

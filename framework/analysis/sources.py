@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from nautilus_trader.model.objects import FIXED_PRECISION
 
 from framework.analysis.config import check_catalog_folder
 from framework.analysis.config import check_collect_folder
@@ -32,10 +33,9 @@ from framework.binance.endpoints import endpoint
 from framework.binance.intervals import INTERVAL_MS
 from framework.binance.stream_decoder import StreamDecodeError
 from framework.binance.stream_decoder import StreamDecoder
-from framework.catalog.arrow import BUYER
-from framework.catalog.arrow import FIXED_PRECISION
-from framework.catalog.arrow import decimal_column
-from framework.catalog.arrow import decoded_frame
+from framework.data.arrow_tables import BUYER
+from framework.data.arrow_tables import decoded_frame
+from framework.data.fixed_point import decimal_column
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.timeunits import NS_PER_MS

@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from framework.catalog import arrow as fast
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import CatalogStoreError
 from framework.catalog.store import FileSpan
@@ -39,6 +38,7 @@ from framework.catalog.store import file_name
 from framework.catalog.store import fsync_dir
 from framework.catalog.store import numeric_array
 from framework.catalog.store import ts_init_array
+from framework.data import arrow_tables as fast
 
 log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread

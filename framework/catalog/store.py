@@ -93,7 +93,7 @@ from nautilus_trader.persistence.funcs import class_to_filename
 from nautilus_trader.persistence.funcs import urisafe_identifier
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
-from framework.catalog import arrow as fast
+from framework.data import arrow_tables as fast
 
 if TYPE_CHECKING:
     from framework.catalog.appender import SeriesAppender
@@ -1079,7 +1079,7 @@ class CatalogStore:
         series: Series | None = None,
         **columns: Any,
     ) -> WriteReport:
-        """Fast path for decoded trades: ``columns`` as ``framework.catalog.arrow.trade_ticks_table`` takes them."""
+        """Fast path for decoded trades: ``columns`` as ``arrow_tables.trade_ticks_table`` takes them."""
         table = fast.trade_ticks_table(str(instrument_id), price_precision, size_precision, **columns)
         return self.write_table(series or Series.trades(instrument_id), table, start, end)
 
@@ -1094,7 +1094,7 @@ class CatalogStore:
         series: Series | None = None,
         **columns: Any,
     ) -> WriteReport:
-        """Fast path for decoded klines: ``columns`` as ``framework.catalog.arrow.bars_table`` takes them."""
+        """Fast path for decoded klines: ``columns`` as ``arrow_tables.bars_table`` takes them."""
         table = fast.bars_table(str(bar_type), price_precision, size_precision, **columns)
         return self.write_table(series or Series.bars(bar_type), table, start, end)
 

@@ -5,7 +5,7 @@ Trades and klines
 A page comes as a list of Structs or as the Arrow columns of ``framework.binance.columnar.decode_page``
 (what ``ingest`` decodes; Structs become the same columns first, ``page_columns``), so both give the same
 tables. Decimal strings become Nautilus fixed-point values without passing through a float:
-``framework.catalog.arrow`` (the one implementation of "columns -> Nautilus Arrow layout") casts each
+``framework.data.arrow_tables`` (the one implementation of "columns -> Nautilus Arrow layout") casts each
 string column to decimals at the raw scale (an error if a value is not a plain decimal or has non-zero
 digits beyond the instrument's precision, so nothing is rounded silently) and reinterprets them as
 Nautilus's raw values in the catalog's ``fixed_size_binary`` layout. This module adds the checks that
@@ -16,7 +16,7 @@ backtest engine take.
 Nautilus's own ``TradeTick/Bar.from_raw_arrays_to_list`` are not used: in 1.231 they take
 ``double`` arrays (not raw integers) and build each value with ``Price(float, precision)``.
 
-Timestamps are integer milliseconds times 1_000_000 (``arrow.ms_to_ns``; Nautilus's
+Timestamps are integer milliseconds times 1_000_000 (``arrow_tables.ms_to_ns``; Nautilus's
 ``millis_to_nanos`` goes through a double and is off by up to ~100 ns at current epochs).
 
 * aggTrades -> ``TradeTick``: ``trade_id`` = aggregate id ``a``, aggressor SELLER when ``m`` (the
@@ -58,14 +58,14 @@ from nautilus_trader.model.instruments import Instrument
 
 from framework.binance import schemas as rest
 from framework.binance.columnar import page_columns
-from framework.catalog.arrow import aggressor_from_buyer_maker
-from framework.catalog.arrow import bars_batch
-from framework.catalog.arrow import custom_data_table
-from framework.catalog.arrow import decimal_column
-from framework.catalog.arrow import ms_to_ns
-from framework.catalog.arrow import plain_decimal_array
-from framework.catalog.arrow import to_raw
-from framework.catalog.arrow import trade_ticks_batch
+from framework.data.arrow_tables import aggressor_from_buyer_maker
+from framework.data.arrow_tables import bars_batch
+from framework.data.arrow_tables import custom_data_table
+from framework.data.arrow_tables import ms_to_ns
+from framework.data.arrow_tables import trade_ticks_batch
+from framework.data.fixed_point import decimal_column
+from framework.data.fixed_point import plain_decimal_array
+from framework.data.fixed_point import to_raw
 from framework.data.instruments import futures_instrument_id
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
@@ -85,7 +85,7 @@ LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] 
 
 
 # --------------------------------------------------------------------------------------------------
-# Checks that belong to Binance rows (the Arrow layout itself is framework.catalog.arrow's)
+# Checks that belong to Binance rows (the Arrow layout itself is framework.data.arrow_tables')
 # --------------------------------------------------------------------------------------------------
 
 

@@ -23,9 +23,9 @@ from nautilus_trader.model.instruments import Instrument
 
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
-from framework.catalog.arrow import raw_to_int
 from framework.catalog.store import CatalogStore
 from framework.catalog.store import Series
+from framework.data.fixed_point import raw_to_int
 from framework.data.types import fixed_raw
 from framework.ingest.fetch import Fetcher
 from framework.ingest.kinds import KINDS
