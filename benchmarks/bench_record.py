@@ -26,8 +26,8 @@ from pathlib import Path
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from framework.binance.schemas import FuturesAggTrade
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.record.recorder import RECORD_TRADES_PERIOD
 from framework.record.recorder import Recording
 from framework.record.recorder import trades_table

@@ -17,9 +17,9 @@ from framework.catalog import Series
 from framework.catalog.health import DamagedCatalogFile
 from framework.catalog.health import check
 from framework.catalog.health import require_readable
-from framework.catalog.store import TMP_PREFIX
-from framework.catalog.store import TRASH_PREFIX
-from framework.catalog.store import file_name
+from framework.catalog.layout import TMP_PREFIX
+from framework.catalog.layout import TRASH_PREFIX
+from framework.catalog.nautilus_paths import file_name
 from tests.test_catalog_store import BAR_TYPE
 from tests.test_catalog_store import DAY
 from tests.test_catalog_store import DAY0

@@ -34,15 +34,16 @@ from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.persistence.wranglers import TradeTickDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-import framework.catalog.store as store_mod
+import framework.catalog.durable as durable_mod
 from framework.catalog import CatalogStore
 from framework.catalog import CatalogStoreError
 from framework.catalog import Period
 from framework.catalog import Series
-from framework.catalog.store import NS_PER_DAY
-from framework.catalog.store import STREAM_PREFIX
-from framework.catalog.store import TMP_PREFIX
-from framework.catalog.store import TRASH_PREFIX
+from framework.catalog.holdings import list_files
+from framework.catalog.layout import STREAM_PREFIX
+from framework.catalog.layout import TMP_PREFIX
+from framework.catalog.layout import TRASH_PREFIX
+from framework.catalog.series import NS_PER_DAY
 from framework.data.arrow_tables import bars_table
 from framework.data.arrow_tables import trade_ticks_table
 from framework.data.fixed_point import raw_to_float
@@ -559,7 +560,7 @@ def _ingest(root: Path) -> int:
 
 
 class _KillAt:
-    """Stands in for ``os`` inside the store module: SIGKILLs the process at the n-th rename/replace/unlink"""
+    """Stands in for ``os`` inside ``framework.catalog.durable``: SIGKILLs the process at the n-th rename/replace/unlink"""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -597,7 +598,7 @@ def _child_main() -> (
 ):  # python -c "from tests.test_catalog_store import _child_main; _child_main()" ROOT N
     root, kill_at = Path(sys.argv[1]), int(sys.argv[2])
     if kill_at:
-        store_mod.os = _KillAt(kill_at)
+        durable_mod.os = _KillAt(kill_at)
     print("ready", flush=True)
     _ingest(root)
 
@@ -607,7 +608,7 @@ def _assert_visible_catalog_sound(root: Path) -> None:
     d = root / "data" / "trade_tick" / INSTR
     if not d.exists():
         return
-    spans = CatalogStore._list(d)
+    spans = list_files(d)
     for a, b in itertools.pairwise(spans):
         assert a.end < b.start, f"overlap {a.name} {b.name}"
     for f in spans:
@@ -653,12 +654,12 @@ def test_sigkill_during_writes_then_rerun_equals_uninterrupted(tmp_path: Path) -
         assert store.check(Series.trades(INSTR)) == []
     assert killed >= 5  # every op-planned run died
     # Ctrl-C (KeyboardInterrupt) in the middle of a replacement, in-process: rolled back on the way out
-    store_mod.os = _InterruptAt(5)
+    durable_mod.os = _InterruptAt(5)
     try:
         with pytest.raises(KeyboardInterrupt):
             _ingest(root)
     finally:
-        store_mod.os = os
+        durable_mod.os = os
     assert CatalogStore(root, recover=False).check(Series.trades(INSTR)) == []
     _ingest(root)  # the final, uninterrupted re-run
     assert snapshot(root) == expected
@@ -689,7 +690,7 @@ def test_recovery_rolls_back_or_forward(tmp_path: Path) -> None:
     assert names(store, s) == [full] and store.check(s) == []
     # a live writer's temporaries are left alone: recovery skips a locked series
     (sd / f"{TMP_PREFIX}live-2-def.tmp").write_bytes(b"...")
-    with store._locked(sd):
+    with store.locks.hold(sd):
         assert CatalogStore(tmp_path, recover=False).recover() == []
     assert CatalogStore(tmp_path, recover=False).recover() == [
         f"{sd.relative_to(tmp_path)}: removed temporary {TMP_PREFIX}live-2-def.tmp"
@@ -705,7 +706,7 @@ def test_appender_writes_each_period_once(tmp_path: Path) -> None:
     s = Series.trades(INSTR)
     with store.appender(s, start=DAY0) as w:
         for lo in range(0, 20_000, 700):
-            w.add_trades(2, 3, **take(d, slice(lo, lo + 700)))
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(lo, lo + 700))))
             assert w.buffered_rows <= 8_000  # about a day at most
         w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), end)  # the fetch ran to `end`
     assert list(snapshot(tmp_path / "app").values()) == list(snapshot(tmp_path / "ref").values())
@@ -716,8 +717,8 @@ def test_appender_writes_each_period_once(tmp_path: Path) -> None:
     more["ts_event"] = more["ts_event"] + 3 * DAY + DAY // 2 + 100
     with store.appender(s) as w:
         assert w.start == end + 1
-        w.add_trades(2, 3, **take(d, slice(19_990, 20_000)))
-        w.add_trades(2, 3, **more)
+        w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(19_990, 20_000))))
+        w.add(trade_ticks_table(INSTR, 2, 3, **more))
     assert store.holdings(s).contiguous and store.read_table(s).num_rows == 23_000 and store.check(s) == []
 
 
@@ -731,7 +732,7 @@ def test_appender_streams_big_periods_to_the_bytes_of_one_write(tmp_path: Path) 
     def feed(store: CatalogStore, lo: int, hi: int, start: int | None = None, close_at: int | None = None) -> None:
         with store.appender(s, start=start, spill_rows=1_000) as w:
             for a in range(lo, hi, 700):
-                w.add_trades(2, 3, **take(d, slice(a, min(a + 700, hi))))
+                w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(a, min(a + 700, hi)))))
                 assert w.buffered_rows < 1_700  # a day is ~5,700 rows: streamed, not held
             w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), close_at)
         assert any(r.written and r.rows_new > 1_700 for r in w.reports)  # a streamed file
@@ -750,7 +751,7 @@ def test_appender_streams_big_periods_to_the_bytes_of_one_write(tmp_path: Path) 
     with pytest.raises(KeyboardInterrupt), dropped.appender(s, start=DAY0, spill_rows=1_000) as w:
         w.flush_on_error = False
         for a in range(0, 8_000, 700):
-            w.add_trades(2, 3, **take(d, slice(a, a + 700)))
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(a, a + 700))))
         assert w._stream is not None and w._stream.tmp.exists()
         raise KeyboardInterrupt
     assert not any(n.startswith((TMP_PREFIX, STREAM_PREFIX)) for n in os.listdir(dropped.series_dir(s)))
@@ -769,7 +770,7 @@ def test_appender_out_of_order_pages_fall_back_to_the_same_bytes(tmp_path: Path)
     pages[3], pages[4] = pages[4], pages[3]  # a page out of order while the first day streams
     with store.appender(Series.trades(INSTR), start=DAY0, spill_rows=1_000) as w:
         for sl in pages + [slice(1_000, 1_300)]:  # and a repeated page
-            w.add_trades(2, 3, **take(d, sl))
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, sl)))
         w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), DAY0 + 2 * DAY - 1)
     assert snapshot(tmp_path / "app") == snapshot(tmp_path / "ref")
 
@@ -784,12 +785,12 @@ def test_stream_meeting_another_writer_merges(tmp_path: Path) -> None:
     s = Series.trades(INSTR)
     with store.appender(s, start=DAY0, spill_rows=1_000) as w:
         for a in range(0, 3_000, 600):
-            w.add_trades(2, 3, **take(d, slice(a, a + 600)))
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(a, a + 600))))
         assert w._stream is not None
         # another writer (process) puts rows of the same day in while the stream is open
         write_trades(CatalogStore(tmp_path / "app", rows_per_group=500), take(d, slice(4_000, 4_500)))
         for a in range(3_000, 12_000, 600):
-            w.add_trades(2, 3, **take(d, slice(a, a + 600)))
+            w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(a, a + 600))))
         w.add(trade_ticks_table(INSTR, 2, 3, **take(d, slice(0, 0))), DAY0 + 2 * DAY - 1)
     assert snapshot(tmp_path / "app") == snapshot(tmp_path / "ref")
     # recovery keeps a live process's stream temporary and removes a dead one's
@@ -823,10 +824,10 @@ def test_series_lock_is_reentrant_per_thread_only(tmp_path: Path) -> None:
     d = store.series_dir(Series.trades(INSTR))
     d.mkdir(parents=True)
     got: list[bool] = []
-    with store._locked(d):
-        with store._locked(d, wait=False) as again:  # the same thread: reentrant
+    with store.locks.hold(d):
+        with store.locks.hold(d, wait=False) as again:  # the same thread: reentrant
             got.append(again)
-        other = threading.Thread(target=lambda: got.append(store._locked(d, wait=False).__enter__()))
+        other = threading.Thread(target=lambda: got.append(store.locks.hold(d, wait=False).__enter__()))
         other.start()
         other.join()
     assert got == [True, False]  # another thread of the same store waits like any other writer

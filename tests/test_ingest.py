@@ -308,8 +308,8 @@ def test_gap_report_in_pieces_equals_the_whole() -> None:
 def test_trades_held_up_to_inside_a_millisecond_resume_without_a_hole(exchange, full, tmp_path: Path) -> None:
     """A run stopped by an exception writes up to its last row, possibly mid-millisecond: the next run must
     fetch the rest of that millisecond too."""
+    from framework.catalog.series import Series
     from framework.catalog.store import CatalogStore
-    from framework.catalog.store import Series
 
     held = CatalogStore(full[0])
     series = Series.trades("BTCUSDT-PERP.BINANCE")

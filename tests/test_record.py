@@ -25,8 +25,9 @@ from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.binance.schemas import FuturesAggTrade
+from framework.catalog.layout import lock_path
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.data.types import KlineStats
 from framework.errors import FrameworkError
 from framework.exchange.faults import FaultConfig
@@ -101,7 +102,7 @@ async def test_recording_through_20_disconnects_holds_exactly_the_exchange_tape(
 @pytest.mark.timeout(60)
 async def test_a_failing_catalog_write_ends_an_open_ended_run_with_one_line(tmp_path: Path) -> None:
     store = CatalogStore(tmp_path)
-    store._lock_path(store.series_dir(Series.trades(IID))).mkdir(parents=True)  # fault: the lock cannot be opened
+    lock_path(store.root, store.series_dir(Series.trades(IID))).mkdir(parents=True)  # fault: the lock cannot be opened
     async with LocalExchange(ExchangeConfig(speed=60, start="recorded")) as ex:
         urls = BinanceUrls(**ex.urls)
         client = BinanceRestClient(BinanceHttpConfig(urls=urls))

@@ -34,7 +34,7 @@ from framework.binance.schemas import FuturesAggTrade
 from framework.catalog import CatalogStore
 from framework.catalog import Series
 from framework.catalog.health import check
-from framework.catalog.store import file_name
+from framework.catalog.nautilus_paths import file_name
 from framework.data import parsing
 from framework.data.fixed_point import raw_to_int
 from framework.ingest.targets import kline_series

@@ -257,7 +257,7 @@ class CatalogSource:
         return self.store.read_table(series, start, end, columns=columns)
 
     def bars(self, bar_type: str) -> pd.DataFrame | None:
-        from framework.catalog.store import Series
+        from framework.catalog.series import Series
 
         table = self.table(Series.bars(bar_type), pad_ns=self.interval_ms * NS_PER_MS)
         if table.num_rows == 0:
@@ -268,7 +268,7 @@ class CatalogSource:
         return frame.drop(columns=["ts_init"])
 
     def custom(self, cls: type, identifier: str, columns: list[str], pad_ns: int = 0) -> pd.DataFrame | None:
-        from framework.catalog.store import Series
+        from framework.catalog.series import Series
 
         table = self.table(Series.custom(cls, identifier), columns=[*columns, "ts_event"], pad_ns=pad_ns)
         if table.num_rows == 0:
@@ -278,7 +278,7 @@ class CatalogSource:
         return frame
 
     def trades(self, market: Market | str) -> pd.DataFrame | None:
-        from framework.catalog.store import Series
+        from framework.catalog.series import Series
 
         table = self.table(Series.trades(self.instrument_id(market)))
         if table.num_rows == 0:
@@ -421,7 +421,7 @@ def catalog_exact(path: str | Path, symbol: str, market: Market | str, interval:
                   start_ns: int | None = None, end_ns: int | None = None
                   ) -> tuple[ExactTrades | None, ExactKlines | None]:
     """TradeTicks and Bars + KlineStats of ``symbol`` on ``market`` from a catalog, exact."""
-    from framework.catalog.store import Series
+    from framework.catalog.series import Series
     from framework.data.types import KlineStats
 
     src = CatalogSource(path, symbol, interval, start_ns, end_ns)

@@ -13,8 +13,8 @@ from decimal import InvalidOperation
 from typing import Any
 
 from framework.binance.intervals import INTERVAL_MS
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.errors import UsageError
 from framework.timeunits import DAY_MS
 from framework.timeunits import HOUR_MS

@@ -45,7 +45,7 @@ from framework.backtest.checks import check_instrument
 from framework.backtest.checks import check_log_level
 from framework.backtest.checks import check_venues
 from framework.backtest.checks import coverage_warnings
-from framework.catalog.store import Series
+from framework.catalog.series import Series
 from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.parsing import kline_bar_type

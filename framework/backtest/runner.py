@@ -39,8 +39,8 @@ from framework.backtest import reports
 from framework.backtest.config import ResolvedRun
 from framework.backtest.funding import FUNDING_TOPIC
 from framework.backtest.funding import FundingPayment
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.data.arrow_tables import decoded_frame
 from framework.errors import UsageError
 from framework.output import require_writable_folder

@@ -22,23 +22,26 @@ from collections import deque
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from typing import Self
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from framework.catalog.store import CatalogStore
-from framework.catalog.store import CatalogStoreError
-from framework.catalog.store import FileSpan
-from framework.catalog.store import Series
-from framework.catalog.store import WriteReport
-from framework.catalog.store import file_name
-from framework.catalog.store import fsync_dir
-from framework.catalog.store import numeric_array
-from framework.catalog.store import ts_init_array
-from framework.data import arrow_tables as fast
+from framework.catalog.dedupe import check_identity
+from framework.catalog.dedupe import numeric_array
+from framework.catalog.dedupe import ts_init_array
+from framework.catalog.durable import install
+from framework.catalog.layout import stream_path
+from framework.catalog.nautilus_paths import file_name
+from framework.catalog.series import CatalogStoreError
+from framework.catalog.series import FileSpan
+from framework.catalog.series import Series
+from framework.catalog.series import WriteReport
+
+if TYPE_CHECKING:  # store.py imports this module (CatalogStore.appender)
+    from framework.catalog.store import CatalogStore
 
 log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
@@ -65,7 +68,7 @@ def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | 
 class PeriodStream:
     """One period's file written as ordered rows arrive.
 
-    Rows go to a hidden temporary in the series directory (``CatalogStore.stream_path``: recovery keeps it while
+    Rows go to a hidden temporary in the series directory (``layout.stream_path``: recovery keeps it while
     this process lives) in row groups of the store's size (the groups a one-shot write of the same rows makes).
     ``finish(end)`` takes the series lock and renames it in as ``[lo, end]``, replacing the ``prefix`` files (the
     held start of the period, copied in first). The lock is not held meanwhile (a day of trades can take many
@@ -90,7 +93,7 @@ class PeriodStream:
         self._carry_rows = 0
         self.dir.mkdir(parents=True, exist_ok=True)
         self._prefix_ids = [_file_id(self.dir / f.name) for f in prefix]
-        self.tmp = store.stream_path(self.dir)
+        self.tmp = stream_path(self.dir)
         self._writer: pq.ParquetWriter | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="period-stream")
         self._inflight: deque[Future[None]] = deque()
@@ -174,16 +177,15 @@ class PeriodStream:
             self._thread.shutdown()
             self._writer.close()  # type: ignore[union-attr]
             self._writer = None
-            self.store.sync_file(self.tmp)
+            self.store.writer.sync_file(self.tmp)
             name = file_name(self.lo, end)
-            with self.store._locked(self.dir):
+            with self.store.locks.hold(self.dir):
                 if self._changed(end):
                     report = self.store.write_table(self.series, pq.read_table(self.tmp), self.lo, end)
                     self.tmp.unlink()
                     return report
-                self.store.install(self.dir, self.tmp, name, self.prefix)
-                if self.store.durable:
-                    fsync_dir(self.dir)
+                install(self.dir, self.tmp, name, self.prefix)
+                self.store.writer.sync_dir(self.dir)
         except BaseException:
             self.abort()
             raise
@@ -266,9 +268,11 @@ class SeriesAppender:
 
     @property
     def buffered_rows(self) -> int:
+        """Rows held in memory, not yet written or streamed."""
         return self._rows
 
     def add(self, table: pa.Table, end: int | None = None) -> None:
+        """Take a page of rows, the stream being complete up to ``end``; writes the periods it has passed."""
         if table.num_rows:
             self._parts.append(table)
             self._rows += table.num_rows
@@ -288,19 +292,8 @@ class SeriesAppender:
         if self._rows >= self.spill_rows and not self._spill() and self._rows >= self.max_buffer_rows:
             self._write_until(self.end)
 
-    def add_trades(
-        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
-    ) -> None:
-        self.add(
-            fast.trade_ticks_table(self.series.identifier, price_precision, size_precision, **columns), end
-        )
-
-    def add_bars(
-        self, price_precision: int, size_precision: int, end: int | None = None, **columns: Any
-    ) -> None:
-        self.add(fast.bars_table(self.series.identifier, price_precision, size_precision, **columns), end)
-
     def close(self) -> None:
+        """Write what is buffered or streamed (up to the stream's end) and drop the rest."""
         try:
             if self.end is not None and self.start is not None and self.end >= self.start:
                 self._write_until(self.end)
@@ -332,7 +325,7 @@ class SeriesAppender:
         """A stream for the period of ``start`` that ``table`` can open, continuing the held files that end right
         before it (None: the rows take the buffered path)."""
         assert self.start is not None
-        self.store._check_identity(self.series, table)
+        check_identity(self.series, table)
         ps, pe = self.period.bounds(self.start)
         files = self.store.files(self.series)
         if any(f.start <= pe and f.end >= self.start for f in files):

@@ -1,6 +1,6 @@
 """Catalog health: the files a reader or writer would trip over, found cheaply, and their repair.
 
-A catalog is ``<root>/data/<class>/[<identifier>/]<start>_<end>.parquet`` (``framework.catalog.store``). What
+A catalog is ``<root>/data/<class>/[<identifier>/]<start>_<end>.parquet`` (``framework.catalog.layout``). What
 can be wrong with it:
 
 * **empty**: a file without rows (a zero-row parquet file, or zero bytes). Older versions wrote them to mark
@@ -28,12 +28,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from framework.catalog.store import STREAM_PREFIX
-from framework.catalog.store import TMP_PREFIX
-from framework.catalog.store import TRASH_PREFIX
-from framework.catalog.store import file_interval
-from framework.catalog.store import series_locked
-from framework.catalog.store import writer_alive
+from framework.catalog.layout import STREAM_PREFIX
+from framework.catalog.layout import TMP_PREFIX
+from framework.catalog.layout import TRASH_PREFIX
+from framework.catalog.layout import is_data_file
+from framework.catalog.layout import writer_alive
+from framework.catalog.locks import series_locked
+from framework.catalog.nautilus_paths import class_folder
+from framework.catalog.nautilus_paths import file_interval
 from framework.errors import FrameworkError
 from framework.output import require_writable_folder
 
@@ -103,9 +105,7 @@ def _data_dir(root: Path, folder: str | type | None) -> Path:
     if folder is None:
         return root / "data"
     if isinstance(folder, type):
-        from nautilus_trader.persistence.funcs import class_to_filename
-
-        folder = class_to_filename(folder)
+        folder = class_folder(folder)
     return root / "data" / folder
 
 
@@ -113,7 +113,7 @@ def _parquet_files(top: Path) -> Iterator[Path]:
     """Visible ``*.parquet`` files under ``top`` (what Nautilus and pyarrow datasets read)."""
     for dirpath, _dirs, names in os.walk(top):
         for name in names:
-            if name.endswith(".parquet") and not name.startswith("."):
+            if is_data_file(name):
                 yield Path(dirpath) / name
 
 
@@ -157,6 +157,7 @@ class Health:
 
     @property
     def healthy(self) -> bool:
+        """Whether nothing was found."""
         return not (self.empty or self.unreadable or self.overlapping or self.leftovers)
 
     def summary(self) -> str:
@@ -197,7 +198,7 @@ def check_folder(d: Path, health: Health) -> None:
             if not (writer_alive(name) or (not name.startswith(STREAM_PREFIX) and series_locked(health.root, d))):
                 health.leftovers.append(Finding(rel, "left by an interrupted write"))
             continue
-        if not name.endswith(".parquet") or name.startswith(".") or not path.is_file():
+        if not is_data_file(name) or not path.is_file():
             continue
         health.files += 1
         problem = structural_problem(path)
@@ -218,7 +219,7 @@ def check_folder(d: Path, health: Health) -> None:
         interval = file_interval(name)
         if interval is not None:
             spans.append((*interval, rel))
-    if any(n.endswith(".parquet") and not n.startswith(".") for n in names):
+    if any(is_data_file(n) for n in names):
         health.series += 1
     spans.sort()
     reach: tuple[int, Path] | None = None  # the furthest end so far and its file
@@ -227,6 +228,7 @@ def check_folder(d: Path, health: Health) -> None:
             health.overlapping.append((reach[1], rel))
         if reach is None or end > reach[0]:
             reach = (end, rel)
+
 
 def require_writable(catalog: str | Path, keep: bool = True) -> None:
     """One ``FrameworkError`` line naming the catalog folder and the fix when it cannot be created or written

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from framework.catalog.health import check
 from framework.catalog.health import repair_command
-from framework.catalog.store import file_interval
+from framework.catalog.nautilus_paths import file_interval
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.ingest.command import ingest_command

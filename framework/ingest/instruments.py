@@ -13,7 +13,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.binance.endpoints import Market
-from framework.catalog.store import TMP_PREFIX
+from framework.catalog.layout import TMP_PREFIX
 from framework.data.instruments import parse_instruments
 from framework.errors import UsageError
 

@@ -33,10 +33,10 @@ from framework.binance.http import BinanceRestClient
 from framework.catalog.appender import SeriesAppender
 from framework.catalog.health import require_readable
 from framework.catalog.health import require_writable
+from framework.catalog.locks import FetchClaim
+from framework.catalog.series import Series
+from framework.catalog.series import merge_intervals
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import FetchClaim
-from framework.catalog.store import Series
-from framework.catalog.store import merge_intervals
 from framework.data import parsing
 from framework.data.instruments import instrument_id_for
 from framework.errors import UsageError

@@ -16,7 +16,7 @@ from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 from framework.binance import schemas as rest
 from framework.binance.columnar import page_columns
 from framework.binance.endpoints import Market
-from framework.catalog.store import Series
+from framework.catalog.series import Series
 from framework.data import arrow_tables as fast_arrow
 from framework.data import parsing
 from framework.data import types

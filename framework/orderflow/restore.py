@@ -23,8 +23,8 @@ from nautilus_trader.model.instruments import Instrument
 
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import Series
 from framework.data.fixed_point import raw_to_int
 from framework.data.types import fixed_raw
 from framework.ingest.fetch import Fetcher

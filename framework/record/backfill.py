@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import TextIO
 
-from framework.catalog.store import Holdings
+from framework.catalog.holdings import Holdings
 from framework.timeunits import SECOND_MS
 from framework.values import format_duration_ms
 

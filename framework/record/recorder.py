@@ -42,11 +42,11 @@ from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog.health import require_readable
 from framework.catalog.health import require_writable
+from framework.catalog.holdings import Holdings
+from framework.catalog.series import CatalogStoreError
+from framework.catalog.series import Period
+from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
-from framework.catalog.store import CatalogStoreError
-from framework.catalog.store import Holdings
-from framework.catalog.store import Period
-from framework.catalog.store import Series
 from framework.data import parsing
 from framework.errors import FrameworkError
 from framework.ingest.command import ingest_command
