@@ -153,8 +153,9 @@ async def serve(ctx: WebContext, host: str, port: int, on_ready: Callable[[str],
         if e.errno == errno.EADDRINUSE:
             raise FrameworkError(f"--port {port}: already in use on {host}; choose another --port (0 takes a free "
                                  "one) or stop what holds it") from None
-        raise FrameworkError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e}); use an "
-                             "address of this machine, e.g. 127.0.0.1") from None
+        reason = str(e.strerror or e).rsplit(": ", 1)[-1]  # asyncio wraps it in "error while attempting to bind"
+        raise FrameworkError(f"--host {host} --port {port}: cannot listen there ({reason}); use an address of this "
+                             "machine, e.g. 127.0.0.1") from None
     bound = runner.addresses[0][1] if runner.addresses else port
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
