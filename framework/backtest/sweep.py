@@ -5,7 +5,9 @@ cartesian product; ``sweep.list`` gives the overrides of each run explicitly. Ev
 the parent before any work starts. Each variant runs :func:`run_variant` (a plain top-level function, so a
 ``ProcessPoolExecutor`` with the spawn context and a Ray task run the very same code; without ``--ray-address``
 Ray starts on this machine with ``workers`` CPUs, with one it joins that cluster) into
-``<out>/runs/<index>/``; the ranked table goes to ``<out>/ranking.csv`` and stdout. Each run gets a fresh
+``<out>/runs/<index>/`` (on Ray the run goes to a temporary folder of the worker's machine and its files come
+back to the driver, which writes them: the cluster needs no shared filesystem, only the catalog's location,
+e.g. ``s3://``, readable from every node, and the framework installed there); the ranked table goes to ``<out>/ranking.csv`` and stdout. Each run gets a fresh
 process (Nautilus sets its logger up once per process, so a reused one would write no ``nautilus.log`` for its
 second run, and a strategy's class state would leak between runs), and each has the YAML's folder on its
 import path, as the parent has (a strategy module beside the YAML imports there too).
@@ -18,6 +20,7 @@ import itertools
 import multiprocessing
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from framework.settings import make_importable
 from framework.values import parse_count
 
 LOCAL_RAY_OBJECT_STORE = 80 * 1024**2  # summaries are small; Ray's default reserves 30 % of RAM
+TEXT_SUFFIXES = {".yaml", ".json", ".log", ".csv"}  # files of a run folder that may name the folder
 RANK_COLUMNS = ("total_pnl", "trading_pnl", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "trades", "fees", "funding_paid")
 
 
@@ -90,6 +94,31 @@ def run_variant(raw: dict[str, Any], source: str, name: str, out: str) -> dict[s
     return runner.run(resolved, Path(out))
 
 
+def run_variant_remote(raw: dict[str, Any], source: str, name: str, out: str) -> dict[str, Any]:
+    """A Ray task: run one variant into a temporary folder of the machine it lands on and return that folder's
+    files with the summary, so the driver writes ``out`` itself and no shared filesystem is needed."""
+    with tempfile.TemporaryDirectory(prefix="sweep-run-") as tmp:
+        summary = run_variant(raw, source, name, tmp)
+        files = {}
+        for path in sorted(Path(tmp).rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                if path.suffix in TEXT_SUFFIXES:  # the logs and configs name their folder: name the driver's
+                    data = data.replace(tmp.encode(), out.encode())
+                files[path.relative_to(tmp).as_posix()] = data
+    return {"summary": summary, "files": files}
+
+
+def unpack_run(packed: dict[str, Any], out: str) -> dict[str, Any]:
+    """Write a run folder returned by :func:`run_variant_remote` under ``out``; returns its summary."""
+    root = Path(out)
+    for rel, data in packed["files"].items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return packed["summary"]
+
+
 def _run_job(job: tuple[int, tuple]) -> tuple[int, dict[str, Any]]:
     index, args = job
     return index, run_variant(*args)
@@ -129,14 +158,15 @@ def _ray(jobs: list[tuple], workers: int, progress: Callable[[], None], address:
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys([folder, root]))}}, **kwargs)
     try:
-        task = ray.remote(max_calls=1)(run_variant)  # a fresh worker per run (see the module docstring)
+        task = ray.remote(max_calls=1)(run_variant_remote)  # a fresh worker per run (see the module docstring)
         pending = {task.remote(*job): i for i, job in enumerate(jobs)}
         results: list[dict[str, Any] | None] = [None] * len(jobs)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
+                index = pending.pop(ref)
                 try:
-                    results[pending.pop(ref)] = ray.get(ref)
+                    results[index] = unpack_run(ray.get(ref), jobs[index][3])
                 except ray.exceptions.RayTaskError as e:  # the run's own error, not Ray's wrapper with its traceback
                     raise e.cause from e
                 progress()
