@@ -399,7 +399,7 @@ def test_holdings(tmp_path: Path) -> None:
     pieces = list(store.iter_files(s, columns=["trade_id"], batch_rows=3_000))
     assert max(p.num_rows for p in pieces) <= 3_000 and pa.concat_tables(pieces).num_rows == 10_000
     day3 = DAY0 + 2 * DAY
-    assert h.covered_from == DAY0 and h.covered_until == day3 - 1 and h.intervals == [(DAY0, day3 - 1)]
+    assert h.covered_until == day3 - 1 and h.intervals == [(DAY0, day3 - 1)]
     assert h.missing(DAY0 - 10, end + 10) == [(DAY0 - 10, DAY0 - 1), (day3, end + 10)]
     assert all(pq.read_metadata(store.series_dir(s) / f.name).num_rows for f in h.files)
     cat = ParquetDataCatalog(str(tmp_path))

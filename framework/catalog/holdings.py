@@ -121,11 +121,6 @@ class Holdings:
         return merge_intervals((f.start, f.end) for f in self.files)
 
     @property
-    def covered_from(self) -> int | None:
-        """Start of the first file (None: no files)."""
-        return self.files[0].start if self.files else None
-
-    @property
     def covered_until(self) -> int | None:
         """Furthest end of any file (None: no files)."""
         return max(f.end for f in self.files) if self.files else None

@@ -30,8 +30,7 @@ from framework.timeunits import NS_PER_MS
 
 _MAX_MS = (2**64 - 1) // NS_PER_MS  # the last millisecond whose nanoseconds fit a uint64
 
-# AggressorSide values (nautilus_trader.model.enums)
-NO_AGGRESSOR = 0
+# AggressorSide values (nautilus_trader.model.enums; 0 is NO_AGGRESSOR)
 BUYER = 1
 SELLER = 2
 
