@@ -24,4 +24,7 @@ class WebContext:
     state_db: Path  # SQLite file beside the catalog: chart settings, alert rules, paper orders
     live: bool = False  # --live: run the gap-free live feed and push updates
     offline: bool = False  # --offline: the live feed talks to the local exchange
-    network: dict[str, Any] = field(default_factory=dict)  # URL overrides (BASE_PATH_*, STREAM_URL_*) for the feed
+    # with --live: the feed's Binance URLs as ``BinanceUrls`` fields (spot_http, futures_http, spot_ws, futures_ws),
+    # resolved from flags > BASE_PATH_*/STREAM_URL_* > defaults, or the in-process local exchange's with --offline;
+    # ``BinanceUrls(**ctx.network)`` rebuilds them. Empty without --live.
+    network: dict[str, Any] = field(default_factory=dict)
