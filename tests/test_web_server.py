@@ -112,3 +112,36 @@ def test_a_damaged_file_is_one_line_and_the_rest_is_served(example_catalog: Path
         assert status == 422, body
         assert str(damaged) in body["error"] and "catalog repair" in body["error"]
         assert len(s.get("/api/bars?instrument=LINKUSDT-PERP.BINANCE&interval=1h")["time"]) == 672
+
+
+def _get_routes() -> list[str]:
+    """Every GET route of the app without path parameters (the market API's and the feature modules')."""
+    from framework.web.context import WebContext
+    from framework.web.server import make_app
+
+    app = make_app(WebContext(catalog=Path("/nonexistent"), runs=Path("/nonexistent"), token="x" * 16,
+                              state_db=Path("/nonexistent.sqlite")))
+    paths = {r.resource.canonical for r in app.router.routes() if r.method == "GET" and r.resource is not None}
+    return sorted(p for p in paths if "{" not in p and p.startswith("/api/"))
+
+
+def test_api_keys_never_reach_the_page(example_catalog: Path, tmp_path: Path) -> None:  # noqa: F811
+    secrets = {"API_KEY": "key-do-not-leak-1234567890", "API_SECRET": "secret-do-not-leak-0987654321"}
+    routes = _get_routes()
+    assert "/api/bars" in routes and "/api/instruments" in routes
+    with running_server(example_catalog, env=secrets, cwd=tmp_path) as s:
+        seen = [s.request("/", token=False)[1], s.request("/static/app.js", token=False)[1]]
+        query = "?instrument=LINKUSDT-PERP.BINANCE&interval=1h&limit=10&chart=x&name=rsi"
+        for route in routes:
+            seen.append(s.request(route + query)[1])
+    text = repr(seen)
+    assert "do-not-leak" not in text
+
+
+@pytest.mark.parametrize("query", [
+    "/api/bars?instrument=../../../../etc/passwd", "/api/bars?instrument=%2Fetc%2Fpasswd",
+    "/api/bars?instrument=LINKUSDT-PERP.BINANCE/../../..", "/api/perp?instrument=..",
+])
+def test_request_values_are_names_never_paths(server: Server, query: str) -> None:
+    status, body = server.request(query)
+    assert status == 400 and "is not in the catalog" in body["error"], body
