@@ -1,15 +1,17 @@
 """``SignalStrategy``: the plumbing every strategy here shares, with the alpha left to typed hooks.
 
-A subclass picks its inputs in its config (bars at an interval, trade ticks, funding, open interest, long/short
-ratios, taker volume) and fills in hooks; the base class subscribes, warms indicators up from the catalog,
-filters custom data to its instrument, sizes positions and places the orders.
+A subclass picks its inputs in its config (bars at an interval, trade ticks, and one switch per custom input of
+the kinds registry, ``framework.data.kinds``: funding, open interest, long/short ratios, taker volume...) and fills
+in hooks; the base class subscribes, warms indicators up from the catalog, filters custom data to its
+instrument, sizes positions and places the orders.
 
 Hooks (override what your config subscribes to):
 
 * ``on_signal_bar(bar)``: required when ``bar_interval`` is set (the default).
 * ``on_signal_trade(tick)``: required when ``trades`` is on.
-* ``on_funding(rate)``, ``on_open_interest(oi)``, ``on_ratio(ratio)``, ``on_taker_volume(volume)``: optional
-  context; the default keeps nothing (``last_funding`` etc. always hold the latest value).
+* ``on_funding(rate)``, ``on_open_interest(oi)``, ``on_ratio(ratio)``, ``on_taker_volume(volume)`` (each
+  registry row names its hook and its ``last_*`` attribute): optional context; the default keeps nothing
+  (``last_funding`` etc. always hold the latest value; ``last_ratios`` by type).
 * ``on_warmup_bar(bar)``: a bar from before the start; the default feeds every indicator registered for bars.
 
 Order helpers: ``go_long()``, ``go_short()``, ``go_flat()``, ``target_position(qty)``; sizing by a fixed quote
@@ -21,6 +23,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN
 from decimal import Decimal
 
+import msgspec
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import BarType
@@ -34,8 +37,9 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.trading.strategy import Strategy
 
+from framework.data.kinds import STRATEGY_KINDS
+from framework.data.kinds import DataKind
 from framework.data.parsing import kline_bar_type
-from framework.data.types import LONG_SHORT_RATIO_TYPES
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import OpenInterest
@@ -47,22 +51,32 @@ from framework.values import parse_interval
 
 #: The client id the backtest runner gives custom data configs (Nautilus needs one to load them).
 CUSTOM_DATA_CLIENT = ClientId("BINANCE")
-RATIO_TYPES = tuple(LONG_SHORT_RATIO_TYPES.values())
+#: The custom kinds a strategy can take, by type.
+_INPUTS: dict[type, DataKind] = {k.data_type: k for k in STRATEGY_KINDS}
+
+#: One ``bool`` switch per custom input of the kinds registry (``funding``, ``open_interest``, ``ratios``,
+#: ``taker_volume``...), off by default; :class:`SignalStrategyConfig` adds the rest.
+SignalStrategyInputs = msgspec.defstruct(
+    "SignalStrategyInputs",
+    [(flag, bool, False) for flag in dict.fromkeys(k.strategy.flag for k in STRATEGY_KINDS)],
+    bases=(StrategyConfig,),
+    module=__name__,
+    frozen=True,
+    kw_only=True,
+    namespace={"__doc__": "The custom-data switches of a SignalStrategyConfig, one per registry input."},
+)
 
 
-class SignalStrategyConfig(StrategyConfig, frozen=True):
+class SignalStrategyConfig(SignalStrategyInputs, frozen=True):
     """Inputs, sizing and warm-up of a :class:`SignalStrategy`.
 
+    Inputs: ``bar_interval``, ``trades`` and the custom-data switches of :data:`SignalStrategyInputs`.
     ``catalog_path`` is filled in by the backtest runner (warm-up reads bars before the start from it).
     """
 
     instrument_id: InstrumentId
     bar_interval: str | None = "1m"
     trades: bool = False
-    funding: bool = False
-    open_interest: bool = False
-    ratios: bool = False
-    taker_volume: bool = False
     trade_notional: Decimal = Decimal(1000)
     equity_fraction: Decimal | None = None
     allow_short: bool = True
@@ -108,10 +122,9 @@ class SignalStrategy(Strategy):
         )
         self.instrument: Instrument | None = None
         self.last_price: Decimal | None = None
-        self.last_funding: FundingRate | None = None
-        self.last_open_interest: OpenInterest | None = None
-        self.last_taker_volume: TakerBuySellVolume | None = None
-        self.last_ratios: dict[type, object] = {}
+        # the latest row of each custom input (last_funding, last_open_interest, last_ratios by type, ...)
+        for kind in STRATEGY_KINDS:
+            setattr(self, kind.strategy.latest, {} if kind.strategy.by_type else None)
 
     # -- hooks (the alpha) -----------------------------------------------------------------------------
 
@@ -157,15 +170,9 @@ class SignalStrategy(Strategy):
             self.subscribe_bars(self.bar_type)
         if self.config.trades:
             self.subscribe_trade_ticks(self.instrument_id)
-        wanted = [
-            (self.config.funding, (FundingRate,)),
-            (self.config.open_interest, (OpenInterest,)),
-            (self.config.ratios, RATIO_TYPES),
-            (self.config.taker_volume, (TakerBuySellVolume,)),
-        ]
-        for on, classes in wanted:
-            for cls in classes if on else ():
-                self.subscribe_data(DataType(cls), client_id=CUSTOM_DATA_CLIENT)
+        for kind in STRATEGY_KINDS:
+            if getattr(self.config, kind.strategy.flag):
+                self.subscribe_data(DataType(kind.data_type), client_id=CUSTOM_DATA_CLIENT)
 
     def _warm_up(self) -> None:
         n, path = self.config.warmup_bars, self.config.catalog_path
@@ -190,18 +197,17 @@ class SignalStrategy(Strategy):
     def on_data(self, data) -> None:  # noqa: ANN001 - any of our custom types
         if getattr(data, "instrument_id", None) != self.instrument_id:
             return
-        if isinstance(data, FundingRate):
-            self.last_funding = data
-            self.on_funding(data)
-        elif isinstance(data, OpenInterest):
-            self.last_open_interest = data
-            self.on_open_interest(data)
-        elif isinstance(data, TakerBuySellVolume):
-            self.last_taker_volume = data
-            self.on_taker_volume(data)
-        elif isinstance(data, RATIO_TYPES):
-            self.last_ratios[type(data)] = data
-            self.on_ratio(data)
+        kind = _INPUTS.get(type(data))
+        if kind is None:
+            return
+        given = kind.strategy
+        if given.by_type:
+            getattr(self, given.latest)[type(data)] = data
+        else:
+            setattr(self, given.latest, data)
+        hook = getattr(self, given.hook, None)  # a kind's hook is optional (the base defines the first ones)
+        if hook is not None:
+            hook(data)
 
     def on_stop(self) -> None:
         if self.config.close_on_stop:

@@ -415,7 +415,7 @@ def test_deduper_rules():
     assert stats.last_key == 7 and stats.dropped == 6
     assert bulk.row_key("klines")(Kline(5, "1", "1", "1", "1", "0", 9, "0", 0, "0", "0")) == 5
     assert bulk.row_key("trades")(FuturesTrade(8, "1", "1", "1", 1, True)) == 8
-    key = lambda r: r.T  # noqa: E731  (any key function, e.g. ingest.kinds.DataKind.key)
+    key = lambda r: r.T  # noqa: E731  (any key function, e.g. data.kinds.DataKind.key)
     assert bulk.row_key(key) is key
     with pytest.raises(FrameworkError, match="no row key"):
         bulk.row_key("depth")
@@ -473,5 +473,5 @@ def test_explicit_kind_and_market(tmp_path, link_rows):
     assert bulk.read_rows(loose, kind="mark_klines") == link_rows
     with pytest.raises(FrameworkError, match="holds klines, not agg_trades"):
         bulk.read_rows(loose, kind="agg_trades")
-    assert bulk.row_type("agg_trades", "spot") is SpotAggTrade
-    assert bulk.row_type("trades", "futures") is FuturesTrade
+    assert bulk.layout("agg_trades", "spot").row_type is SpotAggTrade
+    assert bulk.layout("trades", "futures").row_type is FuturesTrade

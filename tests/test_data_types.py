@@ -14,6 +14,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 import msgspec
 import pyarrow as pa
@@ -43,7 +44,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
 from framework.binance import schemas as rest
-from framework.binance.endpoints import KLINE_INTERVALS
+from framework.binance.intervals import KLINE_INTERVALS
 from framework.data.instruments import FeeConfig
 from framework.data.instruments import futures_instrument_id
 from framework.data.instruments import parse_instruments
@@ -56,14 +57,11 @@ from framework.data.parsing import parse_agg_trades
 from framework.data.parsing import parse_funding_rates
 from framework.data.parsing import parse_kline_bars
 from framework.data.parsing import parse_kline_stats
-from framework.data.parsing import parse_klines
 from framework.data.parsing import parse_long_short_ratios
-from framework.data.parsing import parse_open_interest
 from framework.data.parsing import parse_open_interest_hist
 from framework.data.parsing import parse_taker_buy_sell_volume
-from framework.data.parsing import parse_trades
+from framework.data.parsing import trades_batch
 from framework.data.types import CUSTOM_DATA_TYPES
-from framework.data.types import LONG_SHORT_RATIO_TYPES
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import KlineStats
@@ -76,6 +74,12 @@ from tests.conftest import FIXTURES
 
 SPOT_REST = FIXTURES / "spot" / "rest"
 FUT_REST = FIXTURES / "futures" / "rest"
+#: The three long/short ratio types by the recorded endpoint's file name.
+LONG_SHORT_RATIO_TYPES = {
+    "topLongShortPositionRatio": TopTraderPositionRatio,
+    "topLongShortAccountRatio": TopTraderAccountRatio,
+    "globalLongShortAccountRatio": GlobalAccountRatio,
+}
 MS = 1_000_000  # ns per ms
 
 
@@ -319,7 +323,8 @@ def test_futures_agg_trade_frames_exact(futures_instruments: dict[str, Instrumen
 def test_spot_trades_exact(name: str, spot_instruments: dict[str, Instrument]) -> None:
     rows = load(SPOT_REST / name, list[rest.SpotTrade])
     btc = spot_instruments["BTCUSDT.BINANCE"]
-    ticks = parse_trades(rows, btc)
+    # what ingest writes, read back as Nautilus reads the catalog
+    ticks = TradeTick.from_pyo3_list(ArrowSerializer.deserialize(TradeTick, trades_batch(rows, btc)))
     assert_trades_exact(ticks, btc, [(r.price, r.qty, str(r.id), r.isBuyerMaker, r.time) for r in rows])
 
 
@@ -368,6 +373,16 @@ def assert_klines_exact(
         assert stat.trade_count == row.trades
         assert stat.taker_buy_base_volume == Decimal(row.taker_buy_volume)
         assert stat.taker_buy_quote_volume == Decimal(row.taker_buy_quote_volume)
+
+
+class KlinePage(NamedTuple):
+    bars: list[Bar]
+    stats: list[KlineStats]
+
+
+def parse_klines(rows: list[rest.Kline], bar_type: BarType, instrument: Instrument) -> KlinePage:
+    """Bars and their stats the way the live client makes them."""
+    return KlinePage(parse_kline_bars(rows, bar_type, instrument), parse_kline_stats(rows, bar_type))
 
 
 def test_spot_klines_exact(spot_instruments: dict[str, Instrument]) -> None:
@@ -499,9 +514,6 @@ def test_custom_types_from_rows_exact() -> None:
     assert (stats.quote_volume, stats.trade_count) == (Decimal("2434.19055334"), 308)
     assert stats.ts_event == 1499644800000 * MS
 
-    snapshot = parse_open_interest(load(FUT_REST / "openInterest.json", rest.OpenInterest))
-    assert snapshot.open_interest == Decimal("10659.509") and snapshot.open_interest_value is None
-    assert snapshot.ts_event == 1589437530011 * MS and snapshot.period == ""
 
     old = rest.FundingRate(symbol="BTCUSDT", fundingTime=1568102400000, fundingRate="0.00010000")
     assert parse_funding_rates([old], 4)[0].mark_price is None

@@ -16,14 +16,14 @@ from framework.binance.credentials import Credentials
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.binance.intervals import bucket_open
+from framework.binance.intervals import fixed_ms as step_ms
+from framework.data.kinds import KINDS
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.tape import parse_units
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
 from framework.ingest.fetch import ordered
-from framework.ingest.kinds import KINDS
-from framework.ingest.kinds import step_ms
 
 HOUR = 3_600_000
 

@@ -28,13 +28,13 @@ from framework.binance.schemas import FuturesAggTrade
 from framework.catalog.layout import lock_path
 from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
+from framework.data.kinds import SMALL_SERIES_PERIOD
 from framework.data.types import KlineStats
 from framework.errors import FrameworkError
 from framework.exchange.faults import FaultConfig
 from framework.exchange.server import ExchangeConfig
 from framework.exchange.server import LocalExchange
 from framework.exchange.server import LocalExchangeThread
-from framework.ingest.targets import SMALL_SERIES_PERIOD
 from framework.live.feed import MarketFeed
 from framework.main import main
 from framework.record.config import RecordConfig

@@ -237,18 +237,16 @@ class CatalogSource:
         self.start_ns, self.end_ns = start_ns, end_ns
 
     def instrument_id(self, market: Market | str) -> str:
+        """The instrument id of the symbol on market (``BTCUSDT-PERP.BINANCE``)."""
         from framework.data.instruments import instrument_id_for
 
         return str(instrument_id_for(market, self.symbol))
 
     def bar_type(self, market: Market | str, kind: str = "klines") -> str:
-        from framework.data.instruments import instrument_id_for
-        from framework.data.parsing import kline_bar_type
-        from framework.ingest.targets import derived_bar_type
+        """The bar type a klines kind of the symbol lands in at the source's interval."""
+        from framework.data.kinds import KINDS
 
-        if kind == "klines":
-            return str(kline_bar_type(instrument_id_for(market, self.symbol), self.interval))
-        return derived_bar_type(kind, self.symbol, self.interval)
+        return KINDS[kind].bar_type(market, self.symbol, self.interval)
 
     def table(self, series: Any, columns: list[str] | None = None, pad_ns: int = 0) -> pa.Table:
         """Rows of ``series`` in the span (bars: ``pad_ns`` later, as they are stamped at their close)."""
@@ -257,6 +255,7 @@ class CatalogSource:
         return self.store.read_table(series, start, end, columns=columns)
 
     def bars(self, bar_type: str) -> pd.DataFrame | None:
+        """Bars of bar_type as a float frame indexed by open time (None when the span holds none)."""
         from framework.catalog.series import Series
 
         table = self.table(Series.bars(bar_type), pad_ns=self.interval_ms * NS_PER_MS)
@@ -268,6 +267,7 @@ class CatalogSource:
         return frame.drop(columns=["ts_init"])
 
     def custom(self, cls: type, identifier: str, columns: list[str], pad_ns: int = 0) -> pd.DataFrame | None:
+        """Columns of a custom data series as a frame indexed by event time (None when empty)."""
         from framework.catalog.series import Series
 
         table = self.table(Series.custom(cls, identifier), columns=[*columns, "ts_event"], pad_ns=pad_ns)
@@ -278,6 +278,7 @@ class CatalogSource:
         return frame
 
     def trades(self, market: Market | str) -> pd.DataFrame | None:
+        """Trades of the symbol on market: price, size, buyer_taker, latency_ms by event time."""
         from framework.catalog.series import Series
 
         table = self.table(Series.trades(self.instrument_id(market)))
@@ -364,6 +365,7 @@ class ExactTrades:
     @classmethod
     def from_text(cls, times: list[int], ids: list[int], prices: list[str], qtys: list[str],
                   buyer_taker: list[bool], source: str) -> ExactTrades:
+        """Trades from Binance's decimal text, exactly, in (time, id) order."""
         order = np.lexsort((np.asarray(ids, dtype=np.int64), np.asarray(times, dtype=np.int64)))
         table = pa.table({
             "time_ms": pa.array(times, pa.int64()), "trade_id": pa.array(ids, pa.int64()),
@@ -374,6 +376,7 @@ class ExactTrades:
         return cls(table.take(order), source)
 
     def span_ms(self) -> tuple[int, int] | None:
+        """The [first, last] ms the trades cover (None when there are none)."""
         if self.covered is not None:
             return self.covered
         if self.table.num_rows == 0:

@@ -15,6 +15,7 @@ from typing import Any
 from framework.binance.intervals import INTERVAL_MS
 from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
+from framework.data.kinds import STRATEGY_FLAGS
 from framework.errors import UsageError
 from framework.timeunits import DAY_MS
 from framework.timeunits import HOUR_MS
@@ -26,13 +27,7 @@ from framework.values import parse_symbol
 MARKETS = ("spot", "futures")
 PERP_SUFFIX = "-PERP.BINANCE"
 #: Strategy config inputs (``SignalStrategyConfig`` fields) -> the ``data:`` kinds that feed them.
-INPUT_KINDS = {
-    "trades": ("trades",),
-    "funding": ("funding",),
-    "open_interest": ("open_interest",),
-    "ratios": ("top_position_ratio", "top_account_ratio", "global_account_ratio"),
-    "taker_volume": ("taker_volume",),
-}
+INPUT_KINDS = {"trades": ("trades",), **STRATEGY_FLAGS}
 
 
 def check_instrument(symbol: Any, market: Any, where: str) -> None:

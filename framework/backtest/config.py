@@ -48,6 +48,9 @@ from framework.backtest.checks import coverage_warnings
 from framework.catalog.series import Series
 from framework.data import types
 from framework.data.instruments import instrument_id_for
+from framework.data.kinds import CUSTOM_KINDS
+from framework.data.kinds import KINDS
+from framework.data.kinds import Step
 from framework.data.parsing import kline_bar_type
 from framework.errors import UsageError
 from framework.ingest.command import ingest_command as build_ingest_command
@@ -58,15 +61,6 @@ from framework.values import parse_catalog
 from framework.values import parse_interval
 from framework.values import parse_time_ms
 
-#: Custom data kinds by shortcut name (futures only) -> class.
-CUSTOM_KINDS: dict[str, type] = {
-    "funding": types.FundingRate,
-    "open_interest": types.OpenInterest,
-    "top_position_ratio": types.TopTraderPositionRatio,
-    "top_account_ratio": types.TopTraderAccountRatio,
-    "global_account_ratio": types.GlobalAccountRatio,
-    "taker_volume": types.TakerBuySellVolume,
-}
 CUSTOM_CLIENT_ID = "BINANCE"
 FUNDING_MODULE = "framework.backtest.funding:FundingSettlement"
 FUNDING_MODULE_CONFIG = "framework.backtest.funding:FundingSettlementConfig"
@@ -79,21 +73,24 @@ class _Spec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class InstrumentSpec(_Spec):
+    """One instrument of the run: a symbol and its market (``spot`` or ``futures``, USD-M)."""
+
     symbol: str
     market: str = "futures"
 
 
-class DataKinds(_Spec):
-    """Data kinds by name; each applies to every instrument it exists for (custom kinds: perpetuals)."""
-
-    bars: list[str] = []
-    trades: bool = False
-    funding: bool = False
-    open_interest: bool = False
-    top_position_ratio: bool = False
-    top_account_ratio: bool = False
-    global_account_ratio: bool = False
-    taker_volume: bool = False
+#: The ``data:`` shortcut: one key per kind with a backtest name in the kinds registry (``bars: [1m]`` for the
+#: klines intervals, ``true``/``false`` for the others); each applies to every instrument it exists for (custom
+#: kinds: perpetuals).
+DataKinds = msgspec.defstruct(
+    "DataKinds",
+    [(k.backtest, list[str], []) if k.step is Step.INTERVAL else (k.backtest, bool, False)
+     for k in KINDS.values() if k.backtest is not None],
+    bases=(_Spec,),
+    module=__name__,
+    namespace={"__doc__": "Data kinds by name; each applies to every instrument it exists for (custom kinds: "
+                          "perpetuals)."},
+)
 
 
 class ComponentSpec(_Spec):
@@ -333,9 +330,10 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
         if kinds.trades:
             require(TradeTick, iid, f"trades of {iid}", "agg_trades")
             data.append({"catalog_path": catalog, "data_cls": TRADE_CLS, "instrument_id": iid})
-        for kind, cls in CUSTOM_KINDS.items():
-            if getattr(kinds, kind) and iid.endswith("-PERP.BINANCE"):
-                require(cls, iid, f"{kind} of {iid}", kind)
+        for kind in KINDS.values():
+            if kind.backtest in CUSTOM_KINDS and getattr(kinds, kind.backtest) and iid.endswith("-PERP.BINANCE"):
+                cls = kind.data_type
+                require(cls, iid, f"{kind.backtest} of {iid}", kind.name)
                 data.append({"catalog_path": catalog, "data_cls": f"{cls.__module__}:{cls.__name__}",
                              "instrument_id": iid, "client_id": CUSTOM_CLIENT_ID})
     if not data:

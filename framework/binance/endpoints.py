@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from framework.binance import schemas as s
+from framework.binance.intervals import KLINE_INTERVALS  # noqa: F401 (the local exchange imports it from here)
 from framework.errors import UsageError
 
 
@@ -289,7 +290,6 @@ LEGACY_FUTURES = (
     "index_price_constituents",
 )
 
-KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 FUTURES_DATA_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 CONTRACT_TYPES = ("PERPETUAL", "CURRENT_QUARTER", "NEXT_QUARTER")
 

@@ -16,10 +16,14 @@ class Empty(msgspec.Struct, frozen=True):
 
 
 class ServerTime(msgspec.Struct, frozen=True):
+    """``/time``: the exchange's clock in ms."""
+
     serverTime: int
 
 
 class RateLimit(msgspec.Struct, frozen=True):
+    """One entry of exchangeInfo's ``rateLimits`` (e.g. REQUEST_WEIGHT per minute)."""
+
     rateLimitType: str
     interval: str
     intervalNum: int
@@ -27,6 +31,8 @@ class RateLimit(msgspec.Struct, frozen=True):
 
 
 class SymbolInfo(msgspec.Struct, frozen=True):
+    """One symbol of exchangeInfo: assets, status, filters and (USD-M) contract fields."""
+
     symbol: str
     status: str
     baseAsset: str
@@ -44,6 +50,8 @@ class SymbolInfo(msgspec.Struct, frozen=True):
 
 
 class SpotExchangeInfo(msgspec.Struct, frozen=True):
+    """``/api/v3/exchangeInfo``: spot symbols and rate limits."""
+
     timezone: str
     serverTime: int
     rateLimits: list[RateLimit]
@@ -51,6 +59,8 @@ class SpotExchangeInfo(msgspec.Struct, frozen=True):
 
 
 class FuturesExchangeInfo(msgspec.Struct, frozen=True):
+    """``/fapi/v1/exchangeInfo``: USD-M symbols and rate limits."""
+
     timezone: str
     serverTime: int
     rateLimits: list[RateLimit]
@@ -59,6 +69,8 @@ class FuturesExchangeInfo(msgspec.Struct, frozen=True):
 
 
 class Depth(msgspec.Struct, frozen=True):
+    """An order book snapshot: price/quantity levels per side."""
+
     lastUpdateId: int
     bids: list[tuple[str, str]]
     asks: list[tuple[str, str]]
@@ -67,6 +79,8 @@ class Depth(msgspec.Struct, frozen=True):
 
 
 class SpotTrade(msgspec.Struct, frozen=True, gc=False):
+    """A spot trade (``trades``, ``historicalTrades``)."""
+
     id: int
     price: str
     qty: str
@@ -77,6 +91,8 @@ class SpotTrade(msgspec.Struct, frozen=True, gc=False):
 
 
 class FuturesTrade(msgspec.Struct, frozen=True, gc=False):
+    """A USD-M trade (``trades``)."""
+
     id: int
     price: str
     qty: str
@@ -86,6 +102,9 @@ class FuturesTrade(msgspec.Struct, frozen=True, gc=False):
 
 
 class SpotAggTrade(msgspec.Struct, frozen=True, gc=False):
+    """A spot aggregate trade: ``a`` id, ``p`` price, ``q`` quantity, ``f``/``l`` first/last trade ids, ``T`` time,
+    ``m`` the buyer was the maker."""
+
     a: int
     p: str
     q: str
@@ -97,6 +116,8 @@ class SpotAggTrade(msgspec.Struct, frozen=True, gc=False):
 
 
 class FuturesAggTrade(msgspec.Struct, frozen=True, gc=False):
+    """A USD-M aggregate trade (the spot fields without ``M``)."""
+
     a: int
     p: str
     q: str
@@ -107,6 +128,8 @@ class FuturesAggTrade(msgspec.Struct, frozen=True, gc=False):
 
 
 class Kline(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A kline row (Binance's 12-element array), stamped at its open time."""
+
     open_time: int
     open: str
     high: str
@@ -122,6 +145,8 @@ class Kline(msgspec.Struct, array_like=True, frozen=True, gc=False):
 
 
 class AvgPrice(msgspec.Struct, frozen=True):
+    """``avgPrice``: the average price over ``mins`` minutes."""
+
     mins: int
     price: str
     closeTime: int | None = None  # absent in responses before 2023
@@ -148,6 +173,8 @@ class TickerStats(msgspec.Struct, frozen=True):
 
 
 class SpotTicker24hr(TickerStats, frozen=True):
+    """The spot 24 h ticker (``FULL``; ``MINI`` lacks the optional fields)."""
+
     prevClosePrice: str | None = None
     lastQty: str | None = None
     bidPrice: str | None = None
@@ -161,11 +188,15 @@ SpotRollingTicker = TickerStats
 
 
 class SpotTickerPrice(msgspec.Struct, frozen=True):
+    """The spot latest price of a symbol."""
+
     symbol: str
     price: str
 
 
 class SpotBookTicker(msgspec.Struct, frozen=True):
+    """The spot best bid and ask."""
+
     symbol: str
     bidPrice: str
     bidQty: str
@@ -174,16 +205,22 @@ class SpotBookTicker(msgspec.Struct, frozen=True):
 
 
 class FuturesTicker24hr(TickerStats, frozen=True):
+    """The USD-M 24 h ticker."""
+
     lastQty: str
 
 
 class FuturesTickerPrice(msgspec.Struct, frozen=True):
+    """The USD-M latest price of a symbol."""
+
     symbol: str
     price: str
     time: int | None = None
 
 
 class FuturesBookTicker(msgspec.Struct, frozen=True):
+    """The USD-M best bid and ask."""
+
     symbol: str
     bidPrice: str
     bidQty: str
@@ -193,6 +230,8 @@ class FuturesBookTicker(msgspec.Struct, frozen=True):
 
 
 class PremiumIndex(msgspec.Struct, frozen=True):
+    """``premiumIndex``: mark and index price, the last funding rate and the next funding time."""
+
     symbol: str
     markPrice: str
     indexPrice: str
@@ -204,6 +243,8 @@ class PremiumIndex(msgspec.Struct, frozen=True):
 
 
 class FundingRate(msgspec.Struct, frozen=True):
+    """A settled funding rate (``fundingRate`` history row)."""
+
     symbol: str
     fundingTime: int
     fundingRate: str
@@ -211,6 +252,8 @@ class FundingRate(msgspec.Struct, frozen=True):
 
 
 class FundingInfo(msgspec.Struct, frozen=True):
+    """A symbol whose funding interval or caps differ from the default (``fundingInfo``)."""
+
     symbol: str
     adjustedFundingRateCap: str
     adjustedFundingRateFloor: str
@@ -219,18 +262,24 @@ class FundingInfo(msgspec.Struct, frozen=True):
 
 
 class DeliveryPrice(msgspec.Struct, frozen=True):
+    """A quarterly contract's settlement price (``delivery-price``)."""
+
     deliveryTime: int
     # An unquoted JSON number with trailing zeros; Raw keeps its exact text (see ``decimal_of``).
     deliveryPrice: msgspec.Raw
 
 
 class OpenInterest(msgspec.Struct, frozen=True):
+    """``/fapi/v1/openInterest``: the current open interest of a symbol."""
+
     openInterest: str
     symbol: str
     time: int
 
 
 class OpenInterestHist(msgspec.Struct, frozen=True):
+    """An ``openInterestHist`` row: open interest and its value over one period."""
+
     symbol: str
     sumOpenInterest: str
     sumOpenInterestValue: str
@@ -239,6 +288,8 @@ class OpenInterestHist(msgspec.Struct, frozen=True):
 
 
 class LongShortRatio(msgspec.Struct, frozen=True):
+    """A long/short ratio row (top traders' positions or accounts, or all accounts)."""
+
     symbol: str
     longShortRatio: str
     longAccount: str
@@ -247,6 +298,8 @@ class LongShortRatio(msgspec.Struct, frozen=True):
 
 
 class TakerBuySellVolume(msgspec.Struct, frozen=True):
+    """A ``takerlongshortRatio`` row: taker buy and sell volume over one period (no symbol)."""
+
     buySellRatio: str
     buyVol: str
     sellVol: str
@@ -254,6 +307,8 @@ class TakerBuySellVolume(msgspec.Struct, frozen=True):
 
 
 class IndexAsset(msgspec.Struct, frozen=True):
+    """One asset of a composite index (``indexInfo``)."""
+
     baseAsset: str
     quoteAsset: str
     weightInQuantity: str
@@ -261,6 +316,8 @@ class IndexAsset(msgspec.Struct, frozen=True):
 
 
 class IndexInfo(msgspec.Struct, frozen=True):
+    """A composite index and its assets (``indexInfo``)."""
+
     symbol: str
     time: int
     component: str
@@ -268,6 +325,8 @@ class IndexInfo(msgspec.Struct, frozen=True):
 
 
 class AssetIndex(msgspec.Struct, frozen=True):
+    """A multi-assets-mode asset index (``assetIndex``)."""
+
     symbol: str
     time: int
     index: str
@@ -282,6 +341,8 @@ class AssetIndex(msgspec.Struct, frozen=True):
 
 
 class Constituent(msgspec.Struct, frozen=True):
+    """One exchange's price in an index (``constituents``)."""
+
     exchange: str
     symbol: str
     price: str | None = None
@@ -289,11 +350,15 @@ class Constituent(msgspec.Struct, frozen=True):
 
 
 class Constituents(msgspec.Struct, frozen=True):
+    """The exchanges an index price is made of (``constituents``)."""
+
     symbol: str
     time: int
     constituents: list[Constituent]
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
+    """Binance's error answer: ``{"code": -1121, "msg": "Invalid symbol."}``."""
+
     code: int
     msg: str

@@ -112,8 +112,10 @@ def _series_args(folder: str, identifier: str) -> tuple[int, dict[str, str]] | N
     from nautilus_trader.persistence.funcs import class_to_filename
 
     from framework.binance.intervals import INTERVAL_MS
-    from framework.data import parsing
-    from framework.data import types
+    from framework.binance.intervals import interval_of
+    from framework.data.kinds import KINDS
+    from framework.data.kinds import Shape
+    from framework.data.kinds import Step
 
     if folder in ("bar", "kline_stats"):
         try:
@@ -123,9 +125,11 @@ def _series_args(folder: str, identifier: str) -> tuple[int, dict[str, str]] | N
         except ValueError:
             return None
         symbol = bar_type.instrument_id.symbol.value
-        step, aggregation, price_type = str(bar_type.spec).split("-")  # 1-MINUTE-LAST
-        unit = {"SECOND": "s", "MINUTE": "m", "HOUR": "h", "DAY": "d", "WEEK": "w", "MONTH": "M"}
-        interval = f"{step}{unit.get(aggregation, '?')}"
+        price_type = str(bar_type.spec).split("-")[2]  # 1-MINUTE-LAST
+        try:
+            interval = interval_of(bar_type.spec)
+        except ValueError:
+            return None
         base, _, suffix = symbol.partition("-")
         kind = {"INDEX": "index_klines", "PREMIUM": "premium_klines"}.get(suffix, "klines")
         if price_type == "MARK":
@@ -137,10 +141,9 @@ def _series_args(folder: str, identifier: str) -> tuple[int, dict[str, str]] | N
     market = "futures" if suffix == "PERP" else "spot"
     if folder == "trade_tick":
         return 0, {"market": market, "symbol": base, "kind": "agg_trades"}
-    kinds = {class_to_filename(types.FundingRate): "funding",
-             **{class_to_filename(cls): kind for kind, (cls, _) in parsing.PERIOD_STATISTICS.items()}}
+    kinds = {class_to_filename(k.data_type): k for k in KINDS.values() if k.shape is Shape.CUSTOM}
     kind = kinds.get(folder)
     if kind is None or not venue:
         return None
-    periods = {"period": "5m"} if kind != "funding" else {}
-    return 0, {"market": "futures", "symbol": base, "kind": kind, **periods}
+    periods = {"period": "5m"} if kind.step is Step.PERIOD else {}
+    return 0, {"market": "futures", "symbol": base, "kind": kind.name, **periods}

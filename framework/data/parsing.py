@@ -22,24 +22,22 @@ Timestamps are integer milliseconds times 1_000_000 (``arrow_tables.ms_to_ns``; 
 * aggTrades -> ``TradeTick``: ``trade_id`` = aggregate id ``a``, aggressor SELLER when ``m`` (the
   buyer was the maker, so the taker sold), else BUYER; ``ts_event = ts_init = T``.
 * trades -> ``TradeTick``: ``trade_id`` = ``id``, same aggressor rule on ``isBuyerMaker``.
-* klines -> ``Bar`` + :class:`KlineStats`. Bars are stamped at the period end,
-  ``close_time + 1 ms`` (= open time + interval): Nautilus stamps bars at close, and a bar must not
-  reach a strategy before its period is over (stamping at Binance's open time would leak the whole
-  period's OHLC into the past). ``close_time`` itself (period end - 1 ms) would be off the interval
-  grid that Nautilus's own aggregated bars use.
+* klines -> ``Bar`` + :class:`KlineStats` (record batches for the catalog, objects for the live client).
+  Bars are stamped at the period end, ``close_time + 1 ms`` (= open time + interval): Nautilus stamps
+  bars at close, and a bar must not reach a strategy before its period is over (stamping at Binance's
+  open time would leak the whole period's OHLC into the past). ``close_time`` itself (period end - 1 ms)
+  would be off the interval grid that Nautilus's own aggregated bars use.
 
 Rows are kept in Binance's order (ascending time); the catalog requires it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -47,17 +45,15 @@ import pyarrow.compute as pc
 from nautilus_trader.core import nautilus_pyo3
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import Bar
-from nautilus_trader.model.data import BarSpecification
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.enums import AggregationSource
-from nautilus_trader.model.enums import BarAggregation
-from nautilus_trader.model.enums import PriceType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 
 from framework.binance import schemas as rest
 from framework.binance.columnar import page_columns
+from framework.binance.intervals import bar_spec
 from framework.data.arrow_tables import aggressor_from_buyer_maker
 from framework.data.arrow_tables import bars_batch
 from framework.data.arrow_tables import custom_data_table
@@ -78,7 +74,6 @@ from framework.data.types import checked_decimal_text
 from framework.timeunits import NS_PER_MS
 
 AggTradeRow = rest.SpotAggTrade | rest.FuturesAggTrade
-TradeRow = rest.SpotTrade | rest.FuturesTrade
 #: A page of rows: decoded Structs, or their columns (``framework.binance.columnar.decode_page``).
 Rows = Sequence[Any] | pa.RecordBatch
 LongShortRatioType = type[TopTraderPositionRatio] | type[TopTraderAccountRatio] | type[GlobalAccountRatio]
@@ -170,47 +165,15 @@ def parse_agg_trades(rows: Sequence[AggTradeRow], instrument: Instrument) -> lis
     return _trade_ticks(instrument, agg_trades_batch(rows, instrument))
 
 
-def parse_trades(rows: Sequence[TradeRow], instrument: Instrument) -> list[TradeTick]:
-    """trades/historicalTrades page -> ``TradeTick`` (see :func:`trades_batch`)."""
-    return _trade_ticks(instrument, trades_batch(rows, instrument))
-
-
 # --------------------------------------------------------------------------------------------------
 # Klines
 # --------------------------------------------------------------------------------------------------
 
-_INTERVAL_UNITS = {
-    "s": BarAggregation.SECOND,
-    "m": BarAggregation.MINUTE,
-    "h": BarAggregation.HOUR,
-    "d": BarAggregation.DAY,
-    "w": BarAggregation.WEEK,
-    "M": BarAggregation.MONTH,
-}
-
 
 def kline_bar_type(instrument_id: InstrumentId, interval: str) -> BarType:
-    """Binance interval -> external LAST bar type: ``1m`` -> ``BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL``.
-
-    Every Binance interval but ``3d`` maps: Nautilus 1.231 requires a time bar's step to divide the
-    next unit (3 days do not divide a week), so ``3d`` raises ``ValueError``.
-    """
-    try:
-        step, aggregation = int(interval[:-1]), _INTERVAL_UNITS[interval[-1]]
-    except (KeyError, ValueError, IndexError):
-        raise ValueError(f"not a Binance kline interval: {interval!r}") from None
-    try:
-        spec = BarSpecification(step, aggregation, PriceType.LAST)
-    except ValueError as e:
-        raise ValueError(f"Binance interval {interval!r} has no Nautilus bar type: {e}") from None
-    return BarType(instrument_id, spec, AggregationSource.EXTERNAL)
-
-
-class KlinePage(NamedTuple):
-    """One klines page: plain Nautilus bars and, row for row, their :class:`KlineStats`."""
-
-    bars: list[Bar]
-    stats: list[KlineStats]
+    """Binance interval -> external LAST bar type: ``1m`` -> ``BTCUSDT.BINANCE-1-MINUTE-LAST-EXTERNAL``
+    (``ValueError`` for ``3d``, which Nautilus cannot express: see ``intervals.bar_spec``)."""
+    return BarType(instrument_id, bar_spec(interval), AggregationSource.EXTERNAL)
 
 
 def closed_klines(rows: Rows, now_ms: int) -> Rows:
@@ -308,11 +271,6 @@ def kline_stats_table(rows: Rows, bar_type: BarType) -> pa.Table:
     )
 
 
-def parse_klines(rows: Sequence[rest.Kline], bar_type: BarType, instrument: Instrument) -> KlinePage:
-    """Klines -> bars and their stats (see :func:`parse_kline_bars`, :func:`parse_kline_stats`)."""
-    return KlinePage(parse_kline_bars(rows, bar_type, instrument), parse_kline_stats(rows, bar_type))
-
-
 # --------------------------------------------------------------------------------------------------
 # USD-M statistics -> custom data
 # --------------------------------------------------------------------------------------------------
@@ -379,26 +337,13 @@ def parse_open_interest_hist(rows: Sequence[rest.OpenInterestHist], period: str)
     return out
 
 
-def parse_open_interest(row: rest.OpenInterest) -> OpenInterest:
-    """A ``/fapi/v1/openInterest`` snapshot -> :class:`OpenInterest` (no value, period "")."""
-    ts = row.time * NS_PER_MS
-    return OpenInterest(
-        instrument_id=_futures_id(row.symbol),
-        period="",
-        open_interest_str=checked_decimal_text(row.openInterest),
-        open_interest_value_str=None,
-        ts_event=ts,
-        ts_init=ts,
-    )
-
-
 def parse_long_short_ratios(
     rows: Sequence[rest.LongShortRatio],
     cls: LongShortRatioType,
     period: str,
 ) -> list[Data]:
-    """Ratio rows -> ``cls`` (one of the three ratio types; ``LONG_SHORT_RATIO_TYPES`` maps the
-    endpoint name to it). ``longAccount``/``shortAccount`` become ``long_share``/``short_share``."""
+    """Ratio rows -> ``cls`` (one of the three ratio types; each ratio kind of ``data.kinds`` names its own).
+    ``longAccount``/``shortAccount`` become ``long_share``/``short_share``."""
     out = []
     for r in rows:
         ts = _millis(r.timestamp) * NS_PER_MS
@@ -438,17 +383,3 @@ def parse_taker_buy_sell_volume(
         )
     return out
 
-
-def _ratios(cls: LongShortRatioType) -> Callable[[Sequence[rest.LongShortRatio], InstrumentId, str], list[Data]]:
-    return lambda rows, instrument_id, period: parse_long_short_ratios(rows, cls, period)
-
-
-#: The per-period statistics of ``/futures/data`` (REST only, no stream): ingest kind -> (custom data type,
-#: parser of one page ``(rows, instrument_id, period)``). Ingest and the live clients' polling both read it.
-PERIOD_STATISTICS: dict[str, tuple[type[Data], Callable[[Sequence[Any], InstrumentId, str], list[Data]]]] = {
-    "open_interest": (OpenInterest, lambda rows, instrument_id, period: parse_open_interest_hist(rows, period)),
-    "top_position_ratio": (TopTraderPositionRatio, _ratios(TopTraderPositionRatio)),
-    "top_account_ratio": (TopTraderAccountRatio, _ratios(TopTraderAccountRatio)),
-    "global_account_ratio": (GlobalAccountRatio, _ratios(GlobalAccountRatio)),
-    "taker_volume": (TakerBuySellVolume, parse_taker_buy_sell_volume),
-}

@@ -36,7 +36,6 @@ from typing import Any
 from nautilus_trader.core.data import Data
 from nautilus_trader.core.nautilus_pyo3.model import register_custom_data_class
 from nautilus_trader.model.custom import customdataclass_pyo3
-from nautilus_trader.model.data import BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import FIXED_PRECISION
 from nautilus_trader.model.objects import Currency
@@ -277,17 +276,6 @@ class KlineStats(Data):
     taker_buy_base_volume_str: str
     taker_buy_quote_volume_str: str
 
-    def parsed_bar_type(self) -> BarType:
-        """The ``bar_type`` as a Nautilus ``BarType``."""
-        return BarType.from_str(self.bar_type)
-
-
-#: The three long/short ratio types by Binance endpoint name.
-LONG_SHORT_RATIO_TYPES: dict[str, type[Data]] = {
-    "topLongShortPositionRatio": TopTraderPositionRatio,
-    "topLongShortAccountRatio": TopTraderAccountRatio,
-    "globalLongShortAccountRatio": GlobalAccountRatio,
-}
 
 #: Every custom type defined here.
 CUSTOM_DATA_TYPES: tuple[type[Data], ...] = (

@@ -33,42 +33,17 @@ without one, the content: the column count for aggTrades/trades, and for klines 
 (``open_time,...,count,...,ignore``) or microsecond times (spot only). A kline file that says neither is
 reported as skipped, with the fix.
 
-Parsing rules
--------------
-* Header: the first non-empty line is a header when its first field is not an integer. Its names are not
-  checked (sources add their own), only its column count.
-* Timestamps (open/close time, ``T``, ``time``): a value >= 10**14 is microseconds and is floored to ms.
-  Decided per value: ms times stay below 10**14 until the year 5138 and µs times are above it for every
-  date after 1973-03-03, so the rule cannot misread Binance data, and files mixing both (e.g. a month
-  spanning the 2025 switch, or concatenated files) come out right. A value still >= 10**14 after that
-  (ns, garbage) is an error. Sub-millisecond digits are dropped: the REST rows carry ms, and both paths must
-  give equal rows.
-* Decimals stay the file's exact strings (trailing zeros kept, no float round trip); they must look like
-  ``-?digits[.digits]``. Booleans are ``true``/``false``/``True``/``False``. Blank lines are skipped.
-* A malformed line raises one :class:`~framework.errors.FrameworkError` naming the file (and zip member), the
-  line number, the column and the problem. Rows of earlier batches may already have been delivered by then.
-
-Speed
------
-The fast engine (``engine="arrow"``) reads with ``pyarrow.csv`` (integers and booleans typed by Arrow,
-decimals read as strings and checked with one vectorised regex per column) and builds Structs column-wise;
-about 1M rows/s (the first call in a process pays ~0.3 s of lazy imports). On any Arrow error or failed check
-it re-reads the file with the line-by-line engine (``engine="python"``, the reference implementation, about
-4x slower), which pins the first bad line for the error message.
-"""
+Reading one file (the CSV engines, the column layouts from ``framework.data.kinds``) is
+:mod:`framework.ingest.bulk_csv`'s job."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import heapq
-import io
 import re
-import zipfile
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -82,122 +57,37 @@ from typing import Any
 from typing import Literal
 from typing import NamedTuple
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-
-from framework.binance import schemas as s
-from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
+from framework.binance.intervals import KLINE_INTERVALS
+from framework.data.kinds import Step
 from framework.errors import FrameworkError
+from framework.ingest.bulk_csv import BULK_KINDS
+from framework.ingest.bulk_csv import DEFAULT_BATCH_ROWS
+from framework.ingest.bulk_csv import FUTURES_KLINE_HEADER
+from framework.ingest.bulk_csv import INT_RE
+from framework.ingest.bulk_csv import KLINES
+from framework.ingest.bulk_csv import LAYOUTS
+from framework.ingest.bulk_csv import US_THRESHOLD
+from framework.ingest.bulk_csv import Layout
+from framework.ingest.bulk_csv import arrow_batches
+from framework.ingest.bulk_csv import is_header
+from framework.ingest.bulk_csv import layout
+from framework.ingest.bulk_csv import open_text
+from framework.ingest.bulk_csv import python_batches
+from framework.ingest.bulk_csv import rebatch
+from framework.ingest.bulk_csv import verify_checksum
 
-DEFAULT_BATCH_ROWS = 100_000
-#: Timestamps at or above this are microseconds (see the module notes).
-US_THRESHOLD = 10**14
-_BLOCK_BYTES = 4 << 20  # Arrow read block (~50k rows); batches are re-cut to ``batch_rows``
-
-KLINES = "klines"
-MARK_KLINES = "mark_klines"
-INDEX_KLINES = "index_klines"
-PREMIUM_KLINES = "premium_klines"
-AGG_TRADES = "agg_trades"
-TRADES = "trades"
-KLINE_KINDS = (KLINES, MARK_KLINES, INDEX_KLINES, PREMIUM_KLINES)
-BULK_KINDS = (*KLINE_KINDS, AGG_TRADES, TRADES)
-
+#: The kline kinds: files named by their interval (``<SYMBOL>-1m-2024-01.zip``), one directory per interval.
+KLINE_KINDS = tuple(k.name for k in BULK_KINDS if k.step is Step.INTERVAL)
 #: data.binance.vision directory name -> kind.
-_DIR_KINDS = {
-    "klines": KLINES,
-    "markPriceKlines": MARK_KLINES,
-    "indexPriceKlines": INDEX_KLINES,
-    "premiumIndexKlines": PREMIUM_KLINES,
-    "aggTrades": AGG_TRADES,
-    "trades": TRADES,
-}
-_NAME_KINDS = {"aggTrades": AGG_TRADES, "trades": TRADES}
+_DIR_KINDS = {k.bulk.directory: k.name for k in BULK_KINDS}
+#: The word that names the other kinds' files (``<SYMBOL>-aggTrades-2024-01-01.zip``) -> kind.
+_NAME_KINDS = {k.bulk.directory: k.name for k in BULK_KINDS if k.step is not Step.INTERVAL}
 _FREQUENCIES = ("daily", "monthly")
 
 _NAME_RE = re.compile(
     r"(?P<symbol>\w+)-(?P<what>[A-Za-z0-9]+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)\.(?P<ext>csv|zip)")
-_INT_RE = re.compile(r"-?[0-9]+")
-_DEC_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_DEC_RE2 = r"^-?[0-9]+(\.[0-9]+)?$"  # the same for Arrow (RE2)
-_BOOLS = {"true": True, "false": False, "True": True, "False": False}
 _CHECKSUM_SUFFIX = ".CHECKSUM"
-
-
-# -- layouts -------------------------------------------------------------------------------------------------
-
-
-class Col(NamedTuple):
-    field: str  # the Struct field
-    name: str  # the data.binance.vision column name (for messages)
-    type: Literal["int", "ts", "dec", "bool", "text"]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The columns of one (kind, market) CSV and the Struct its rows become."""
-
-    kind: str
-    market: Market
-    row_type: type
-    columns: tuple[Col, ...]
-
-    @property
-    def width(self) -> int:
-        return len(self.columns)
-
-    @property
-    def header(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    def describe(self) -> str:
-        return f"{'USD-M' if self.market is Market.FUTURES else 'spot'} {self.kind}"
-
-
-def _layout(kind: str, market: Market, row_type: type, names: str, types: str) -> Layout:
-    """A layout from the file's column names and value types, paired in order with the row Struct's fields (the
-    rows are built positionally, so the column order is the Struct's field order)."""
-    columns = zip(row_type.__struct_fields__, names.split(), types.split(), strict=True)
-    return Layout(kind, market, row_type, tuple(Col(*c) for c in columns))
-
-
-_KLINES = ("open_time open high low close volume close_time quote_volume count taker_buy_volume "
-           "taker_buy_quote_volume ignore", "ts dec dec dec dec dec ts dec int dec dec text")
-_AGG = ("agg_trade_id price quantity first_trade_id last_trade_id transact_time is_buyer_maker",
-        "int dec dec int int ts bool")
-_TRADE = ("id price qty quote_qty time is_buyer_maker", "int dec dec dec ts bool")
-_SPOT_EXTRA = (" is_best_match", " bool")  # spot trade files end with one more column
-
-
-def _spot(names_types: tuple[str, str]) -> tuple[str, str]:
-    return names_types[0] + _SPOT_EXTRA[0], names_types[1] + _SPOT_EXTRA[1]
-
-
-LAYOUTS: dict[tuple[str, Market], Layout] = {
-    (KLINES, Market.SPOT): _layout(KLINES, Market.SPOT, s.Kline, *_KLINES),
-    **{(k, Market.FUTURES): _layout(k, Market.FUTURES, s.Kline, *_KLINES) for k in KLINE_KINDS},
-    (AGG_TRADES, Market.SPOT): _layout(AGG_TRADES, Market.SPOT, s.SpotAggTrade, *_spot(_AGG)),
-    (AGG_TRADES, Market.FUTURES): _layout(AGG_TRADES, Market.FUTURES, s.FuturesAggTrade, *_AGG),
-    (TRADES, Market.SPOT): _layout(TRADES, Market.SPOT, s.SpotTrade, *_spot(_TRADE)),
-    (TRADES, Market.FUTURES): _layout(TRADES, Market.FUTURES, s.FuturesTrade, *_TRADE),
-}
-
-#: The header of USD-M kline files (spot files have none): the one content sign of a USD-M kline file.
-FUTURES_KLINE_HEADER = LAYOUTS[(KLINES, Market.FUTURES)].header
-
-
-def layout(kind: str, market: Market | str) -> Layout:
-    try:
-        return LAYOUTS[(kind, Market(market))]
-    except (KeyError, ValueError):
-        raise FrameworkError(f"no bulk-file layout for {market} {kind}") from None
-
-
-def row_type(kind: str, market: Market | str) -> type:
-    """The Struct a row of this kind and market decodes to (the same as the REST client's)."""
-    return layout(kind, market).row_type
 
 
 # -- discovery -----------------------------------------------------------------------------------------------
@@ -209,7 +99,7 @@ class BulkFile:
 
     path: Path
     market: Market
-    kind: str  # klines, mark_klines, index_klines, premium_klines, agg_trades, trades (names of ingest.kinds)
+    kind: str  # klines, mark_klines, index_klines, premium_klines, agg_trades, trades (names of data.kinds)
     symbol: str
     interval: str | None  # kline interval; None for trades
     period: str  # "2023-02" (monthly), "2023-02-01" (daily); "" when the file name has none
@@ -217,10 +107,12 @@ class BulkFile:
 
     @property
     def daily(self) -> bool:
+        """Whether the file holds one day (else a month)."""
         return len(self.period) == 10
 
     @property
     def start_ms(self) -> int | None:
+        """Start of the period the file name gives (ms; None when it gives none)."""
         return _period_bounds(self.period)[0] if self.period else None
 
     @property
@@ -230,13 +122,16 @@ class BulkFile:
 
     @property
     def series(self) -> tuple[Market, str, str, str | None]:
+        """The series the file belongs to: (market, kind, symbol, interval)."""
         return self.market, self.kind, self.symbol, self.interval
 
     @property
     def layout(self) -> Layout:
+        """Its columns and row Struct."""
         return layout(self.kind, self.market)
 
     def sort_key(self) -> tuple:
+        """Order within a series: oldest first, a month before its days."""
         return (self.market, self.kind, self.symbol, self.interval or "", self.start_ms or 0, self.daily,
                 str(self.path))
 
@@ -254,10 +149,13 @@ class Skipped:
 
 @dataclass
 class Discovery:
+    """What :func:`discover` found: the bulk files, and every other file with the reason."""
+
     files: list[BulkFile] = field(default_factory=list)  # in series order, each series oldest first
     skipped: list[Skipped] = field(default_factory=list)
 
     def series(self) -> dict[tuple[Market, str, str, str | None], list[BulkFile]]:
+        """The files by series, each list oldest first."""
         return group_series(self.files)
 
 
@@ -308,7 +206,7 @@ def _path_info(path: Path) -> _PathInfo | str | None:
     kind = _DIR_KINDS.get(dtype)
     if kind is None:
         return f"unsupported data type {dtype!r} (supported: {', '.join(_DIR_KINDS)})"
-    if market is Market.SPOT and kind not in (KLINES, AGG_TRADES, TRADES):
+    if (kind, market) not in LAYOUTS:
         return f"{dtype} exist only for USD-M futures"
     want = 4 if kind in KLINE_KINDS else 3  # dtype, symbol[, interval] below the frequency
     if len(rest) != want:
@@ -317,48 +215,14 @@ def _path_info(path: Path) -> _PathInfo | str | None:
     return _PathInfo(market, frequency, kind, rest[2], rest[3] if kind in KLINE_KINDS else None)
 
 
-@contextmanager
-def _open_binary(path: Path) -> Iterator[tuple[io.BufferedIOBase, str]]:
-    """The CSV bytes of ``path`` (a CSV, or a zip holding exactly one CSV) and a label for messages."""
-    if path.suffix.lower() != ".zip":
-        with open(path, "rb") as fh:
-            yield fh, str(path)
-        return
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FrameworkError(f"{path}: not a readable zip ({exc}); download it again") from None
-    with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) != 1 or not members[0].filename.lower().endswith(".csv"):
-            names = ", ".join(m.filename for m in members) or "nothing"
-            raise FrameworkError(f"{path}: a bulk zip must hold exactly one CSV file; it holds {names}")
-        with zf.open(members[0]) as fh:
-            yield fh, f"{path} [{members[0].filename}]"
-
-
-@contextmanager
-def _open_text(path: Path) -> Iterator[tuple[io.TextIOBase, str]]:
-    with _open_binary(path) as (fh, label):
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-        try:
-            yield text, label
-        finally:
-            text.detach()
-
-
-def _is_header(fields: list[str]) -> bool:
-    return not _INT_RE.fullmatch(fields[0].strip().lstrip("\ufeff"))
-
-
 def _sniff(path: Path) -> tuple[list[str] | None, list[str] | None]:
     """(header fields or None, first data row or None) of a bulk file."""
     header = first = None
-    with _open_text(path) as (fh, _):
+    with open_text(path) as (fh, _):
         for fields in csv.reader(fh):
             if not fields or fields == [""]:
                 continue
-            if header is None and first is None and _is_header(fields):
+            if header is None and first is None and is_header(fields):
                 header = fields
                 continue
             first = fields
@@ -379,7 +243,7 @@ def _content_market(path: Path, kind: str) -> Market | str:
     if kind in KLINE_KINDS:
         if header is not None and tuple(h.strip() for h in header) == FUTURES_KLINE_HEADER:
             return Market.FUTURES
-        if first is not None and _INT_RE.fullmatch(first[0]) and int(first[0]) >= US_THRESHOLD:
+        if first is not None and INT_RE.fullmatch(first[0]) and int(first[0]) >= US_THRESHOLD:
             return Market.SPOT
         return ("spot and USD-M kline files have the same columns and this one shows neither (no "
                 "data/spot/... or data/futures/um/... path, no USD-M header, millisecond times): "
@@ -412,7 +276,7 @@ def classify(path: str | Path, market: Market | str | None = None) -> BulkFile |
     elif what in _NAME_KINDS:
         kind, interval = _NAME_KINDS[what], None
     else:
-        return Skipped(path, f"unsupported data type {what!r} (supported: klines, aggTrades, trades)")
+        return Skipped(path, f"unsupported data type {what!r} (supported: {', '.join((KLINES, *_NAME_KINDS))})")
 
     info = _path_info(path)
     if isinstance(info, str):
@@ -476,23 +340,6 @@ def group_series(files: Iterable[BulkFile]) -> dict[tuple[Market, str, str, str 
     return out
 
 
-def verify_checksum(file: BulkFile) -> None:
-    """Compare the zip's SHA-256 with its ``.CHECKSUM`` (``<hex>  <name>``); raise on a mismatch."""
-    if file.checksum is None:
-        return
-    text = file.checksum.read_text(encoding="utf-8", errors="replace").split()
-    expected = text[0].lower() if text else ""
-    if not re.fullmatch(r"[0-9a-f]{64}", expected):
-        raise FrameworkError(f"{file.checksum}: not a SHA-256 checksum file")
-    digest = hashlib.sha256()
-    with open(file.path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        raise FrameworkError(f"{file.path}: SHA-256 {digest.hexdigest()} does not match {file.checksum.name} "
-                             f"({expected}); the download is damaged: fetch it again")
-
-
 # -- reading -------------------------------------------------------------------------------------------------
 
 
@@ -531,12 +378,12 @@ def iter_batches(source: BulkFile | str | Path, *, kind: str | None = None,
         raise ValueError("batch_rows must be >= 1")
     file = _resolve(source, kind, market)
     if verify:
-        verify_checksum(file)
+        verify_checksum(file.path, file.checksum)
     lay = file.layout
     if engine == "python":
-        return _python_batches(file.path, lay, batch_rows)
+        return python_batches(file.path, lay, batch_rows)
     if engine == "arrow":
-        return _rebatch(_arrow_batches(file.path, lay), batch_rows)
+        return rebatch(arrow_batches(file.path, lay), batch_rows)
     raise ValueError(f"unknown engine {engine!r}")
 
 
@@ -545,174 +392,10 @@ def read_rows(source: BulkFile | str | Path, **kwargs: Any) -> list[Any]:
     return [row for batch in iter_batches(source, **kwargs) for row in batch]
 
 
-def _rebatch(batches: Iterable[list[Any]], n: int) -> Iterator[list[Any]]:
-    pending: list[Any] = []
-    for batch in batches:
-        if not pending and len(batch) == n:
-            yield batch
-            continue
-        pending.extend(batch)
-        while len(pending) >= n:
-            yield pending[:n]
-            pending = pending[n:]
-    if pending:
-        yield pending
-
-
-def _problem(label: str, line: int, text: str) -> FrameworkError:
-    return FrameworkError(f"{label}, line {line}: {text}")
-
-
-def _width_problem(lay: Layout, width: int, what: str = "fields") -> str:
-    text = f"{width} {what}, expected {lay.width} for {lay.describe()} ({','.join(lay.header)})"
-    for other in Market:
-        alt = LAYOUTS.get((lay.kind, other))
-        if other is not lay.market and alt is not None and alt.width == width:
-            text += f"; {width} is the {alt.describe()} layout: is the market right?"
-    return text
-
-
-def _converter(col: Col) -> Callable[[str], Any]:
-    """str -> value, raising ValueError with the problem."""
-    match col.type:
-        case "dec":
-            def conv(v: str) -> str:
-                if _DEC_RE.fullmatch(v) is None:
-                    raise ValueError("not a decimal number")
-                return v
-        case "int":
-            def conv(v: str) -> int:
-                if _INT_RE.fullmatch(v) is None:
-                    raise ValueError("not an integer")
-                return int(v)
-        case "ts":
-            def conv(v: str) -> int:
-                if _INT_RE.fullmatch(v) is None:
-                    raise ValueError("not an integer timestamp")
-                t = int(v)
-                if t >= US_THRESHOLD:
-                    t //= 1000
-                    if t >= US_THRESHOLD:
-                        raise ValueError("a timestamp neither in milliseconds nor in microseconds")
-                return t
-        case "bool":
-            def conv(v: str) -> bool:
-                b = _BOOLS.get(v)
-                if b is None:
-                    raise ValueError("not true/false")
-                return b
-        case _:
-            def conv(v: str) -> str:
-                return v
-    return conv
-
-
-def _python_batches(path: Path, lay: Layout, batch_rows: int) -> Iterator[list[Any]]:
-    """The reference reader: line by line with the csv module; exact line numbers in errors."""
-    convs = [(i, c, _converter(c)) for i, c in enumerate(lay.columns)]
-    cls = lay.row_type
-    with _open_text(path) as (fh, label):
-        reader = csv.reader(fh, strict=True)
-        batch: list[Any] = []
-        started = False
-        try:
-            for fields in reader:
-                if not fields or fields == [""]:
-                    continue
-                line = reader.line_num
-                if not started:
-                    started = True
-                    if _is_header(fields):
-                        if len(fields) != lay.width:
-                            problem = "header with " + _width_problem(lay, len(fields), "columns")
-                            raise _problem(label, line, problem)
-                        continue
-                if len(fields) != lay.width:
-                    raise _problem(label, line, _width_problem(lay, len(fields)))
-                values = []
-                for i, col, conv in convs:
-                    v = fields[i]
-                    try:
-                        values.append(conv(v))
-                    except ValueError as exc:
-                        raise _problem(label, line, f"{col.name} (column {i + 1}) is {v!r}: {exc}") from None
-                batch.append(cls(*values))
-                if len(batch) >= batch_rows:
-                    yield batch
-                    batch = []
-        except csv.Error as exc:
-            raise _problem(label, reader.line_num, f"not CSV: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise FrameworkError(f"{label}: not UTF-8 text ({exc})") from None
-        if batch:
-            yield batch
-
-
-_ARROW_TYPES = {
-    "int": pa.int64(), "ts": pa.int64(), "dec": pa.string(), "text": pa.string(), "bool": pa.bool_(),
-}
-
-
-class _Invalid(Exception):
-    """The fast reader met something it will not accept; the reference reader names it."""
-
-
-def _arrow_columns(batch: pa.RecordBatch, lay: Layout) -> list[list[Any]]:
-    out = []
-    for i, col in enumerate(lay.columns):
-        arr = batch.column(i)
-        if arr.null_count:
-            raise _Invalid(f"empty {col.name}")
-        if col.type == "dec" and not pc.all(pc.match_substring_regex(arr, _DEC_RE2)).as_py():
-            raise _Invalid(f"{col.name} not a decimal")
-        elif col.type == "ts":
-            us = pc.greater_equal(arr, US_THRESHOLD)
-            if pc.any(us).as_py():
-                arr = pc.if_else(us, pc.divide(arr, 1000), arr)
-                if pc.max(arr).as_py() >= US_THRESHOLD:
-                    raise _Invalid(f"{col.name} out of range")
-        out.append(arr.to_pylist())
-    return out
-
-
-def _arrow_batches(path: Path, lay: Layout) -> Iterator[list[Any]]:
-    options = pcsv.ConvertOptions(
-        column_types={c.field: _ARROW_TYPES[c.type] for c in lay.columns},
-        null_values=[], true_values=["true", "True"], false_values=["false", "False"],
-        strings_can_be_null=False, quoted_strings_can_be_null=False,
-    )
-    read = pcsv.ReadOptions(column_names=[c.field for c in lay.columns], block_size=_BLOCK_BYTES)
-    cls = lay.row_type
-    try:
-        with _open_binary(path) as (fh, label):
-            # Header: consume it (the reader goes on from here); no header: rewind.
-            while (first := fh.readline()) and not first.removeprefix(b"\xef\xbb\xbf").strip():
-                pass
-            if not first:
-                return
-            fields = next(csv.reader([first.decode("utf-8-sig", errors="replace")]))
-            if _is_header(fields):
-                if len(fields) != lay.width:
-                    raise _Invalid("header width")
-            else:
-                fh.seek(0)
-            for batch in pcsv.open_csv(fh, read_options=read, convert_options=options):
-                yield list(map(cls, *_arrow_columns(batch, lay)))
-    except (pa.ArrowException, _Invalid, UnicodeDecodeError) as exc:
-        # Re-read with the reference reader, which raises at the first bad line with its number.
-        for _ in _python_batches(path, lay, DEFAULT_BATCH_ROWS):
-            pass
-        raise FrameworkError(f"{path}: cannot read {lay.describe()} rows: {exc}") from None
-
-
 # -- dedupe --------------------------------------------------------------------------------------------------
 
-#: What identifies a row: klines by open time, aggTrades by ``a``, trades by ``id`` (as in ``ingest.kinds``).
-ROW_KEYS: dict[str, Callable[[Any], int]] = {
-    **{k: attrgetter("open_time") for k in KLINE_KINDS},
-    AGG_TRADES: attrgetter("a"),
-    TRADES: attrgetter("id"),
-}
+#: What identifies a row: klines by open time, aggTrades by ``a``, trades by ``id`` (``data.kinds``' keys).
+ROW_KEYS: dict[str, Callable[[Any], int]] = {k.name: attrgetter(k.key.name) for k in BULK_KINDS}
 
 KeyLike = str | Callable[[Any], int]
 
@@ -729,6 +412,8 @@ def row_key(kind: KeyLike) -> Callable[[Any], int]:
 
 @dataclass
 class DedupeStats:
+    """What a :class:`Deduper` kept and dropped, and why."""
+
     kept: int = 0
     cutoff: int = 0  # key at or below ``after``: already stored
     duplicates: int = 0  # same key and same content as the row kept before it
@@ -738,6 +423,7 @@ class DedupeStats:
 
     @property
     def dropped(self) -> int:
+        """Every row dropped, whatever the reason."""
         return self.cutoff + self.duplicates + self.conflicts + self.stale
 
 

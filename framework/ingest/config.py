@@ -24,10 +24,9 @@ from pathlib import Path
 from nautilus_trader.common.config import NautilusConfig
 
 from framework.binance.endpoints import Market
+from framework.data.kinds import KINDS
+from framework.data.kinds import Step
 from framework.errors import UsageError
-from framework.ingest.kinds import KINDS
-from framework.ingest.kinds import Step
-from framework.ingest.kinds import step_choices
 from framework.values import format_time_ms
 from framework.values import parse_catalog
 from framework.values import parse_count
@@ -37,6 +36,8 @@ from framework.values import parse_time_ms
 
 
 class MarketSelection(NautilusConfig, frozen=True):
+    """What to take from one market: symbols, kinds and the intervals/periods of the kinds that have them."""
+
     symbols: list[str]
     kinds: list[str]
     intervals: tuple[str, ...] = ("1m",)
@@ -44,6 +45,9 @@ class MarketSelection(NautilusConfig, frozen=True):
 
 
 class IngestConfig(NautilusConfig, frozen=True):
+    """An ``ingest`` run: the catalog, the span, the markets and how many requests run at once (see the module
+    docstring)."""
+
     catalog: str = "catalog"
     start: str = ""
     end: str = "now"
@@ -68,6 +72,7 @@ class SeriesSpec:
 
     @property
     def name(self) -> str:
+        """The series as messages name it: ``futures BTCUSDT klines 1m``."""
         step = f" {self.step}" if self.step else ""
         return f"{self.market.value} {self.symbol} {self.kind}{step}"
 
@@ -135,9 +140,9 @@ def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
                 steps = list(getattr(sel, key))
                 for step in steps:
                     parse_interval(step, f"markets.{market_name}.{key}")
-                    if step not in step_choices(kind) or step in ("1s", "1M") and market is Market.FUTURES:
+                    if step not in kind.steps() or step in ("1s", "1M") and market is Market.FUTURES:
                         raise UsageError(f"markets.{market_name}.{key}: Binance does not offer '{step}' for "
-                                         f"{kind_name}; use one of {', '.join(step_choices(kind))}")
+                                         f"{kind_name}; use one of {', '.join(kind.steps())}")
                     if step == "1M":
                         raise UsageError(f"markets.{market_name}.{key}: 1M (calendar months) is not ingested; "
                                          "use 1d and resample")

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 from framework.binance.columnar import decode_body
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
-from framework.ingest.kinds import DataKind
-from framework.ingest.kinds import Paging
-from framework.ingest.kinds import RowField
+from framework.data.kinds import DataKind
+from framework.data.kinds import Paging
+from framework.data.kinds import RowField
 
 HOUR_MS = 3_600_000
 
@@ -76,10 +76,7 @@ class Fetcher:
         self.requests = 0
 
     def _params(self, **extra: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {self.kind.symbol_param: self.symbol, **dict(self.kind.extra), **extra}
-        if self.step is not None and self.kind.step.value in ("interval", "period"):
-            params[self.kind.step.value] = self.step
-        return params
+        return self.kind.params(self.symbol, self.step, **extra)
 
     async def _get(self, name: str | None = None, **params: Any) -> list[Any]:
         self.requests += 1
@@ -102,6 +99,7 @@ class Fetcher:
         return [Span(t, min(t + width - 1, span.hi)) for t in range(first, span.hi + 1, width)]
 
     async def time_pages(self, span: Span) -> AsyncIterator[list[Any]]:
+        """Every row of ``span`` in time windows, page by page in order."""
         limit = self.kind.page_rows[self.market]
         pages = (self._page(span, **self._params(startTime=w.lo, endTime=w.hi, limit=limit))
                  for w in self.time_windows(span))
@@ -144,10 +142,12 @@ class Fetcher:
         return Span(first.a, last_agg)
 
     def id_pages_for(self, span: Span) -> list[Span]:
+        """The ``fromId`` pages covering an id span."""
         size = self.kind.page_rows[self.market]
         return [Span(lo, min(lo + size - 1, span.hi)) for lo in range(span.lo, span.hi + 1, size)]
 
     async def id_pages(self, span: Span) -> AsyncIterator[list[Any]]:
+        """Every row of an id ``span``, page by page in order."""
         pages = (self._page(span, **self._params(fromId=p.lo, limit=len(p))) for p in self.id_pages_for(span))
         async for rows in ordered(pages, self.concurrency):
             yield rows

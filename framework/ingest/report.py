@@ -16,6 +16,7 @@ import numpy as np
 
 
 def iso(ms: int | None) -> str | None:
+    """A ms time as ISO 8601 UTC with milliseconds (None stays None)."""
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -60,6 +61,8 @@ def missing_periods(times: np.ndarray, step_ms: int, lo: int, hi: int) -> list[t
 
 @dataclass
 class SeriesReport:
+    """What the catalog holds of one series after a run: rows, first/last, the missing periods or id ranges."""
+
     series: str
     rows: int = 0
     first: str | None = None
@@ -73,12 +76,14 @@ class SeriesReport:
 
     @classmethod
     def for_periods(cls, series: str, times_ms: np.ndarray, step_ms: int, lo: int, hi: int) -> SeriesReport:
+        """The report of a time series: grid times in [lo, hi] absent from ``times_ms``."""
         gaps = missing_periods(times_ms, step_ms, lo, hi)
         return cls(series, len(times_ms), iso(_first(times_ms)), iso(_last(times_ms)), "periods",
                    gaps, sum((b - a) // step_ms + 1 for a, b in gaps))
 
     @classmethod
     def for_ids(cls, series: str, ids: np.ndarray, times_ms: np.ndarray, lo: int | None, hi: int | None) -> SeriesReport:
+        """The report of an id series: ids absent between its first and last (or lo and hi)."""
         gaps = missing_ids(ids, lo, hi)
         return cls(series, len(ids), iso(_first(times_ms)), iso(_last(times_ms)), "ids", gaps,
                    sum(b - a + 1 for a, b in gaps))
@@ -110,6 +115,7 @@ def _last(a: np.ndarray) -> int | None:
 
 
 def format_table(reports: list[SeriesReport]) -> str:
+    """The reports as the table printed after a run (a few gaps per series)."""
     head = f"{'series':<44}{'rows':>11}  {'first':<25}{'last':<25}{'missing':>10} {'written':>9}"
     lines = [head, "-" * len(head)]
     for r in reports:

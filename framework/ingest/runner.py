@@ -39,6 +39,9 @@ from framework.catalog.series import merge_intervals
 from framework.catalog.store import CatalogStore
 from framework.data import parsing
 from framework.data.instruments import instrument_id_for
+from framework.data.kinds import KINDS
+from framework.data.kinds import Paging
+from framework.data.kinds import Step
 from framework.errors import UsageError
 from framework.ingest import bulk
 from framework.ingest.config import IngestConfig
@@ -49,8 +52,6 @@ from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
 from framework.ingest.instruments import listed
 from framework.ingest.instruments import write_instruments
-from framework.ingest.kinds import Paging
-from framework.ingest.kinds import Step
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
 from framework.ingest.targets import Target
@@ -219,7 +220,7 @@ class Ingestor:
         write_instruments(self.catalog_path, instruments)
 
     async def _funding_intervals(self) -> dict[str, int]:
-        if not any(s.kind == "funding" for s in self.specs):
+        if not any(KINDS[s.kind].step is Step.FUNDING for s in self.specs):
             return {}
         return parsing.funding_intervals(await self.client.get(Market.FUTURES, "funding_rate_info"))
 
@@ -231,6 +232,7 @@ class Ingestor:
         self.store = CatalogStore(str(self.catalog_path))
 
     async def run(self) -> list[SeriesReport]:
+        """Fetch what the catalog lacks for every planned series, then report each series."""
         assert self.client is not None
         # an unwritable folder or a damaged file: one line before any request (nothing created if it fails later)
         require_writable(self.catalog_path, keep=False)
@@ -349,7 +351,7 @@ class Ingestor:
                              f"{' (' + str(len(found.skipped)) + ' skipped, see the warnings)' if found.skipped else ''}")
         self.specs = [SeriesSpec(m, kind, symbol, interval) for (m, kind, symbol, interval) in groups]
         for spec in self.specs:
-            if spec.kind not in ("klines", "agg_trades", "trades"):
+            if not KINDS[spec.kind].bulk.imported:
                 raise UsageError(f"{spec.name}: bulk files of this kind are not imported yet")
         require_readable(self.catalog_path)
         instruments = self.file_instruments()
@@ -414,6 +416,7 @@ _NOTHING = pa.table({"ts_init": pa.array([], pa.uint64())})
 
 
 def write_report(reports: list[SeriesReport], path: Path) -> str:
+    """Write the gap report JSON to ``path`` (atomically) and return it as a table for the terminal."""
     from framework.output import write_atomic
 
     write_atomic(path, msgspec.json.format(msgspec.json.encode({"series": reports}), indent=2))

@@ -11,8 +11,8 @@ What subscribers get (venue BINANCE; one client per market):
   symbol's interval from ``fundingInfo``; published when rate or time changes);
 * ``@ticker`` 24 h statistics as the Binance adapter's ``BinanceTicker`` (so strategies written for the built-in
   client work unchanged);
-* REST-polled custom data every ``poll_interval_secs``: ``OpenInterest``, ``TopTraderPositionRatio``,
-  ``TopTraderAccountRatio``, ``GlobalAccountRatio``, ``TakerBuySellVolume``.
+* REST-polled custom data every ``poll_interval_secs``: the period statistics of the kinds registry
+  (``framework.data.kinds``, ``POLLED``): ``OpenInterest``, the three long/short ratios, ``TakerBuySellVolume``...
 
 Custom data is subscribed per instrument, either ``subscribe_data(DataType(Cls), instrument_id=iid)`` or, as
 with the built-in adapter, ``subscribe_data(DataType(Cls, metadata={"instrument_id": iid}),
@@ -59,22 +59,24 @@ from nautilus_trader.model.identifiers import TradeId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Price
 
-from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.binance.intervals import interval_of
 from framework.data import parsing
 from framework.data import types
 from framework.data.instruments import BINANCE_VENUE
+from framework.data.kinds import KINDS
+from framework.data.kinds import DataKind
+from framework.data.kinds import Live
+from framework.data.kinds import Step
 from framework.data.types import fixed_raw
-from framework.ingest.kinds import KINDS
 from framework.live.config import BinanceFrameworkDataClientConfig
 from framework.live.feed import MarketFeed
 from framework.live.providers import BinanceFrameworkInstrumentProvider
 from framework.timeunits import NS_PER_MS
 
-#: REST-only series: custom type -> (ingest kind, rows -> objects)
-#: The REST-only series a client polls, by type: (ingest kind, page parser).
-POLLED = {cls: (kind, parse) for kind, (cls, parse) in parsing.PERIOD_STATISTICS.items()}
+#: The REST-only series a client polls (the period statistics of the kinds registry), by type.
+POLLED: dict[type, DataKind] = {k.data_type: k for k in KINDS.values() if k.live is Live.POLL and k.step is Step.PERIOD}
 _SELLER, _BUYER = AggressorSide.SELLER, AggressorSide.BUYER
 #: The clients of one node (keyed by its message bus). Nautilus routes a subscription by venue, and spot and
 #: USD-M share BINANCE: the client that gets it hands it to the one whose provider holds the instrument.
@@ -314,14 +316,14 @@ class BinanceFrameworkDataClient(LiveMarketDataClient):
 
     async def _poll(self, data_type: DataType, inst: Instrument) -> None:
         """Publish each new row of a REST-only series (no stream exists for them)."""
-        kind, parse = POLLED[data_type.type]
+        kind = POLLED[data_type.type]
         period = self.config_.poll_period
         symbol = inst.raw_symbol.value
         newest = 0
         while True:
             try:
-                rows = await self.rest.get(self.market, KINDS[kind].endpoint, symbol=symbol, period=period, limit=2)
-                for obj in parse(rows, inst.id, period):
+                rows = await self.rest.get(self.market, kind.endpoint, **kind.params(symbol, period, limit=2))
+                for obj in kind.parse(rows, inst.id, period):
                     if obj.ts_event > newest:
                         newest = obj.ts_event
                         self._handle_data(CustomData(data_type, obj))
@@ -378,10 +380,7 @@ def binance_interval(bar_type: BarType) -> str:
     """The kline interval of an external LAST time bar type (``...-1-MINUTE-LAST-EXTERNAL`` -> ``1m``)."""
     if bar_type.aggregation_source != AggregationSource.EXTERNAL or bar_type.spec.price_type != PriceType.LAST:
         raise ValueError(f"{bar_type}: Binance streams LAST-EXTERNAL bars; aggregate others from trade ticks")
-    for interval in KLINE_INTERVALS:
-        try:
-            if parsing.kline_bar_type(bar_type.instrument_id, interval) == bar_type:
-                return interval
-        except ValueError:
-            continue
-    raise ValueError(f"{bar_type}: no Binance kline interval has this step")
+    try:
+        return interval_of(bar_type.spec)
+    except ValueError:
+        raise ValueError(f"{bar_type}: no Binance kline interval has this step") from None

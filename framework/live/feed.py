@@ -40,6 +40,7 @@ from framework.binance import schemas as rest
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.binance.intervals import bucket_open
+from framework.binance.intervals import fixed_ms
 from framework.binance.limits import MESSAGE_LIMIT
 from framework.binance.stream_decoder import StreamDecodeError
 from framework.binance.stream_decoder import StreamDecoder
@@ -49,10 +50,9 @@ from framework.binance.streams import futures_category
 from framework.binance.websocket import StreamConnection
 from framework.binance.websocket import StreamRefused
 from framework.binance.websocket import stream_url
+from framework.data.kinds import KINDS
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
-from framework.ingest.kinds import KINDS
-from framework.ingest.kinds import step_ms
 from framework.live.latency import LatencyMonitor
 from framework.live.sequencer import GapFreeSequence
 
@@ -150,7 +150,7 @@ class MarketFeed:
                last_open: int | None = None) -> GapFreeSequence:
         """Every closed kline of ``symbol`` at ``interval`` once, in time order, as ``rest.Kline`` rows.
         ``last_open``: open time (ms) of the last bar already held."""
-        length = step_ms(interval)
+        length = fixed_ms(interval)
         fetcher = Fetcher(self.client, self.market, KINDS["klines"], symbol, interval, length,
                           concurrency=self.fetch_concurrency)
 

@@ -26,9 +26,9 @@ from framework.binance.http import BinanceRestClient
 from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
 from framework.data.fixed_point import raw_to_int
+from framework.data.kinds import KINDS
 from framework.data.types import fixed_raw
 from framework.ingest.fetch import Fetcher
-from framework.ingest.kinds import KINDS
 from framework.timeunits import NS_PER_MS
 
 log = logging.getLogger("framework.orderflow.restore")

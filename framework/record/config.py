@@ -27,6 +27,8 @@ from typing import Any
 
 from nautilus_trader.common.config import NautilusConfig
 
+from framework.data.kinds import KINDS
+from framework.data.kinds import Live
 from framework.errors import UsageError
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
@@ -42,7 +44,7 @@ from framework.values import parse_rate
 from framework.values import parse_speed
 
 #: Kinds taken from the streams (gap-filled over REST); every other ingest kind is polled over REST.
-STREAMED = ("agg_trades", "klines")
+STREAMED = tuple(k.name for k in KINDS.values() if k.live is Live.STREAM)
 FAULT_KEYS = ("drop_ws_every", "drop_ws_random", "stall_pings", "latency_ms", "http_5xx_rate",
               "malformed_frame_rate")
 SERVER_KEYS = ("speed", "start", "history", "seed", "weight_limit")
@@ -91,6 +93,9 @@ def parse_max_backfill(value: Any, what: str = "max_backfill") -> int | None:
 
 
 class RecordConfig(NautilusConfig, frozen=True):
+    """A ``record`` run: which series go into which catalog, flushing, backfill and polling (see the module
+    docstring)."""
+
     catalog: str = "catalog"
     markets: dict[str, MarketSelection] = {}
     flush_secs: float = 10.0
@@ -145,8 +150,10 @@ class RecordConfig(NautilusConfig, frozen=True):
         # markets, symbols, kinds, intervals and periods: the ingest rules (recording fills the same series)
         plan_series(IngestConfig(catalog=self.catalog, markets=self.markets))
         for name, sel in self.markets.items():
-            if "trades" in sel.kinds:
-                raise UsageError(f"markets.{name}.kinds: 'trades' cannot be recorded; use agg_trades (gap-free by id)")
+            for kind in sel.kinds:
+                if KINDS[kind].live is Live.NONE:
+                    raise UsageError(f"markets.{name}.kinds: '{kind}' cannot be recorded; use agg_trades (gap-free by "
+                                     "id)")
         unknown = set(self.offline) - set(OFFLINE_VALUES)
         if unknown:
             raise UsageError(f"offline: unknown key(s) {', '.join(sorted(unknown))}; use {', '.join(SERVER_KEYS)} "

@@ -40,6 +40,7 @@ from nautilus_trader.model.instruments import Instrument
 from framework.binance.config import BinanceUrls
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.binance.intervals import fixed_ms
 from framework.catalog.health import require_readable
 from framework.catalog.health import require_writable
 from framework.catalog.holdings import Holdings
@@ -52,7 +53,6 @@ from framework.errors import FrameworkError
 from framework.ingest.command import ingest_command
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
-from framework.ingest.kinds import step_ms
 from framework.ingest.runner import Ingestor
 from framework.ingest.targets import kline_series
 from framework.live.feed import MarketFeed
@@ -105,6 +105,7 @@ class Recording:
     newest_key: int | None = None  # key of the newest row received (written or buffered)
 
     def add(self, row: Any, filled: bool) -> None:
+        """Buffer one row (the feed callback; ``filled``: it came from REST after a gap)."""
         self.rows.append(row)
         self.newest_key = self.key(row)
 
@@ -147,12 +148,15 @@ class Recording:
 
 @dataclass
 class RecordSummary:
+    """What a ``record`` run did: rows written per series, the feeds' counters, polls, its length."""
+
     written: dict[str, int]
     feeds: dict[str, dict[str, Any]]
     polls: int
     seconds: float
 
     def lines(self) -> list[str]:
+        """The summary as the lines printed at the end of a run."""
         out = [f"recorded for {self.seconds:.0f} s"]
         out += [f"  {name}: {rows:,} rows written" for name, rows in self.written.items()]
         for market, s in self.feeds.items():
@@ -271,7 +275,7 @@ class Recorder:
 
     async def _record_klines(self, feed: MarketFeed, inst: Instrument, interval: str) -> None:
         symbol = inst.raw_symbol.value
-        length = step_ms(interval)
+        length = fixed_ms(interval)
         bar_type = parsing.kline_bar_type(inst.id, interval)
         bars, stats = kline_series(bar_type)
         held = self.store.holdings(bars)
@@ -300,6 +304,7 @@ class Recorder:
     # -- running ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> RecordSummary:
+        """Record until ``stop`` is set (or ``duration`` passes): set up, catch up, stream, poll, flush; the summary."""
         started = time.monotonic()
         stopping = asyncio.ensure_future(self._until_stopped(stop))
         tasks: list[asyncio.Future] = []

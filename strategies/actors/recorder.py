@@ -1,6 +1,7 @@
-"""``DataRecorder``: writes the custom data a run receives (funding, open interest, ratios, taker volume) to
-``<output_dir>/data/<type>.csv`` (and ``.parquet``), one row per object as received, so what the strategies saw
-can be inspected next to the run's reports. The backtest runner fills ``output_dir`` with the run folder."""
+"""``DataRecorder``: writes the custom data a run receives (the custom kinds of ``framework.data.kinds``: funding,
+open interest, ratios, taker volume...) to ``<output_dir>/data/<type>.csv`` (and ``.parquet``), one row per object
+as received, so what the strategies saw can be inspected next to the run's reports. The backtest runner fills
+``output_dir`` with the run folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import DataType
 from nautilus_trader.persistence.funcs import class_to_filename
 
-from framework.backtest.config import CUSTOM_KINDS
+from framework.data.kinds import CUSTOM_KINDS
 from framework.values import BadValue
 from strategies.base import CUSTOM_DATA_CLIENT
 
