@@ -41,6 +41,7 @@ class ServeConfig(NautilusConfig, frozen=True):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``serve``'s flags (each overrides the YAML key of the same name)."""
     p = sub.add_parser("serve", help=HELP, description=HELP + ". Prints the URL to open (it carries the access "
                        "token every API call needs) and serves until SIGINT/SIGTERM.")
     p.add_argument("config", nargs="?", help="YAML settings (keys: catalog, runs, host, port, token, live, "
@@ -77,6 +78,7 @@ def state_db(catalog: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the settings, start the local exchange with ``--live --offline``, serve until SIGINT/SIGTERM."""
     from framework.web.context import WebContext
     from framework.web.server import new_token
     from framework.web.server import serve

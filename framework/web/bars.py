@@ -41,6 +41,7 @@ class Window:
 
     @property
     def interval_ms(self) -> int:
+        """The asked interval in ms."""
         return INTERVAL_MS[self.interval]
 
     @property
@@ -50,6 +51,7 @@ class Window:
 
     @property
     def bar_type(self) -> str:
+        """The stored bar type read."""
         return self.holding.stored[self.source]
 
     def earlier(self, bars: int) -> Window:

@@ -66,6 +66,7 @@ class Holding:
         return max(fits, key=lambda i: INTERVAL_MS[i])
 
     def row(self) -> dict[str, Any]:
+        """This holding as a ``/api/instruments`` row."""
         return {"instrument": self.instrument, "symbol": self.symbol, "market": self.market,
                 "intervals": list(self.intervals), "stored": sorted(self.stored, key=INTERVAL_MS.__getitem__),
                 "perp": list(self.perp), "trades": self.trades}
@@ -185,6 +186,7 @@ class CatalogView:
         return sorted(out, key=lambda h: (h.symbol, MARKETS.index(h.market)))
 
     def holding(self, instrument: str) -> Holding | None:
+        """The holding of a Nautilus instrument id (None: the catalog holds no bars of it)."""
         return next((h for h in self.holdings() if h.instrument == instrument), None)
 
     # -- reading --------------------------------------------------------------------------------------------

@@ -1,22 +1,20 @@
 """The market API: what the catalog holds, bars, indicators, perpetual series, order flow, chart settings.
 
-=====================  ==========================================================================================
-``GET /api/instruments``  ``{"catalog", "message", "instruments": [{instrument, symbol, market, intervals, stored,
-                          perp, trades}]}``; ``message`` says what to run when the catalog is missing or empty
-``GET /api/bars``         ``instrument, interval, end | start, limit`` -> columns ``time`` (open, epoch ms),
-                          ``open high low close volume``, ``more``/``next_end`` to page back
-``GET /api/indicators``   without ``name``: the indicators and their parameters; with ``name`` (sma, ema, vwap,
-                          bbands, rsi, macd, atr) and its parameters (``n``, ``k``, ``fast`` ...): its lines over
-                          the same window as ``/api/bars``
-``GET /api/perp``         ``series`` (comma-separated; default all held): funding, open interest, long/short
-                          ratios, taker buy/sell volume on the window's bar times
-``GET /api/orderflow``    ``bucket`` (duration, default the interval), ``large`` (quote amount): taker buy/sell
-                          quote volume per bucket, delta, cumulative delta
-``GET /api/settings``     ``chart``: the chart's saved settings (``null``: none)
-``PUT /api/settings``     ``chart``; body: ``{studies: [{name, params}], perp: [...], orderflow, bucket, large}``
-=====================  ==========================================================================================
+- ``GET /api/instruments``: ``{catalog, message, instruments: [{instrument, symbol, market, intervals, stored, perp,
+  trades}]}``; ``message`` says what to run when the catalog is missing or empty.
+- ``GET /api/bars``: ``instrument, interval, end | start, limit`` -> columns ``time`` (open, epoch ms), ``open high
+  low close volume``, and ``more`` / ``next_end`` to page back.
+- ``GET /api/indicators``: without ``name``, the indicators and their parameters; with ``name`` (sma, ema, vwap,
+  bbands, rsi, macd, atr) and its parameters (``n``, ``k``, ``fast`` ...), its lines over the ``/api/bars`` window.
+- ``GET /api/perp``: ``series`` (comma-separated; default all held): funding, open interest, long/short ratios,
+  taker buy/sell volume on the window's bar times.
+- ``GET /api/orderflow``: ``bucket`` (a duration, default the interval), ``large`` (a quote amount): taker buy/sell
+  quote volume per bucket, delta, cumulative delta.
+- ``GET /api/settings?chart=``: the chart's saved settings (``null``: none); ``PUT`` with a JSON body
+  ``{studies: [{name, params}], perp: [...], orderflow, bucket, large}`` saves them.
 
-Heavy reads run in a worker thread so that the event loop keeps serving (live updates, other pages).
+Heavy reads run in a worker thread so that the event loop keeps serving (live updates, other pages). The handlers
+are the routes' own closures over ``ctx``; each says in its route what it answers.
 """
 
 from __future__ import annotations

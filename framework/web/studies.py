@@ -38,6 +38,7 @@ class Param:
     whole: bool = True
 
     def read(self, text: str, study: str) -> float | int:
+        """The parameter's value from query text, checked against its bounds (else 400)."""
         try:
             value = float(text)
         except ValueError:
@@ -79,6 +80,7 @@ class Study:
         return WARMUP_PERIODS * max(periods, default=1) + 1
 
     def describe(self) -> dict[str, Any]:
+        """This study as a row of the ``/api/indicators`` list."""
         return {"name": self.name, "title": self.title, "pane": self.pane, "lines": list(self.lines),
                 "params": [{"name": p.name, "default": p.default, "min": p.minimum, "max": p.maximum,
                             "whole": p.whole} for p in self.params]}
