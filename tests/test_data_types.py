@@ -54,6 +54,7 @@ from framework.data.parsing import funding_intervals
 from framework.data.parsing import kline_bar_type
 from framework.data.parsing import kline_stats_table
 from framework.data.parsing import parse_agg_trades
+from framework.data.parsing import parse_basis
 from framework.data.parsing import parse_funding_rates
 from framework.data.parsing import parse_kline_bars
 from framework.data.parsing import parse_kline_stats
@@ -62,6 +63,7 @@ from framework.data.parsing import parse_open_interest_hist
 from framework.data.parsing import parse_taker_buy_sell_volume
 from framework.data.parsing import trades_batch
 from framework.data.types import CUSTOM_DATA_TYPES
+from framework.data.types import Basis
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import KlineStats
@@ -74,6 +76,10 @@ from tests.conftest import FIXTURES
 
 SPOT_REST = FIXTURES / "spot" / "rest"
 FUT_REST = FIXTURES / "futures" / "rest"
+#: Binance's documented ``/futures/data/basis`` row (no recorded payload exists).
+BASIS_DOC_ROW = {"indexPrice": "34400.15945055", "contractType": "PERPETUAL", "basisRate": "0.0004",
+                 "futuresPrice": "34414.1", "annualizedBasisRate": "", "basis": "13.94054945", "pair": "BTCUSDT",
+                 "timestamp": 1698742800000}
 #: The three long/short ratio types by the recorded endpoint's file name.
 LONG_SHORT_RATIO_TYPES = {
     "topLongShortPositionRatio": TopTraderPositionRatio,
@@ -465,6 +471,7 @@ def fixture_custom_data() -> dict[type, list]:
         data[cls] = parse_long_short_ratios(
             load(FUT_REST / f"{endpoint}.json", list[rest.LongShortRatio]), cls, "5m"
         )
+    data[Basis] = parse_basis([msgspec.convert(BASIS_DOC_ROW, rest.Basis)], perp, "5m")
     klines = load(FUT_REST / "klines.json", list[rest.Kline])
     data[KlineStats] = parse_klines(klines, kline_bar_type(perp, "1w"), _any_instrument(perp)).stats
     return data
@@ -514,6 +521,12 @@ def test_custom_types_from_rows_exact() -> None:
     assert (stats.quote_volume, stats.trade_count) == (Decimal("2434.19055334"), 308)
     assert stats.ts_event == 1499644800000 * MS
 
+    basis = data[Basis][0]
+    assert basis.instrument_id.value == "BTCUSDT-PERP.BINANCE" and basis.contract_type == "PERPETUAL"
+    assert (basis.basis, basis.basis_rate, basis.futures_price, basis.index_price) == (
+        Decimal("13.94054945"), Decimal("0.0004"), Decimal("34414.1"), Decimal("34400.15945055"))
+    assert basis.annualized_basis_rate is None  # "" on perpetuals
+    assert basis.ts_event == basis.ts_init == 1698742800000 * MS and basis.period == "5m"
 
     old = rest.FundingRate(symbol="BTCUSDT", fundingTime=1568102400000, fundingRate="0.00010000")
     assert parse_funding_rates([old], 4)[0].mark_price is None
@@ -623,6 +636,8 @@ def stream_data(link: Instrument) -> tuple[list[Bar], dict[type, list]]:
             symbol="LINKUSDT",
         )
         custom[cls] = parse_long_short_ratios(rows, cls, "5m")
+    basis = shifted([msgspec.convert(BASIS_DOC_ROW, rest.Basis)], 120, start, five_min, pair="LINKUSDT")
+    custom[Basis] = parse_basis(basis, link.id, "5m")
     return page.bars, custom
 
 
@@ -690,4 +705,5 @@ def test_streaming_backtest_receives_every_custom_type(
         "TopTraderPositionRatio": 120,
         "TopTraderAccountRatio": 120,
         "GlobalAccountRatio": 120,
+        "Basis": 120,
     }

@@ -61,6 +61,7 @@ POLLED = {
     types.TopTraderAccountRatio: ("top_long_short_account_ratio", "long_short_ratio_str", "longShortRatio"),
     types.GlobalAccountRatio: ("long_short_account_ratio", "long_short_ratio_str", "longShortRatio"),
     types.TakerBuySellVolume: ("taker_long_short_ratio", "buy_volume_str", "buyVol"),
+    types.Basis: ("basis", "basis_str", "basis"),
 }
 CLIENT_ID = ClientId("BINANCE-FUTURES")
 

@@ -267,6 +267,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ("taker_long_short_ratio", "/futures/data/takerlongshortRatio", list[s.TakerBuySellVolume]),
         )
     ),
+    Endpoint("basis", FUT, "/futures/data/basis", list[s.Basis],
+             (Param("pair", Kind.PAIR, required=True), Param("contractType", Kind.CONTRACT_TYPE, required=True),
+              PERIOD, LIMIT, START, END), fixed(0), Limit(30, 500), Family.FUTURES_DATA, history=True),
     Endpoint("index_info", FUT, "/fapi/v1/indexInfo", list[s.IndexInfo], (OPT_SYMBOL,), by_symbol(1, 10)),
     Endpoint("asset_index", FUT, "/fapi/v1/assetIndex", s.AssetIndex | list[s.AssetIndex], (OPT_SYMBOL,),
              by_symbol(1, 10)),

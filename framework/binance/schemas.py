@@ -306,6 +306,20 @@ class TakerBuySellVolume(msgspec.Struct, frozen=True):
     timestamp: int | str
 
 
+class Basis(msgspec.Struct, frozen=True):
+    """A ``/futures/data/basis`` row: futures price against the index (``annualizedBasisRate`` is "" for
+    perpetuals)."""
+
+    indexPrice: str
+    contractType: str
+    basisRate: str
+    futuresPrice: str
+    basis: str
+    pair: str
+    timestamp: int | str
+    annualizedBasisRate: str | None = None
+
+
 class IndexAsset(msgspec.Struct, frozen=True):
     """One asset of a composite index (``indexInfo``)."""
 

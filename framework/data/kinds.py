@@ -259,6 +259,10 @@ KINDS: dict[str, DataKind] = {
         _statistics("taker_volume", "taker_long_short_ratio", types.TakerBuySellVolume,
                     parsing.parse_taker_buy_sell_volume,
                     StrategyInput("taker_volume", "on_taker_volume", "last_taker_volume")),
+        # The perpetual's basis: the endpoint takes the pair and a contract type (the perpetual's, fixed).
+        _statistics("basis", "basis", types.Basis, parsing.parse_basis,
+                    StrategyInput("basis", "on_basis", "last_basis"),
+                    symbol_param="pair", extra=(("contractType", "PERPETUAL"),)),
     )
 }
 

@@ -63,6 +63,7 @@ from framework.data.fixed_point import decimal_column
 from framework.data.fixed_point import plain_decimal_array
 from framework.data.fixed_point import to_raw
 from framework.data.instruments import futures_instrument_id
+from framework.data.types import Basis
 from framework.data.types import FundingRate
 from framework.data.types import GlobalAccountRatio
 from framework.data.types import KlineStats
@@ -383,3 +384,25 @@ def parse_taker_buy_sell_volume(
         )
     return out
 
+
+def parse_basis(rows: Sequence[rest.Basis], instrument_id: InstrumentId, period: str) -> list[Basis]:
+    """basis rows (which name the pair, not the contract's symbol) -> :class:`Basis` of ``instrument_id``;
+    a perpetual's empty ``annualizedBasisRate`` becomes None."""
+    out = []
+    for r in rows:
+        ts = int(r.timestamp) * NS_PER_MS
+        out.append(
+            Basis(
+                instrument_id=instrument_id,
+                period=period,
+                contract_type=r.contractType,
+                basis_str=checked_decimal_text(r.basis),
+                basis_rate_str=checked_decimal_text(r.basisRate),
+                futures_price_str=checked_decimal_text(r.futuresPrice),
+                index_price_str=checked_decimal_text(r.indexPrice),
+                annualized_basis_rate_str=checked_decimal_text(r.annualizedBasisRate or None),
+                ts_event=ts,
+                ts_init=ts,
+            ),
+        )
+    return out

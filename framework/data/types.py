@@ -258,6 +258,26 @@ class TakerBuySellVolume(Data):
     buy_sell_ratio_str: str
 
 
+@text_views("basis", "basis_rate", "futures_price", "index_price", "annualized_basis_rate")
+@customdataclass_pyo3()
+class Basis(Data):
+    """The futures-index basis over one period (``/futures/data/basis`` row).
+
+    ``basis`` = ``futures_price`` - ``index_price`` in the quote asset, ``basis_rate`` = basis / index price;
+    ``annualized_basis_rate`` only for delivery contracts (None for perpetuals). ``contract_type``: PERPETUAL,
+    CURRENT_QUARTER or NEXT_QUARTER. ``period`` e.g. "5m". ``ts_event``: Binance's ``timestamp``.
+    """
+
+    instrument_id: InstrumentId
+    period: str
+    contract_type: str
+    basis_str: str
+    basis_rate_str: str
+    futures_price_str: str
+    index_price_str: str
+    annualized_basis_rate_str: str
+
+
 @text_views("quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
 @customdataclass_pyo3()
 class KlineStats(Data):
@@ -285,6 +305,7 @@ CUSTOM_DATA_TYPES: tuple[type[Data], ...] = (
     TopTraderAccountRatio,
     GlobalAccountRatio,
     TakerBuySellVolume,
+    Basis,
     KlineStats,
 )
 

@@ -59,7 +59,7 @@ class FuturesViews(MarketState):
 
     def futures_data_rows(self, name: str, symbol: str, period: str, start: int | None, end: int | None,
                           limit: int) -> list[dict]:
-        """Rows of the ``futures/data`` endpoint ``name`` (open interest history, taker volume, ratios)."""
+        """Rows of the ``futures/data`` endpoint ``name`` (open interest history, taker volume, ratios, basis)."""
         tape = self.tape(Market.FUTURES, symbol)
         if tape is None:
             return []
@@ -89,6 +89,13 @@ class FuturesViews(MarketState):
             vol = lambda units: fmt_units(rescale_units(units, f.qty, 4), 4)  # noqa: E731 (Binance prints 4)
             return {"buySellRatio": fmt_decimal(ratio, 4), "buyVol": vol(buy), "sellVol": vol(sell),
                     "timestamp": t}
+        if name == "basis":  # the perpetual's close over the period against the index price at that instant
+            close = tape.window(max(t - step, self.listed_ms), t - 1, self.listed_ms).close
+            index = self.derived_price(tape, f, close, t - 1, "index")
+            basis = series.scaled(close, f.price) - index
+            return {"indexPrice": fmt_units(index, 8), "contractType": "PERPETUAL",
+                    "basisRate": fmt_decimal(Decimal(basis) / Decimal(index), 4), "futuresPrice": f.p(close),
+                    "annualizedBasisRate": "", "basis": fmt_units(basis, 8), "pair": symbol, "timestamp": t}
         long = series.long_share(self.seed, f"{name}|{symbol}", t)
         short = 10_000 - long
         return {"symbol": symbol, "longShortRatio": fmt_decimal(Decimal(long) / Decimal(short), 4),

@@ -267,6 +267,9 @@ for _name in ("open_interest_hist", "top_long_short_position_ratio", "long_short
         name, p["symbol"], p["period"], p.get("startTime"), p.get("endTime"), p["limit"]
     ))(_name)
 
+VIEWS["basis"] = lambda m, market, p: [] if p["contractType"] != "PERPETUAL" else m.futures_data_rows(
+    "basis", p["pair"], p["period"], p.get("startTime"), p.get("endTime"), p["limit"])  # no delivery contract is taped
+
 _missing = {e.name for e in ENDPOINTS} - set(VIEWS)
 assert not _missing, f"endpoints without a view: {_missing}"
 
