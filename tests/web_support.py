@@ -166,7 +166,7 @@ class Server:
 def running_server(catalog: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
                    ) -> Iterator[Server]:
     """``python -m framework.main serve --catalog <catalog> --port 0 <args>`` until the block ends (SIGTERM)."""
-    log = (cwd or catalog.parent) / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
+    log = catalog.parent / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"  # beside the (temporary) catalog
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "framework.main", "serve", "--catalog", str(catalog),
                                  "--port", "0", *args], cwd=cwd or REPO, stdout=out, stderr=subprocess.STDOUT,
