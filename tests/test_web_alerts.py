@@ -126,3 +126,46 @@ def test_an_indicator_rule_uses_the_dashboards_values_and_waits_for_its_warm_up(
     want = ind.rsi(_bars(closes)["close"], 14).iloc[-1]
     assert len(fired) == 1 and want < 30
     assert math.isclose(fired[0]["value"], want, rel_tol=1e-9)
+
+
+@pytest.mark.timeout(180)
+async def test_a_rule_survives_a_restart_and_fires_once_when_its_condition_holds(tmp_path: Path) -> None:
+    from framework.exchange.server import ExchangeConfig
+    from framework.exchange.server import LocalExchange
+    from tests.test_web_live import SPEED
+    from tests.test_web_live import messages
+    from tests.test_web_live import subscribe
+
+    rule = {**RSI_BUY, "indicator": "price", "params": {}, "comparison": ">", "threshold": 0, "action": "notify"}
+    state = tmp_path / "state.sqlite"
+
+    def closed_bars(n: int):  # noqa: ANN202
+        return lambda seen: sum(m["type"] == "bar" and m["closed"] for m in seen) >= n
+
+    async with LocalExchange(ExchangeConfig(speed=0, start="now")) as frozen:  # no bar closes: nothing can fire
+        async with app_server(web_context(tmp_path / "catalog", state, live=True, urls=frozen.urls)) as s:
+            status, made = await s.request("POST", "/api/alerts", rule)
+            assert status == 201
+    rule_id = made["rule"]["id"]
+    async with LocalExchange(ExchangeConfig(speed=SPEED, start="now")) as exchange:
+        ctx = web_context(tmp_path / "catalog", state, live=True, urls=exchange.urls)
+        async with app_server(ctx) as s:  # restarted: the rule is there and fires once, at its first closed bar
+            assert [(r["id"], r["last_state"]) for r in (await s.get("/api/alerts"))["rules"]] == [(rule_id, None)]
+            async with s.ws() as page:
+                await page.receive_json()
+                await page.send_json(subscribe())
+                seen = await messages(page, closed_bars(3))
+            alerts = [m for m in seen if m["type"] == "alert"]
+            assert [a["rule_id"] for a in alerts] == [rule_id]
+            bar = next(m for m in seen if m["type"] == "bar" and m["closed"] and m["time"] == alerts[0]["time"])
+            assert alerts[0]["value"] == bar["close"] and alerts[0]["text"] == made["rule"]["text"]
+            events = (await s.get("/api/alerts/events"))["events"]
+            assert [(e["id"], e["rule_id"]) for e in events] == [(alerts[0]["id"], rule_id)]
+        async with app_server(ctx) as s:  # and again: the condition still holds, so nothing fires
+            async with s.ws() as page:
+                await page.receive_json()
+                await page.send_json(subscribe())
+                seen = await messages(page, closed_bars(2))
+            assert not [m for m in seen if m["type"] == "alert"]
+            assert len((await s.get("/api/alerts/events"))["events"]) == 1
+            assert (await s.get("/api/alerts"))["rules"][0]["last_state"] is True
