@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 from framework.binance import schemas as s
-from framework.binance.intervals import KLINE_INTERVALS  # noqa: F401 (the local exchange imports it from here)
 from framework.errors import UsageError
 
 

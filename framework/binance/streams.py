@@ -20,8 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from framework.binance import stream_schemas as ev
-from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Market
+from framework.binance.intervals import KLINE_INTERVALS
 
 
 class Category(StrEnum):

@@ -13,10 +13,10 @@ from aiohttp import web
 from framework.binance.endpoints import CONTRACT_TYPES
 from framework.binance.endpoints import ENDPOINTS
 from framework.binance.endpoints import FUTURES_DATA_PERIODS
-from framework.binance.endpoints import KLINE_INTERVALS
 from framework.binance.endpoints import Endpoint
 from framework.binance.endpoints import Kind
 from framework.binance.endpoints import Market
+from framework.binance.intervals import KLINE_INTERVALS
 from framework.binance.recorded import RecordedMarket
 from framework.exchange.faults import FaultConfig
 from framework.exchange.limits import RateLimiter
