@@ -166,3 +166,48 @@ async def test_a_bad_subscription_is_one_line_and_an_instrument_without_live_dat
                                             interval="1m")
         assert status == 400 and "no live market data" in body["error"]
     assert (await server.get("/api/live/status"))["instruments"]["LINKUSDT-PERP.BINANCE"]["error"]
+
+
+@pytest.mark.timeout(240)
+async def test_a_fired_buy_rule_becomes_a_filled_paper_order(server: AppClient, exchange: LocalExchange) -> None:
+    rule = {"instrument": PERP, "interval": "1m", "indicator": "price", "comparison": ">", "threshold": 0,
+            "action": "buy", "notional": 200}
+    async with server.ws() as page:
+        await page.receive_json()
+        await page.send_json(subscribe())
+        status, made = await server.request("POST", "/api/alerts", rule)
+        assert status == 201
+
+        def filled(seen: list[dict]) -> bool:
+            return any(m["type"] == "paper" and m["what"] == "order" and m["order"]["status"] == "FILLED"
+                       for m in seen) and any(m["type"] == "paper" and m["what"] == "portfolio" for m in seen)
+
+        seen = await messages(page, filled, timeout=200)
+    alert = next(m for m in seen if m["type"] == "alert")
+    assert alert["rule_id"] == made["rule"]["id"] and alert["action"] == "buy"
+    paper = await server.get("/api/paper")
+    assert paper["state"] == "running"
+    [order] = paper["orders"]
+    assert (order["rule_id"], order["event_id"], order["side"], order["status"]) == (alert["rule_id"], alert["id"],
+                                                                                     "BUY", "FILLED")
+    [fill] = paper["fills"]
+    price, quantity = Decimal(fill["price"]), Decimal(fill["quantity"])
+    assert order["filled_qty"] == order["quantity"] == fill["quantity"] == "0.003"  # 200 USDT at ~60k, step 0.001
+    assert quantity * price <= 200 < (quantity + Decimal("0.001")) * price
+    # the fee of the live command's default: USD-M taker 0.05 %
+    assert Decimal(fill["commission"].split()[0]) == (quantity * price * Decimal("0.0005")).quantize(Decimal("1e-8"))
+    [position] = paper["positions"]
+    assert (position["instrument"], position["side"], position["quantity"]) == (PERP, "LONG", "0.003")
+    commission = Decimal(fill["commission"].split()[0])
+    assert {k: Decimal(v) for k, v in paper["pnl"]["commissions"].items()} == {"USDT": commission}
+    # filled at a price the market traded after the bar that fired closed (the exchange's clock runs 20x)
+    url, query = exchange.urls["futures_http"] + "/fapi/v1/aggTrades", {"startTime": alert["time"] + 60_000}
+    prices: set[Decimal] = set()
+    for _ in range(50):
+        async with server.session.get(url, params={"symbol": "BTCUSDT", "limit": 1000, **query}) as r:
+            trades = await r.json()
+        prices |= {Decimal(t["p"]) for t in trades}
+        if price in prices or not trades or trades[-1]["T"] > alert["time"] + 3_600_000:
+            break
+        query = {"fromId": trades[-1]["a"] + 1}
+    assert price in prices
