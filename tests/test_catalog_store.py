@@ -43,10 +43,10 @@ from framework.catalog.holdings import list_files
 from framework.catalog.layout import STREAM_PREFIX
 from framework.catalog.layout import TMP_PREFIX
 from framework.catalog.layout import TRASH_PREFIX
-from framework.catalog.series import NS_PER_DAY
 from framework.data.arrow_tables import bars_table
 from framework.data.arrow_tables import trade_ticks_table
 from framework.data.fixed_point import raw_to_float
+from framework.timeunits import NS_PER_DAY
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTR = "BTCUSDT-PERP.BINANCE"

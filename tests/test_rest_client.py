@@ -551,7 +551,6 @@ async def test_credentials_never_leak(caplog: pytest.LogCaptureFixture) -> None:
     for text in shown:
         assert key not in text and secret not in text
     assert repr(credentials) == "Credentials(api_key=set, api_secret=set)"
-    assert credentials.redact(f"k={key} s={secret}") == "k=*** s=***"
 
 
 # ---- configuration -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from framework.analysis.sources import KLINE_FIELDS
 from framework.analysis.sources import ExactKlines
 from framework.analysis.sources import ExactTrades
 from framework.errors import FrameworkError
+from framework.timeunits import DAY_MS
 
 COMPARED = (*KLINE_FIELDS, "taker_buy_quote")
 MISSING_COLOR = "#ffb300"  # amber: apart from the red of "differs" and the green of "match"
@@ -221,7 +222,7 @@ def difference_chart(rec: Reconciliation) -> Chart:
                                 f"({s['bars_matched']}/{s['bars_compared']} match, {s['match_rate']:.2%})",
                    {"price_diff": 1.2, "volume_diff": 1.0, "taker_buy_quote_diff": 1.0, "status": 0.6})
     f = rec.bars
-    width = s["interval_ms"] / 86_400_000 * 0.8
+    width = s["interval_ms"] / DAY_MS * 0.8
 
     def floats(name: str) -> pd.Series:
         return pd.Series([np.nan if d is None else float(d) for d in f[f"diff_{name}"]], index=f.index)

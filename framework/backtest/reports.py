@@ -24,11 +24,10 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderFilled
 
 from framework.backtest.funding import FundingPayment
+from framework.timeunits import NS_PER_DAY
 
-REPORTS = ("fills", "orders", "positions", "account")
 MIN_RATIO_DAYS = 2
 DAYS_PER_YEAR = 365
-DAY_NS = 86_400_000_000_000
 
 
 @dataclass
@@ -146,10 +145,10 @@ def daily_ratios(curve: pd.DataFrame) -> tuple[float | None, float | None, str]:
     if len(curve) == 0:
         return None, None, f"n/a (span < {MIN_RATIO_DAYS} days)"
     ts = curve.index.asi8
-    days = (ts[-1] - ts[0]) // DAY_NS
+    days = (ts[-1] - ts[0]) // NS_PER_DAY
     if days < MIN_RATIO_DAYS:
         return None, None, f"n/a (span < {MIN_RATIO_DAYS} days)"
-    daily = _at(ts, curve["equity"].to_numpy(), ts[0] + np.arange(days + 1, dtype=np.int64) * DAY_NS)
+    daily = _at(ts, curve["equity"].to_numpy(), ts[0] + np.arange(days + 1, dtype=np.int64) * NS_PER_DAY)
     returns = np.diff(daily) / daily[:-1]
     mean, std = returns.mean(), returns.std(ddof=1)
     downside_dev = math.sqrt(float((np.minimum(returns, 0.0) ** 2).mean()))

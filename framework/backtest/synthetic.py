@@ -24,9 +24,8 @@ from framework.data import types
 from framework.data.instruments import futures_instrument_id
 from framework.data.instruments import parse_instruments
 from framework.data.parsing import kline_bar_type
-
-MINUTE_NS = 60_000_000_000
-HOUR_NS = 60 * MINUTE_NS
+from framework.timeunits import NS_PER_HOUR
+from framework.timeunits import NS_PER_MINUTE
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class SyntheticMarket:
     @property
     def end_ns(self) -> int:
         """Where the written bars end (exclusive)."""
-        return self.start_ns + self.minutes * MINUTE_NS
+        return self.start_ns + self.minutes * NS_PER_MINUTE
 
 
 def _instruments(market: Market, symbol: str):  # noqa: ANN202
@@ -83,7 +82,7 @@ def _bars(store: CatalogStore, instrument, closes: np.ndarray, rng: np.random.Ge
     h = np.maximum.reduce([h, o, c])
     lo = np.minimum.reduce([lo, o, c])
     volume = np.round(rng.gamma(2.0, 5.0, m.minutes) * 1000).astype(np.int64) * 10 ** (sp - 3)
-    ts = m.start_ns + (np.arange(m.minutes, dtype=np.int64) + 1) * MINUTE_NS
+    ts = m.start_ns + (np.arange(m.minutes, dtype=np.int64) + 1) * NS_PER_MINUTE
     bar_type = kline_bar_type(instrument.id, "1m")
     store.write_bars(bar_type, pp, sp, open=o, high=h, low=lo, close=c, volume=volume, ts_event=ts,
                      start=m.start_ns, end=m.end_ns)
@@ -92,17 +91,17 @@ def _bars(store: CatalogStore, instrument, closes: np.ndarray, rng: np.random.Ge
 def _perp_statistics(store: CatalogStore, iid, closes: np.ndarray, rng: np.random.Generator,  # noqa: ANN001
                      m: SyntheticMarket) -> None:
     rows: list = []
-    step = m.funding_hours * HOUR_NS
+    step = m.funding_hours * NS_PER_HOUR
     first = -(-m.start_ns // step) * step
     for ts in range(first, m.end_ns + 1, step):
-        minute = min(max((ts - m.start_ns) // MINUTE_NS - 1, 0), m.minutes - 1)
+        minute = min(max((ts - m.start_ns) // NS_PER_MINUTE - 1, 0), m.minutes - 1)
         rate = float(np.clip(rng.normal(0.0001, 0.00015), -0.0075, 0.0075))
         rows.append(types.FundingRate(instrument_id=iid, rate_str=f"{rate:.8f}",
                                       mark_price_str=f"{closes[minute]:.8f}", funding_time=ts,
                                       interval_hours=m.funding_hours, ts_event=ts, ts_init=ts))
     oi = 80_000.0
     for k in range(5, m.minutes + 1, 5) if m.statistics else ():
-        ts = m.start_ns + k * MINUTE_NS
+        ts = m.start_ns + k * NS_PER_MINUTE
         oi *= float(np.exp(rng.normal(0, 0.004)))
         px = closes[k - 1]
         buy, sell = rng.gamma(4.0, 50.0, 2)
@@ -122,8 +121,8 @@ def _perp_statistics(store: CatalogStore, iid, closes: np.ndarray, rng: np.rando
 def _trades(store: CatalogStore, instrument, closes: np.ndarray, rng: np.random.Generator,  # noqa: ANN001
             m: SyntheticMarket) -> None:
     n = m.trades_minutes * 20
-    ts = np.sort(rng.integers(m.start_ns, m.start_ns + m.trades_minutes * MINUTE_NS, n)).astype(np.int64)
-    minute = (ts - m.start_ns) // MINUTE_NS
+    ts = np.sort(rng.integers(m.start_ns, m.start_ns + m.trades_minutes * NS_PER_MINUTE, n)).astype(np.int64)
+    minute = (ts - m.start_ns) // NS_PER_MINUTE
     px = closes[minute] * np.exp(rng.normal(0, m.volatility / 4, n))
     # taker imbalance that comes in waves of a few minutes, so order-flow strategies see regimes
     buy_p = 0.5 + 0.35 * np.sin(2 * np.pi * minute / 17)
@@ -134,7 +133,7 @@ def _trades(store: CatalogStore, instrument, closes: np.ndarray, rng: np.random.
     store.write_trades(instrument.id, pp, sp, price=price, size=size, price_scale=2, size_scale=3,
                        aggressor_side=np.where(buyer, 1, 2).astype(np.uint8),
                        trade_id=np.arange(1, n + 1, dtype=np.int64), ts_event=ts,
-                       start=m.start_ns, end=m.start_ns + m.trades_minutes * MINUTE_NS)
+                       start=m.start_ns, end=m.start_ns + m.trades_minutes * NS_PER_MINUTE)
 
 
 def write_synthetic(path: str | Path, m: SyntheticMarket) -> Path:

@@ -26,10 +26,3 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(api_key={'set' if self.api_key else 'unset'}, api_secret={'set' if self.api_secret else 'unset'})"
-
-    def redact(self, text: str) -> str:
-        """``text`` with any credential replaced by ``***``."""
-        for secret in (self.api_key, self.api_secret):
-            if secret:
-                text = text.replace(secret, "***")
-        return text

@@ -22,8 +22,6 @@ from nautilus_trader.model.data import TradeTick
 
 from framework.catalog.nautilus_paths import class_folder
 
-NS_PER_DAY = 86_400_000_000_000
-
 
 class CatalogStoreError(RuntimeError):
     """A write the store refuses (schema mismatch, rows outside the bounds, a locked series...)."""

@@ -43,7 +43,7 @@ from nautilus_trader.model.objects import Money
 from nautilus_trader.model.objects import Price
 from nautilus_trader.model.objects import Quantity
 
-NANOS_PER_HOUR = 3_600_000_000_000
+from framework.timeunits import NS_PER_HOUR
 
 #: A plain decimal as Binance writes it: optional sign, digits, optional fraction. No exponent.
 DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -170,7 +170,7 @@ class FundingRate(Data):
     @property
     def next_funding_time(self) -> int:
         """The following settlement time in ns (``funding_time + interval``)."""
-        return self.funding_time + self.interval_hours * NANOS_PER_HOUR
+        return self.funding_time + self.interval_hours * NS_PER_HOUR
 
 
 @text_views("open_interest", "open_interest_value")

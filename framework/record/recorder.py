@@ -65,12 +65,12 @@ from framework.record.backfill import report_progress
 from framework.record.config import STREAMED
 from framework.record.config import RecordConfig
 from framework.timeunits import DAY_MS
+from framework.timeunits import NS_PER_DAY
 from framework.timeunits import NS_PER_MS
 from framework.values import format_duration_ms
 from framework.values import format_time_ms
 
 log = logging.getLogger("framework.record")
-NS_PER_DAY = DAY_MS * NS_PER_MS
 #: Recorded trades go into hour files, merged into the usual day file once the day is complete: a flush into
 #: a partial period rewrites that period's file, and a busy symbol's day file grows past a million rows
 #: (``benchmarks/bench_record.py``).
