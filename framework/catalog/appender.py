@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Hashable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Self
 
@@ -29,12 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from framework.catalog import storage
 from framework.catalog.dedupe import check_identity
 from framework.catalog.dedupe import numeric_array
 from framework.catalog.dedupe import ts_init_array
 from framework.catalog.durable import install
 from framework.catalog.layout import stream_path
 from framework.catalog.nautilus_paths import file_name
+from framework.catalog.objectstore import CatalogPath
+from framework.catalog.objectstore import ObjectPath
 from framework.catalog.series import CatalogStoreError
 from framework.catalog.series import FileSpan
 from framework.catalog.series import Series
@@ -47,10 +50,9 @@ log = logging.getLogger("framework.catalog")
 _INFLIGHT = 2  # pieces queued for a stream's writer thread
 
 
-def _file_id(path: Path) -> tuple[int, int, int]:
-    """What changes when a file is replaced or rewritten (inode, size, mtime)."""
-    st = path.stat()
-    return st.st_ino, st.st_size, st.st_mtime_ns
+def _file_id(path: CatalogPath) -> Hashable:
+    """What changes when a file is replaced or rewritten (inode, size, mtime; on object storage the ETag)."""
+    return storage.version(path)
 
 
 def _ordered_keys(table: pa.Table, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -100,14 +102,15 @@ class PeriodStream:
         try:
             self._writer = pq.ParquetWriter(str(self.tmp), schema)
             for f in prefix:
-                for batch in pq.ParquetFile(self.dir / f.name).iter_batches(batch_size=store.rows_per_group):
-                    part = pa.Table.from_batches([batch])
-                    keys = numeric_array(part.column(self.key))
-                    if part.num_rows and keys is not None:
-                        top = int(keys.max())
-                        self.last_key = top if self.last_key is None else max(self.last_key, top)
-                        self.last_ts = max(self.last_ts or 0, int(ts_init_array(part).max()))
-                    self._write(part)
+                with storage.parquet_file(self.dir / f.name) as pf:
+                    for batch in pf.iter_batches(batch_size=store.rows_per_group):
+                        part = pa.Table.from_batches([batch])
+                        keys = numeric_array(part.column(self.key))
+                        if part.num_rows and keys is not None:
+                            top = int(keys.max())
+                            self.last_key = top if self.last_key is None else max(self.last_key, top)
+                            self.last_ts = max(self.last_ts or 0, int(ts_init_array(part).max()))
+                        self._write(part)
         except BaseException:
             self.abort()
             raise
@@ -177,7 +180,8 @@ class PeriodStream:
             self._thread.shutdown()
             self._writer.close()  # type: ignore[union-attr]
             self._writer = None
-            self.store.writer.sync_file(self.tmp)
+            if not isinstance(self.dir, ObjectPath):  # a spool file is made durable by its upload
+                self.store.writer.sync_file(self.tmp)
             name = file_name(self.lo, end)
             with self.store.locks.hold(self.dir):
                 if self._changed(end):
@@ -338,7 +342,7 @@ class SeriesAppender:
             prefix.insert(0, f)
             lo = f.start
         d = self.store.series_dir(self.series)
-        if any(not pq.read_schema(d / f.name).equals(table.schema, check_metadata=True) for f in prefix):
+        if any(not storage.read_schema(d / f.name).equals(table.schema, check_metadata=True) for f in prefix):
             return None  # the buffered path raises the schema error
         return PeriodStream(self.store, self.series, lo, pe, table.schema, prefix)
 

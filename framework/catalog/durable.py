@@ -9,7 +9,9 @@ or renames it back (it did not). So after a ``kill -9`` anywhere the visible cat
 after one file operation: never a half-written file, never two files holding the same rows. Every rename,
 replace and unlink of a write goes through this module (``tests/test_catalog_store.py`` kills a writer at each).
 
-Local filesystems only (the atomicity rests on POSIX ``rename``).
+On disk the atomicity rests on POSIX ``rename``. A folder on object storage (an ``ObjectPath``) has no rename:
+there the same calls take ``framework.catalog.objectwrites``'s protocol (one conditional PUT per new file,
+a staged and journalled replacement, the same promises), so the store and the appender have one code path.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from framework.catalog import objectwrites
 from framework.catalog.holdings import holds_no_rows
 from framework.catalog.holdings import list_files
+from framework.catalog.layout import JOURNAL
 from framework.catalog.layout import PARQUET
+from framework.catalog.layout import STAGE_PREFIX
 from framework.catalog.layout import STREAM_PREFIX
 from framework.catalog.layout import TMP_PREFIX
 from framework.catalog.layout import TRASH_PREFIX
@@ -36,14 +41,19 @@ from framework.catalog.layout import trash_name
 from framework.catalog.layout import trashed_file
 from framework.catalog.layout import writer_alive
 from framework.catalog.nautilus_paths import file_interval
+from framework.catalog.objectstore import CatalogPath
+from framework.catalog.objectstore import ObjectPath
 from framework.catalog.series import CatalogStoreError
 from framework.catalog.series import FileSpan
 
 DEFAULT_ROWS_PER_GROUP = 5_000  # ParquetDataCatalog's default max_rows_per_group: same bytes as write_data
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable (fsync of the folder; a no-op where it cannot be opened)."""
+def fsync_dir(path: CatalogPath) -> None:
+    """Make a rename or unlink in ``path`` durable (fsync of the folder; a no-op where it cannot be opened, and
+    on object storage, where a completed request is durable)."""
+    if isinstance(path, ObjectPath):
+        return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover
@@ -78,13 +88,14 @@ class FileWriter:
             finally:
                 os.close(fd)
 
-    def sync_dir(self, d: Path) -> None:
+    def sync_dir(self, d: CatalogPath) -> None:
         """fsync the folder ``d`` (its renames and unlinks) when durable."""
         if self.durable:
             fsync_dir(d)
 
-    def write_temp(self, d: Path, table: pa.Table, name: str) -> Path:
-        """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable)."""
+    def write_temp(self, d: CatalogPath, table: pa.Table, name: str) -> Path:
+        """Write ``table`` to a hidden temporary next to ``d/name`` (fsynced when durable; for object storage a
+        local file in the spool, which needs no fsync: the upload is what makes it durable)."""
         if table.num_rows == 0:
             raise CatalogStoreError(f"{d.name}/{name}: refusing to write a file without rows")
         tmp = temp_path(d, name[: -len(PARQUET)])
@@ -92,14 +103,15 @@ class FileWriter:
             table = table.combine_chunks()
         try:
             pq.write_table(table, str(tmp), row_group_size=self.rows_per_group)
-            self.sync_file(tmp)
+            if not isinstance(d, ObjectPath):
+                self.sync_file(tmp)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         return tmp
 
-    def write_new(self, d: Path, pending: list[tuple[pa.Table, str]]) -> None:
+    def write_new(self, d: CatalogPath, pending: list[tuple[pa.Table, str]]) -> None:
         """Write the pending new files (in parallel: encoding and fsync release the GIL), then rename them in
         period order, so an interruption leaves a prefix of them; ``pending`` is emptied."""
         if not pending:
@@ -110,22 +122,35 @@ class FileWriter:
             with ThreadPoolExecutor(max_workers=self.io_threads) as pool:
                 futures = [pool.submit(self.write_temp, d, t, n) for t, n in pending]
                 tmps = [f.result() for f in futures]
-        for tmp, (_, name) in zip(tmps, pending, strict=True):
-            os.replace(tmp, d / name)
+        try:
+            for i, (tmp, (_, name)) in enumerate(zip(tmps, pending, strict=True)):
+                if isinstance(d, ObjectPath):
+                    objectwrites.publish_new(d, tmp, name)
+                else:
+                    os.replace(tmp, d / name)
+        except BaseException:
+            for tmp in tmps[i + 1:]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
         pending.clear()
 
-    def publish(self, d: Path, table: pa.Table, name: str, replaced: Sequence[FileSpan]) -> None:
+    def publish(self, d: CatalogPath, table: pa.Table, name: str, replaced: Sequence[FileSpan]) -> None:
         """Write ``table`` as ``d/name`` atomically, replacing the files in ``replaced``."""
         install(d, self.write_temp(d, table, name), name, replaced)
 
 
-def install(d: Path, tmp: Path, name: str, replaced: Sequence[FileSpan]) -> None:
+def install(d: CatalogPath, tmp: Path, name: str, replaced: Sequence[FileSpan]) -> None:
     """Rename the finished temporary ``tmp`` onto ``d/name``, replacing the files in ``replaced`` (crash-safe:
-    the replaced files go to trash names first, which recovery rolls back or forward). A temporary without
-    rows is refused (deleted, ``CatalogStoreError``): the catalog never holds an empty file."""
+    the replaced files go to trash names first, which recovery rolls back or forward; on object storage
+    ``objectwrites.install``). A temporary without rows is refused (deleted, ``CatalogStoreError``): the
+    catalog never holds an empty file."""
     if pq.read_metadata(tmp).num_rows == 0:
         os.unlink(tmp)
         raise CatalogStoreError(f"{d.name}/{name}: refusing to publish a file without rows")
+    if isinstance(d, ObjectPath):
+        objectwrites.install(d, tmp, name, replaced)
+        return
     if not replaced or (len(replaced) == 1 and replaced[0].name == name):
         os.replace(tmp, d / name)
         return
@@ -139,13 +164,18 @@ def install(d: Path, tmp: Path, name: str, replaced: Sequence[FileSpan]) -> None
         os.unlink(t)
 
 
-def rename(d: Path, old: str, new: str) -> None:
-    """Give a file new bounds without touching its bytes (one atomic rename)."""
+def rename(d: CatalogPath, old: str, new: str) -> None:
+    """Give a file new bounds without touching its bytes (one atomic rename; ``objectwrites.rename``)."""
+    if isinstance(d, ObjectPath):
+        objectwrites.rename(d, old, new)
+        return
     os.rename(d / old, d / new)
 
 
-def recover_dir(series_dir: Path, durable: bool) -> list[str]:
+def recover_dir(series_dir: CatalogPath, durable: bool) -> list[str]:
     """Undo or finish an interrupted write in one series folder (the caller holds its lock); what was done."""
+    if isinstance(series_dir, ObjectPath):
+        return objectwrites.recover_dir(series_dir)
     actions: list[str] = []
     try:
         entries = [e.name for e in os.scandir(series_dir)]
@@ -183,4 +213,4 @@ def recover_dir(series_dir: Path, durable: bool) -> list[str]:
 
 def has_leftovers(names: Sequence[str]) -> bool:
     """Whether a folder listing holds a write's temporaries or trash (what ``recover_dir`` looks at)."""
-    return any(n.startswith((TMP_PREFIX, TRASH_PREFIX, STREAM_PREFIX)) for n in names)
+    return any(n.startswith((TMP_PREFIX, TRASH_PREFIX, STREAM_PREFIX, STAGE_PREFIX, JOURNAL)) for n in names)

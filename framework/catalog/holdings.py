@@ -5,15 +5,16 @@ versions wrote them to mark a span covered) counts as absent, so rows decide cov
 deletes them. A file with rows declares its whole name interval covered. ``Holdings`` answers "what do I
 hold": the files, their merged intervals, the gaps in a span, and the last ``ts_init`` (footer statistics of
 the newest file with rows); for trades, ``last_id`` reads one column of that file on first use. Reading a
-damaged file raises the one-line ``framework.catalog.health.DamagedCatalogFile``.
+damaged file raises the one-line ``framework.catalog.health.DamagedCatalogFile``. Files are listed and read
+through ``framework.catalog.storage``: the same on disk and on object storage (where a footer is a ranged GET).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import time
+from collections.abc import Hashable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from framework.catalog import storage
 from framework.catalog.dedupe import numeric_array
 from framework.catalog.health import naming_damage
 from framework.catalog.layout import is_data_file
 from framework.catalog.nautilus_paths import file_interval
+from framework.catalog.objectstore import CatalogPath
 from framework.catalog.series import FileSpan
 from framework.catalog.series import Series
 from framework.catalog.series import merge_intervals
@@ -39,55 +42,54 @@ SMALL_FILE_BYTES = 64 * 1024
 
 
 @contextlib.contextmanager
-def reading(path: Path) -> Iterator[None]:
+def reading(path: CatalogPath) -> Iterator[None]:
     """A reader's failure on a damaged file becomes one line naming it and ``catalog repair``."""
     with naming_damage(path):
         yield
 
 
-def read_file(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+def read_file(path: CatalogPath, columns: Sequence[str] | None = None) -> pa.Table:
     """``pq.read_table`` naming a damaged file."""
     with reading(path):
-        return pq.read_table(path, columns=columns)
+        return storage.read_table(path, columns=columns)
 
 
 @lru_cache(maxsize=1 << 16)
-def _footer_rows(path: str, inode: int, size: int, mtime_ns: int) -> int:
+def _footer_rows(path: CatalogPath, version: Hashable, size: int) -> int:
     """Rows a file holds from its footer (-1: unreadable; the health checks name it). Cached by identity:
-    a catalog file is never changed in place, only replaced (a new inode)."""
+    a catalog file is never changed in place, only replaced (a new inode, a new ETag)."""
     if size == 0:
         return 0
     try:
-        return pq.read_metadata(path).num_rows
+        return storage.read_metadata(path, size).num_rows
     except Exception:  # noqa: BLE001 (any reader failure: not ours to judge here, see framework.catalog.health)
         return -1
 
 
-def holds_no_rows(entry: os.DirEntry[str] | Path) -> bool:
-    """Whether a catalog file holds no rows (a zero-row parquet file, or zero bytes); cheap for big files."""
+def holds_no_rows_entry(path: CatalogPath, size: int, version: Hashable) -> bool:
+    """Whether the file at ``path`` (of that size and version, from a listing) holds no rows; cheap for big
+    files (only files up to ``SMALL_FILE_BYTES`` get their footer read)."""
+    return size <= SMALL_FILE_BYTES and _footer_rows(path, version, size) == 0
+
+
+def holds_no_rows(path: Path) -> bool:
+    """Whether a local catalog file holds no rows (a zero-row parquet file, or zero bytes)."""
     try:
-        st = entry.stat()
+        st = path.stat()
     except FileNotFoundError:
         return False
-    if st.st_size > SMALL_FILE_BYTES:
-        return False
-    return _footer_rows(str(entry if isinstance(entry, Path) else entry.path), st.st_ino, st.st_size,
-                        st.st_mtime_ns) == 0
+    return holds_no_rows_entry(path, st.st_size, (st.st_ino, st.st_mtime_ns))
 
 
-def list_files(series_dir: Path) -> list[FileSpan]:
+def list_files(series_dir: CatalogPath) -> list[FileSpan]:
     """The visible files with rows, by interval (zero-row files count as absent: rows decide coverage)."""
     spans: list[FileSpan] = []
-    try:
-        entries = list(os.scandir(series_dir))
-    except FileNotFoundError:
-        return spans
-    for entry in entries:
+    for entry in storage.list_dir(series_dir):
         name = entry.name
-        if not is_data_file(name) or not entry.is_file():
+        if not is_data_file(name):
             continue
         interval = file_interval(name)
-        if interval is not None and not holds_no_rows(entry):
+        if interval is not None and not holds_no_rows_entry(series_dir / name, entry.size, entry.version):
             spans.append(FileSpan(name, interval[0], interval[1]))
     spans.sort(key=lambda f: (f.start, f.end))
     return spans
@@ -101,7 +103,7 @@ class Holdings:
     files: tuple[FileSpan, ...]
     last_ts: int | None  # largest ts_init held (None: no rows)
     rows_in_last_file: int = 0
-    last_file: Path | None = None  # the newest file with rows
+    last_file: CatalogPath | None = None  # the newest file with rows
 
     @cached_property
     def last_id(self) -> int | None:
@@ -110,9 +112,9 @@ class Holdings:
         if self.last_file is None:
             return None
         with reading(self.last_file):
-            if "trade_id" not in pq.read_schema(self.last_file).names:
+            if "trade_id" not in storage.read_schema(self.last_file).names:
                 return None
-            num = numeric_array(pq.read_table(self.last_file, columns=["trade_id"]).column(0))
+            num = numeric_array(storage.read_table(self.last_file, columns=["trade_id"]).column(0))
         return int(num.max()) if num is not None and len(num) else None
 
     @property
@@ -149,7 +151,7 @@ class Holdings:
         return gaps
 
 
-def read_holdings(series: Series, d: Path) -> Holdings:
+def read_holdings(series: Series, d: CatalogPath) -> Holdings:
     """The ``Holdings`` of the series whose files are in ``d``.
 
     Takes no lock: a writer replacing a file meanwhile makes it list again (the answer is then a state the
@@ -164,32 +166,32 @@ def read_holdings(series: Series, d: Path) -> Holdings:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _holdings(series: Series, d: Path) -> Holdings:
+def _holdings(series: Series, d: CatalogPath) -> Holdings:
     files = list_files(d)
     for f in reversed(files):
         with reading(d / f.name):
-            meta = pq.read_metadata(d / f.name)
+            meta = storage.read_metadata(d / f.name)
             if meta.num_rows == 0:
                 continue
             return Holdings(series, tuple(files), ts_init_bound(d / f.name, meta), meta.num_rows, d / f.name)
     return Holdings(series, tuple(files), None)
 
 
-def first_ts(held: Holdings, d: Path) -> int | None:
+def first_ts(held: Holdings, d: CatalogPath) -> int | None:
     """The least ``ts_init`` held (from the footer of the first file with rows; None: no rows)."""
     for f in held.files:
         with reading(d / f.name):
-            meta = pq.read_metadata(d / f.name)
+            meta = storage.read_metadata(d / f.name)
             if meta.num_rows:
                 return ts_init_bound(d / f.name, meta, smallest=True)
     return None
 
 
-def ts_init_bound(path: Path, meta: pq.FileMetaData, smallest: bool = False) -> int:
+def ts_init_bound(path: CatalogPath, meta: pq.FileMetaData, smallest: bool = False) -> int:
     """Largest (``smallest``: least) ``ts_init`` of a file with rows: footer statistics, else the column."""
     value = _footer_max(meta, "ts_init", smallest)
     if value is None:
-        column = pq.read_table(path, columns=["ts_init"]).column(0)
+        column = storage.read_table(path, columns=["ts_init"]).column(0)
         value = (pc.min if smallest else pc.max)(column).as_py()
     return int(value)
 

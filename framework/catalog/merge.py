@@ -8,8 +8,6 @@ Rows already held are dropped (existing rows win) and the merged rows are stored
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 
 from framework.catalog.dedupe import rows_not_held
@@ -18,6 +16,7 @@ from framework.catalog.durable import FileWriter
 from framework.catalog.durable import rename
 from framework.catalog.holdings import read_file
 from framework.catalog.nautilus_paths import file_name
+from framework.catalog.objectstore import CatalogPath
 from framework.catalog.series import CatalogStoreError
 from framework.catalog.series import FileSpan
 from framework.catalog.series import WriteReport
@@ -25,7 +24,7 @@ from framework.catalog.series import WriteReport
 
 def merge_piece(
     writer: FileWriter,
-    d: Path,
+    d: CatalogPath,
     files: list[FileSpan],
     pending: list[tuple[pa.Table, str]],
     rows: pa.Table,

@@ -41,13 +41,19 @@ ingest produces byte-identical files, and writing what is already held touches n
 hidden temporaries, fsync and ``rename``; replaced files go to trash names that recovery (on open, and under
 the series lock before every write) rolls back or forward. After a ``kill -9`` anywhere the visible catalog
 is the state before or after one file operation; a Ctrl-C (any exception) mid-write runs the same recovery on
-the way out. Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/``.
+the way out. Writers of one series serialise on an ``flock`` under ``<catalog>/.locks/`` (a lease object on
+object storage).
 
 **What do I hold** (``framework.catalog.holdings``). ``holdings(series)`` lists the files (names only), the
 merged covered intervals and the last ``ts_init`` held (parquet footer statistics), without reading the data;
 ``missing(series, start, end)`` gives the gaps to fetch; ``ts_bounds`` the first and last ``ts_init``.
 
-Local filesystems only (the atomicity rests on POSIX ``rename``).
+**Where.** A local folder, or ``s3://bucket/prefix`` on S3-compatible object storage
+(``framework.catalog.location``: endpoint and credentials from the AWS variables). The store's code is the
+same for both: paths are ``Path`` or ``ObjectPath`` and the modules below read them through
+``framework.catalog.storage``; on object storage files are published by conditional PUTs, replacements go
+through a staged copy and a journal, and a series' lock is a lease object (``framework.catalog.objectwrites``,
+``framework.catalog.leases``), with the same promises as on disk.
 """
 
 from __future__ import annotations
@@ -55,17 +61,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from nautilus_trader.model.data import CustomData
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.serialization.arrow.serializer import ArrowSerializer
 
+from framework.catalog import storage
 from framework.catalog.appender import SeriesAppender
 from framework.catalog.dedupe import check_identity
 from framework.catalog.dedupe import key_columns
@@ -85,10 +89,13 @@ from framework.catalog.holdings import read_holdings
 from framework.catalog.holdings import reading
 from framework.catalog.layout import fetch_claim_path
 from framework.catalog.layout import series_dir
+from framework.catalog.location import open_location
 from framework.catalog.locks import FetchClaim
 from framework.catalog.locks import SeriesLocks
 from framework.catalog.merge import merge_piece
 from framework.catalog.nautilus_paths import file_name
+from framework.catalog.objectstore import CatalogPath
+from framework.catalog.objectstore import ObjectPath
 from framework.catalog.series import CatalogStoreError
 from framework.catalog.series import FileSpan
 from framework.catalog.series import Period
@@ -103,7 +110,7 @@ class CatalogStore:
 
     Parameters
     ----------
-    path : catalog root (created if missing).
+    path : catalog root (a folder, created if missing, or an ``s3://bucket/prefix`` URL).
     period : default chunk period for series that do not set one ("1D": UTC days).
     durable : fsync each file before it is renamed in and the directory after (power-loss safety; a
         ``kill -9`` is survived either way).
@@ -117,7 +124,7 @@ class CatalogStore:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | CatalogPath,
         *,
         period: Any = "1D",
         durable: bool = True,
@@ -126,12 +133,14 @@ class CatalogStore:
         lock_timeout: float = 60.0,
         io_threads: int = 4,
     ) -> None:
-        self.root = Path(path).resolve()
+        self.location = open_location(path)  # an object store's endpoint, credentials and bucket checked here
+        root = self.location.root
+        self.root: CatalogPath = root if isinstance(root, ObjectPath) else root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.period = Period(period)
         self.writer = FileWriter(int(rows_per_group), durable, max(1, int(io_threads)))
         self.locks = SeriesLocks(self.root, lock_timeout)
-        self.catalog = ParquetDataCatalog(str(self.root), max_rows_per_group=self.writer.rows_per_group)
+        self.catalog = self.location.nautilus_catalog(max_rows_per_group=self.writer.rows_per_group)
         if recover:
             self.recover()
 
@@ -147,7 +156,7 @@ class CatalogStore:
 
     # -- paths and locks ------------------------------------------------------------------------------------
 
-    def series_dir(self, series: Series) -> Path:
+    def series_dir(self, series: Series) -> CatalogPath:
         """The folder holding ``series``' files."""
         return series_dir(self.root, series)
 
@@ -158,13 +167,9 @@ class CatalogStore:
     def recover(self) -> list[str]:
         """Clean every series directory not locked by a live writer; returns what was done."""
         actions: list[str] = []
-        data = self.root / "data"
-        if not data.exists():
-            return actions
-        for dirpath, _dirnames, filenames in os.walk(data):
+        for d, filenames in storage.walk(self.root / "data"):
             if not has_leftovers(filenames):
                 continue
-            d = Path(dirpath)
             with self.locks.hold(d, wait=False) as got:
                 if got:
                     actions += [f"{d.relative_to(self.root)}: {a}" for a in recover_dir(d, self.durable)]
@@ -223,13 +228,9 @@ class CatalogStore:
         for f in list_files(d):
             if (start is None or f.end >= start) and (end is None or f.start <= end):
                 if batch_rows is None:
-                    with reading(d / f.name):
-                        table = pq.read_table(d / f.name, columns=columns)
-                    yield table
+                    yield read_file(d / f.name, columns=columns)
                     continue
-                with reading(d / f.name):
-                    pf = pq.ParquetFile(d / f.name)
-                with pf:
+                with reading(d / f.name), storage.parquet_file(d / f.name) as pf:
                     for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                         yield pa.Table.from_batches([batch])
 
@@ -371,7 +372,7 @@ class CatalogStore:
         if not files:
             return WriteReport(series)
         with reading(self.series_dir(series) / files[-1].name):
-            schema = pq.read_schema(self.series_dir(series) / files[-1].name)
+            schema = storage.read_schema(self.series_dir(series) / files[-1].name)
         return self.write_table(series, schema.empty_table(), start, end)
 
     def appender(
@@ -409,7 +410,7 @@ class CatalogStore:
                 for run in runs:
                     if len(run) < 2:
                         continue
-                    tables = [pq.read_table(d / f.name) for f in run]
+                    tables = [read_file(d / f.name) for f in run]
                     merged = pa.concat_tables(tables).combine_chunks()
                     name = file_name(run[0].start, run[-1].end)
                     self.writer.publish(d, merged, name, run)
