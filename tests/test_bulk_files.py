@@ -282,13 +282,15 @@ def test_discovery_of_a_data_binance_vision_tree(tmp_path):
     _checksum(spot_month)
     # A header-less USD-M kline file: only the path tells the market.
     fut_kl = _write(data / "futures/um/monthly/klines/LINKUSDT/1m/LINKUSDT-1m-2023-02.csv", _lines(LINK)[1:])
-    fut_day = _write(data / "futures/um/daily/klines/LINKUSDT/1m/LINKUSDT-1m-2023-03-01.csv",
-                     _lines(LINK)[1:3])
+    # the month's first two rows moved to the next month's first day (names and rows agree)
+    march = [",".join(str(int(v) + 28 * 86_400_000) if i in (0, 6) else v for i, v in enumerate(line.split(",")))
+             for line in _lines(LINK)[1:3]]
+    fut_day = _write(data / "futures/um/daily/klines/LINKUSDT/1m/LINKUSDT-1m-2023-03-01.csv", march)
     mark = _write(data / "futures/um/monthly/markPriceKlines/LINKUSDT/1m/LINKUSDT-1m-2023-02.csv",
                   _lines(LINK)[1:3])
-    fut_agg = _agg_file(src / "BTCUSDT-aggTrades-2025-01-02.csv", _agg_expected(20, FUT), FUT)
-    fut_agg = _zip(data / "futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-02.zip", fut_agg)
-    spot_trades = _trades_file(data / "spot/daily/trades/ETHUSDT/ETHUSDT-trades-2025-01-03.csv",
+    fut_agg = _agg_file(src / "BTCUSDT-aggTrades-2025-01-01.csv", _agg_expected(20, FUT), FUT)
+    fut_agg = _zip(data / "futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-01.zip", fut_agg)
+    spot_trades = _trades_file(data / "spot/daily/trades/ETHUSDT/ETHUSDT-trades-2025-01-01.csv",
                                _trades_expected(20, SPOT), SPOT)
     # Loose files: the content decides.
     loose_agg = _agg_file(root / "loose" / "SOLUSDT-aggTrades-2025-01.csv", _agg_expected(5, SPOT), SPOT)
@@ -304,7 +306,7 @@ def test_discovery_of_a_data_binance_vision_tree(tmp_path):
         _write(data / "spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2022-01.csv", ["1"]): "a daily directory",
         _write(data / "futures/um/daily/bookTicker/BTCUSDT/BTCUSDT-bookTicker-2024-01-01.csv", ["1"]):
             "unsupported data type 'bookTicker'",
-        _write(root / "loose" / "BTCUSDT-metrics-2024-01-01.csv", ["1"]): "unsupported data type 'metrics'",
+        _write(root / "loose" / "BTCUSDT-metrics-2024-01-01.csv", ["1"]): "1 columns; metrics files have 8",
         _write(root / "loose" / "BTCUSDT-1h-2022-13.csv", ["1"]): "not a valid date",
         _write(root / "loose" / "BTCUSDT-1h-2022-01.csv", _lines(BTC)): "pass the market",
         _write(root / "loose" / "XRPUSDT-trades-2024-01.csv", ["1,2,3"]): "3 columns",
@@ -320,8 +322,8 @@ def test_discovery_of_a_data_binance_vision_tree(tmp_path):
         (rel(fut_kl), FUT, "klines", "LINKUSDT", "1m", "2023-02"),
         (rel(fut_day), FUT, "klines", "LINKUSDT", "1m", "2023-03-01"),
         (rel(mark), FUT, "mark_klines", "LINKUSDT", "1m", "2023-02"),
-        (rel(fut_agg), FUT, "agg_trades", "BTCUSDT", None, "2025-01-02"),
-        (rel(spot_trades), SPOT, "trades", "ETHUSDT", None, "2025-01-03"),
+        (rel(fut_agg), FUT, "agg_trades", "BTCUSDT", None, "2025-01-01"),
+        (rel(spot_trades), SPOT, "trades", "ETHUSDT", None, "2025-01-01"),
         (rel(loose_agg), SPOT, "agg_trades", "SOLUSDT", None, "2025-01"),
         (rel(loose_link), FUT, "klines", "LINKUSDT", "1m", "2023-02"),
     }

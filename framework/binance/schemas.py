@@ -376,3 +376,32 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
     code: int
     msg: str
+
+
+# -- data.binance.vision file rows with no REST twin -------------------------------------------------------
+
+
+class FundingRateFileRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A row of a USD-M ``fundingRate`` monthly file (``calc_time,funding_interval_hours,last_funding_rate``):
+    one settlement, its interval and rate; no symbol (the file name gives it) and no mark price."""
+
+    calc_time: int
+    funding_interval_hours: int
+    last_funding_rate: str
+
+
+class MetricsRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A row of a USD-M ``metrics`` daily file: one 5-minute snapshot of open interest and the statistics ratios.
+
+    ``create_time`` is UTC text (``2024-01-01 00:05:00``); the ratio columns are top traders' accounts
+    (``count_toptrader``), top traders' positions (``sum_toptrader``), all accounts (``count_long_short``) and
+    taker buy/sell volume (``sum_taker``); any value may be empty."""
+
+    create_time: str
+    symbol: str
+    sum_open_interest: str
+    sum_open_interest_value: str
+    count_toptrader_long_short_ratio: str
+    sum_toptrader_long_short_ratio: str
+    count_long_short_ratio: str
+    sum_taker_long_short_vol_ratio: str

@@ -46,12 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--intervals", help="one-off run: kline intervals, e.g. 1m,1h")
     p.add_argument("--periods", help="one-off run: /futures/data periods, e.g. 5m")
     p.add_argument("--from-files", type=Path, metavar="DIR",
-                   help="import data.binance.vision files (klines, aggTrades, trades; CSV or zip) under DIR")
+                   help="import data.binance.vision files under DIR (a copy of the site's data/ tree or a flat folder; "
+                        "CSV or zip): klines of every kind, aggTrades, trades, fundingRate, metrics")
     p.add_argument("--files-market", choices=["spot", "futures"],
                    help="market of bulk files whose path does not say it")
     p.add_argument("--exchange-info", action="append", type=Path, metavar="FILE",
                    help="with --from-files: instruments from this saved exchangeInfo answer (spot or USD-M; repeat "
                         "for both) when the catalog does not hold them yet; --offline uses the bundled one")
+    p.add_argument("--fill-gaps", action="store_true",
+                   help="fetch over REST exactly the holes the gap report lists (missing ids and periods between the "
+                        "first and last row of each series; after --from-files, its series; else the selection or "
+                        "the catalog's last gap report) and nothing else")
     p.add_argument("--report", help="gap report JSON path (default <catalog>/ingest_report.json)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
     add_network_options(p)
@@ -65,6 +70,8 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
     if args.from_files:
         raw.setdefault("markets", {})
         raw.setdefault("start", "0")
+    if args.fill_gaps:
+        raw.setdefault("markets", {})  # the series may come from the last gap report
     one_off = [f"--{k}" for k in ("symbols", "kinds", "intervals", "periods") if getattr(args, k)]
     if one_off and not args.market:
         raise UsageError(f"{', '.join(one_off)} need --market (spot or futures) for a one-off run; add "
@@ -113,7 +120,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     setup_logging(args.log_level)
     try:
-        reports = _import_files(args, cfg) if args.from_files is not None else _fetch(args, cfg)
+        reports = _import_files(args, cfg) if args.from_files is not None else None
+        if args.fill_gaps:
+            reports = _fill_gaps(args, cfg, reports)
+        elif reports is None:
+            reports = _fetch(args, cfg)
         path = Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json"
         table = write_report(reports, path)
     except OSError as e:
@@ -125,17 +136,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--offline``: the recordings' own time, frozen, with two days of tape, so example configs (dated) find data.
+OFFLINE = {"start": "recorded", "speed": 0, "history": "2d"}
+
+
 def _fetch(args: argparse.Namespace, cfg: IngestConfig) -> list[Any]:
     plan_series(cfg)  # a mistake in the selection is one line before the local exchange starts
     yaml_urls = {k: getattr(cfg, k) for k in URL_ENV}
-    # offline: the recordings' own time, frozen, with two days of tape, so example configs (dated) find data
-    with binance_urls(args, yaml_urls, offline={"start": "recorded", "speed": 0, "history": "2d"}) as urls:
+    with binance_urls(args, yaml_urls, offline=OFFLINE) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
         ingestor = Ingestor(cfg, client)
 
         async def go():
             try:
                 return await ingestor.run()
+            finally:
+                await client.close()
+
+        return asyncio.run(go())
+
+
+def _fill_gaps(args: argparse.Namespace, cfg: IngestConfig, imported: list[Any] | None) -> list[Any]:
+    """``--fill-gaps``: the holes of the series just imported, else of the selection, else of the catalog's last
+    gap report, fetched over REST (``framework.ingest.fill_gaps``)."""
+    from framework.ingest.fill_gaps import fill_gaps
+    from framework.ingest.fill_gaps import specs_from_names
+    from framework.ingest.fill_gaps import specs_from_report
+
+    if imported is not None:
+        specs = specs_from_names((r.series for r in imported), "--from-files")
+    elif cfg.markets:
+        specs = plan_series(cfg)
+    else:
+        specs = specs_from_report(_report_path(cfg))
+    with binance_urls(args, {k: getattr(cfg, k) for k in URL_ENV}, offline=OFFLINE) as urls:
+        client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
+        ingestor = Ingestor(cfg, client, files=True)
+
+        async def go():
+            try:
+                return await fill_gaps(ingestor, specs)
             finally:
                 await client.close()
 

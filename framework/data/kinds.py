@@ -89,11 +89,17 @@ class BulkLayout:
 
 @dataclass(frozen=True)
 class BulkFiles:
-    """Where a kind's files sit on data.binance.vision and what their columns are, by market."""
+    """Where a kind's files sit on data.binance.vision and what their columns are, by market.
+
+    Several kinds may share one directory: the five statistics come from the same ``metrics`` files (each kind
+    takes its own columns, ``fields``). A file feeding a custom type names in ``fields`` the file column each
+    field of the type takes (``(field, column)``); a field it does not name is absent (None) in the rows it
+    gives: what the file does not carry is never made up."""
 
     directory: str  # the type directory (klines, markPriceKlines, aggTrades ...); for trades also the file name word
     layouts: dict[Market, BulkLayout]
-    imported: bool = True  # ``ingest --from-files`` imports them (else they are recognised and refused)
+    step: str | None = None  # the spacing of the rows when the file name gives none (metrics: 5-minute rows)
+    fields: tuple[tuple[str, str], ...] = ()  # custom types: (field of the type, file column)
 
 
 @dataclass(frozen=True)
@@ -202,23 +208,39 @@ def _spot(columns: tuple[str, str]) -> tuple[str, str]:
     return columns[0] + " is_best_match", columns[1] + " bool"
 
 
-def _kline_files(directory: str, markets: tuple[Market, ...], imported: bool = True) -> BulkFiles:
-    return BulkFiles(directory, {m: BulkLayout(s.Kline, *_KLINE_COLUMNS) for m in markets}, imported)
+def _kline_files(directory: str, markets: tuple[Market, ...]) -> BulkFiles:
+    return BulkFiles(directory, {m: BulkLayout(s.Kline, *_KLINE_COLUMNS) for m in markets})
 
 
 def _price_klines(name: str, endpoint: str, price: str, directory: str, symbol_param: str = "symbol") -> DataKind:
     """Mark, index and premium price klines: USD-M, bars of their own, refreshed by polling."""
     return DataKind(name, endpoint, _FUT, Paging.TIME, Step.INTERVAL, _KLINE_ROWS, _kline_key, Shape.PRICE_KLINES,
-                    Bar, price=price, symbol_param=symbol_param,
-                    bulk=_kline_files(directory, _FUT, imported=False))
+                    Bar, price=price, symbol_param=symbol_param, bulk=_kline_files(directory, _FUT))
 
 
 def _statistics(name: str, endpoint: str, cls: type[Data], parse: Parser, strategy: StrategyInput,
                 **more: Any) -> DataKind:
-    """A USD-M ``/futures/data`` statistic: per period, 30 days back, REST only."""
+    """A USD-M ``/futures/data`` statistic: per period, 30 days back over REST (older: the ``metrics`` files)."""
     return DataKind(name, endpoint, _FUT, Paging.TIME, Step.PERIOD, _FUTURES_DATA_ROWS, RowField("timestamp"),
                     Shape.CUSTOM, cls, parse, backtest=name, strategy=strategy,
                     retention_ms=FUTURES_DATA_RETENTION_MS, **more)
+
+
+# USD-M daily ``metrics`` files: one 5-minute row of open interest and the four ratios. They carry each ratio
+# alone: the long/short shares of the ratio types and the taker buy/sell volumes are not in them (absent, None).
+_METRICS_COLUMNS = ("create_time symbol sum_open_interest sum_open_interest_value count_toptrader_long_short_ratio "
+                    "sum_toptrader_long_short_ratio count_long_short_ratio sum_taker_long_short_vol_ratio",
+                    "text text text text text text text text")  # values may be empty (absent)
+
+
+def _metrics(*fields: tuple[str, str]) -> BulkFiles:
+    """The ``metrics`` files, for a statistic made of ``fields`` ((field of its type, file column), ...)."""
+    return BulkFiles("metrics", {Market.FUTURES: BulkLayout(s.MetricsRow, *_METRICS_COLUMNS)}, step="5m",
+                     fields=fields)
+
+
+def _ratio_files(column: str) -> BulkFiles:
+    return _metrics(("long_short_ratio_str", column))
 
 
 _RATIOS = StrategyInput("ratios", "on_ratio", "last_ratios", by_type=True)
@@ -244,21 +266,31 @@ KINDS: dict[str, DataKind] = {
         _price_klines("premium_klines", "premium_index_klines", "PREMIUM", "premiumIndexKlines"),
         DataKind("funding", "funding_rate_history", _FUT, Paging.TIME, Step.FUNDING, {Market.FUTURES: 1000},
                  RowField("fundingTime"), Shape.CUSTOM, types.FundingRate, _funding, backtest="funding",
-                 strategy=StrategyInput("funding", "on_funding", "last_funding")),
+                 strategy=StrategyInput("funding", "on_funding", "last_funding"),
+                 # monthly files; no mark price in them
+                 bulk=BulkFiles("fundingRate", {Market.FUTURES: BulkLayout(
+                     s.FundingRateFileRow, "calc_time funding_interval_hours last_funding_rate", "ts int dec")},
+                     fields=(("rate_str", "last_funding_rate"), ("funding_time", "calc_time"),
+                             ("interval_hours", "funding_interval_hours")))),
         _statistics("open_interest", "open_interest_hist", types.OpenInterest,
                     _period_parser(parsing.parse_open_interest_hist),
-                    StrategyInput("open_interest", "on_open_interest", "last_open_interest")),
+                    StrategyInput("open_interest", "on_open_interest", "last_open_interest"),
+                    bulk=_metrics(("open_interest_str", "sum_open_interest"),
+                                  ("open_interest_value_str", "sum_open_interest_value"))),
         _statistics("top_position_ratio", "top_long_short_position_ratio", types.TopTraderPositionRatio,
-                    _ratio_parser(types.TopTraderPositionRatio), _RATIOS),
+                    _ratio_parser(types.TopTraderPositionRatio), _RATIOS,
+                    bulk=_ratio_files("sum_toptrader_long_short_ratio")),
         _statistics("top_account_ratio", "top_long_short_account_ratio", types.TopTraderAccountRatio,
-                    _ratio_parser(types.TopTraderAccountRatio), _RATIOS),
+                    _ratio_parser(types.TopTraderAccountRatio), _RATIOS,
+                    bulk=_ratio_files("count_toptrader_long_short_ratio")),
         _statistics("global_account_ratio", "long_short_account_ratio", types.GlobalAccountRatio,
-                    _ratio_parser(types.GlobalAccountRatio), _RATIOS),
+                    _ratio_parser(types.GlobalAccountRatio), _RATIOS, bulk=_ratio_files("count_long_short_ratio")),
         # One series, four names, all public: endpoint taker_long_short_ratio (Binance's path
         # /futures/data/takerlongshortRatio), kind and YAML name taker_volume, type TakerBuySellVolume.
         _statistics("taker_volume", "taker_long_short_ratio", types.TakerBuySellVolume,
                     parsing.parse_taker_buy_sell_volume,
-                    StrategyInput("taker_volume", "on_taker_volume", "last_taker_volume")),
+                    StrategyInput("taker_volume", "on_taker_volume", "last_taker_volume"),
+                    bulk=_metrics(("buy_sell_ratio_str", "sum_taker_long_short_vol_ratio"))),
         # The perpetual's basis: the endpoint takes the pair and a contract type (the perpetual's, fixed).
         _statistics("basis", "basis", types.Basis, parsing.parse_basis,
                     StrategyInput("basis", "on_basis", "last_basis"),

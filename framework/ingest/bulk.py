@@ -14,17 +14,22 @@
 
 File facts (data.binance.vision)
 --------------------------------
-* Names: ``<SYMBOL>-<interval>-<YYYY-MM>[-DD]`` (klines), ``<SYMBOL>-aggTrades-<date>``,
-  ``<SYMBOL>-trades-<date>``; ``.zip`` (one CSV inside) with an optional ``.zip.CHECKSUM`` (SHA-256)
-  beside it.
+* Names: ``<SYMBOL>-<interval>-<YYYY-MM>[-DD]`` (klines; the site writes the month interval ``1mo``),
+  ``<SYMBOL>-<type>-<date>`` for the others (``aggTrades``, ``trades``, ``fundingRate``, ``metrics``);
+  ``.zip`` (one CSV inside) with an optional ``.zip.CHECKSUM`` (SHA-256) beside it.
 * Layout: ``data/spot/{daily,monthly}/{klines,aggTrades,trades}/<SYMBOL>[/<interval>]/<file>`` and
   ``data/futures/um/{daily,monthly}/<type>/...`` with type ``klines``, ``markPriceKlines``,
-  ``indexPriceKlines``, ``premiumIndexKlines``, ``aggTrades`` or ``trades``.
-  ``futures/cm`` (COIN-M) and ``option`` are reported as unsupported.
+  ``indexPriceKlines``, ``premiumIndexKlines``, ``aggTrades``, ``trades``, ``fundingRate`` (monthly) or
+  ``metrics`` (daily). ``futures/cm`` (COIN-M) and ``option`` are reported as unsupported.
 * Spot CSVs have no header, USD-M CSVs have one (older USD-M files have none). Spot timestamps are in
   microseconds from 2025-01-01, milliseconds before.
 * Columns: klines are the same 12 columns for both markets; aggTrades are 8 columns on spot (``is_best_match``
-  last) and 7 on USD-M; trades are 7 on spot (``isBestMatch`` last) and 6 on USD-M.
+  last) and 7 on USD-M; trades are 7 on spot (``isBestMatch`` last) and 6 on USD-M. The columns of every kind
+  are declared in ``framework.data.kinds`` (a row's ``bulk``).
+* One ``metrics`` file feeds five kinds (open interest, the three long/short ratios, taker volume): discovery
+  gives one :class:`BulkFile` per kind for it (see ``framework.ingest.bulk_stats`` for what lands).
+* Kline intervals without a catalog series are skipped with the reason: ``1mo`` (calendar months have no
+  fixed length) and ``3d`` (no Nautilus bar type).
 
 Market
 ------
@@ -34,7 +39,8 @@ without one, the content: the column count for aggTrades/trades, and for klines 
 reported as skipped, with the fix.
 
 Reading one file (the CSV engines, the column layouts from ``framework.data.kinds``) is
-:mod:`framework.ingest.bulk_csv`'s job."""
+:mod:`framework.ingest.bulk_csv`'s job; what a file's content must agree with (its path's market, symbol and
+dates) is :mod:`framework.ingest.bulk_checks`'."""
 
 from __future__ import annotations
 
@@ -58,9 +64,13 @@ from typing import Literal
 from typing import NamedTuple
 
 from framework.binance.endpoints import Market
+from framework.binance.intervals import INTERVAL_MS
 from framework.binance.intervals import KLINE_INTERVALS
+from framework.binance.intervals import bar_spec
+from framework.data.kinds import KINDS
 from framework.data.kinds import Step
 from framework.errors import FrameworkError
+from framework.ingest import bulk_checks
 from framework.ingest.bulk_csv import BULK_KINDS
 from framework.ingest.bulk_csv import DEFAULT_BATCH_ROWS
 from framework.ingest.bulk_csv import FUTURES_KLINE_HEADER
@@ -79,11 +89,15 @@ from framework.ingest.bulk_csv import verify_checksum
 
 #: The kline kinds: files named by their interval (``<SYMBOL>-1m-2024-01.zip``), one directory per interval.
 KLINE_KINDS = tuple(k.name for k in BULK_KINDS if k.step is Step.INTERVAL)
-#: data.binance.vision directory name -> kind.
-_DIR_KINDS = {k.bulk.directory: k.name for k in BULK_KINDS}
-#: The word that names the other kinds' files (``<SYMBOL>-aggTrades-2024-01-01.zip``) -> kind.
-_NAME_KINDS = {k.bulk.directory: k.name for k in BULK_KINDS if k.step is not Step.INTERVAL}
+#: data.binance.vision directory name -> the kinds its files feed (``metrics``: five; the others: one).
+_DIR_KINDS: dict[str, tuple[str, ...]] = {}
+for _k in BULK_KINDS:
+    _DIR_KINDS[_k.bulk.directory] = (*_DIR_KINDS.get(_k.bulk.directory, ()), _k.name)
+#: The word that names the other kinds' files (``<SYMBOL>-aggTrades-2024-01-01.zip``) -> their kinds.
+_NAME_KINDS = {d: kinds for d, kinds in _DIR_KINDS.items() if kinds[0] not in KLINE_KINDS}
 _FREQUENCIES = ("daily", "monthly")
+#: The site's names of intervals that differ from Binance's (``1M`` would clash with ``1m`` on some disks).
+_SITE_INTERVALS = {"1mo": "1M"}
 
 _NAME_RE = re.compile(
     r"(?P<symbol>\w+)-(?P<what>[A-Za-z0-9]+)-(?P<period>[0-9]{4}-[0-9]{2}(?:-[0-9]{2})?)\.(?P<ext>csv|zip)")
@@ -99,9 +113,9 @@ class BulkFile:
 
     path: Path
     market: Market
-    kind: str  # klines, mark_klines, index_klines, premium_klines, agg_trades, trades (names of data.kinds)
+    kind: str  # the data kind it feeds (a name of data.kinds: klines, agg_trades, funding, open_interest ...)
     symbol: str
-    interval: str | None  # kline interval; None for trades
+    interval: str | None  # kline interval, or the statistics' period (metrics: 5m); None for trades and funding
     period: str  # "2023-02" (monthly), "2023-02-01" (daily); "" when the file name has none
     checksum: Path | None = None  # the data.binance.vision ``.CHECKSUM`` beside a zip
 
@@ -203,16 +217,18 @@ def _path_info(path: Path) -> _PathInfo | str | None:
     if len(rest) < 2:
         return "no data type directory under the daily/monthly directory"
     frequency, dtype = rest[0], rest[1]
-    kind = _DIR_KINDS.get(dtype)
-    if kind is None:
+    kinds = _DIR_KINDS.get(dtype)
+    if kinds is None:
         return f"unsupported data type {dtype!r} (supported: {', '.join(_DIR_KINDS)})"
+    kind = kinds[0]
     if (kind, market) not in LAYOUTS:
         return f"{dtype} exist only for USD-M futures"
     want = 4 if kind in KLINE_KINDS else 3  # dtype, symbol[, interval] below the frequency
     if len(rest) != want:
         layout_ = f"{frequency}/{dtype}/<SYMBOL>" + ("/<interval>" if kind in KLINE_KINDS else "")
         return f"path does not follow the data.binance.vision layout {layout_}/<file>"
-    return _PathInfo(market, frequency, kind, rest[2], rest[3] if kind in KLINE_KINDS else None)
+    interval = _SITE_INTERVALS.get(rest[3], rest[3]) if kind in KLINE_KINDS else None
+    return _PathInfo(market, frequency, kind, rest[2], interval)
 
 
 def _sniff(path: Path) -> tuple[list[str] | None, list[str] | None]:
@@ -248,11 +264,25 @@ def _content_market(path: Path, kind: str) -> Market | str:
         return ("spot and USD-M kline files have the same columns and this one shows neither (no "
                 "data/spot/... or data/futures/um/... path, no USD-M header, millisecond times): "
                 "move it into the data.binance.vision layout or pass the market")
-    for market in Market:
+    markets = [m for m in Market if (kind, m) in LAYOUTS]
+    for market in markets:
         if LAYOUTS[(kind, market)].width == width:
             return market
-    widths = " or ".join(f"{LAYOUTS[(kind, m)].width} ({LAYOUTS[(kind, m)].describe()})" for m in Market)
-    return f"{width} columns; {kind} files have {widths}"
+    widths = " or ".join(f"{LAYOUTS[(kind, m)].width} ({'USD-M' if m is Market.FUTURES else 'spot'})"
+                         for m in markets)
+    return f"{width} columns; {KINDS[kind].bulk.directory} files have {widths}"
+
+
+def _interval_problem(interval: str) -> str | None:
+    """Why klines of ``interval`` have no catalog series (None: they have one)."""
+    if INTERVAL_MS[interval] is None:
+        return (f"{interval} klines are not imported: calendar months have no fixed length; import the 1d files "
+                "and resample")
+    try:
+        bar_spec(interval)
+    except ValueError:
+        return f"{interval} klines are not imported: Nautilus has no bar of that step; import the 1d files"
+    return None
 
 
 def classify(path: str | Path, market: Market | str | None = None) -> BulkFile | Skipped:
@@ -266,15 +296,17 @@ def classify(path: str | Path, market: Market | str | None = None) -> BulkFile |
     if m is None:
         return Skipped(path, "not a data.binance.vision file name (<SYMBOL>-<interval|aggTrades|trades>-"
                              "<YYYY-MM>[-DD].csv|zip)")
-    symbol, what, period = m["symbol"], m["what"], m["period"]
+    symbol, what, period = m["symbol"], _SITE_INTERVALS.get(m["what"], m["what"]), m["period"]
     try:
         _period_bounds(period)
     except ValueError:
         return Skipped(path, f"{period!r} is not a valid date")
     if what in KLINE_INTERVALS:
         kind, interval = KLINES, what
+        if problem := _interval_problem(what):
+            return Skipped(path, problem)
     elif what in _NAME_KINDS:
-        kind, interval = _NAME_KINDS[what], None
+        kind, interval = _NAME_KINDS[what][0], None
     else:
         return Skipped(path, f"unsupported data type {what!r} (supported: {', '.join((KLINES, *_NAME_KINDS))})")
 
@@ -300,8 +332,16 @@ def classify(path: str | Path, market: Market | str | None = None) -> BulkFile |
         chosen = found
     if (kind, chosen) not in LAYOUTS:
         return Skipped(path, f"{kind} exist only for USD-M futures")
+    if interval is None:
+        interval = KINDS[kind].bulk.step  # metrics: 5-minute rows
     checksum = path.with_name(path.name + _CHECKSUM_SUFFIX)
     return BulkFile(path, chosen, kind, symbol, interval, period, checksum if checksum.is_file() else None)
+
+
+def fed_kinds(file: BulkFile) -> list[BulkFile]:
+    """``file`` once for every kind its directory feeds (a ``metrics`` file: the five statistics; others: itself)."""
+    kinds = _DIR_KINDS[KINDS[file.kind].bulk.directory]
+    return [file] if len(kinds) == 1 else [replace(file, kind=k) for k in kinds]
 
 
 def discover(root: str | Path, market: Market | str | None = None) -> Discovery:
@@ -327,7 +367,10 @@ def discover(root: str | Path, market: Market | str | None = None) -> Discovery:
             found.skipped.append(Skipped(path, f"same data as {zipped} (read instead)"))
             continue
         result = classify(path, market)
-        (found.skipped if isinstance(result, Skipped) else found.files).append(result)
+        if isinstance(result, Skipped):
+            found.skipped.append(result)
+        else:
+            found.files += fed_kinds(result)
     found.files.sort(key=BulkFile.sort_key)
     return found
 
@@ -381,10 +424,13 @@ def iter_batches(source: BulkFile | str | Path, *, kind: str | None = None,
         verify_checksum(file.path, file.checksum)
     lay = file.layout
     if engine == "python":
-        return python_batches(file.path, lay, batch_rows)
-    if engine == "arrow":
-        return rebatch(arrow_batches(file.path, lay), batch_rows)
-    raise ValueError(f"unknown engine {engine!r}")
+        batches = python_batches(file.path, lay, batch_rows)
+    elif engine == "arrow":
+        batches = rebatch(arrow_batches(file.path, lay), batch_rows)
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
+    bulk_checks.check_file(file, *_sniff(file.path))
+    return bulk_checks.checked(file, batches)
 
 
 def read_rows(source: BulkFile | str | Path, **kwargs: Any) -> list[Any]:
@@ -394,8 +440,19 @@ def read_rows(source: BulkFile | str | Path, **kwargs: Any) -> list[Any]:
 
 # -- dedupe --------------------------------------------------------------------------------------------------
 
-#: What identifies a row: klines by open time, aggTrades by ``a``, trades by ``id`` (``data.kinds``' keys).
-ROW_KEYS: dict[str, Callable[[Any], int]] = {k.name: attrgetter(k.key.name) for k in BULK_KINDS}
+def _key_field(kind: Any) -> str:
+    """The file-row field identifying a row: the kind's key when its file rows are the REST Structs, else the
+    file's time (``fundingRate``: ``calc_time``; ``metrics``: ``create_time``, ISO text, which sorts as time)."""
+    columns = next(iter(kind.bulk.layouts.values()))
+    fields = columns.row_type.__struct_fields__
+    if kind.key.name in fields:
+        return kind.key.name
+    return next((f for f, t in zip(fields, columns.types.split(), strict=True) if t == "ts"), fields[0])
+
+
+#: What identifies a row: klines by open time, aggTrades by ``a``, trades by ``id`` (``data.kinds``' keys);
+#: funding and metrics files by their time.
+ROW_KEYS: dict[str, Callable[[Any], Any]] = {k.name: attrgetter(_key_field(k)) for k in BULK_KINDS}
 
 KeyLike = str | Callable[[Any], int]
 

@@ -1,7 +1,9 @@
 """The gap report: per series, what the catalog holds and what is missing.
 
 Periodic series (klines, funding, open interest, ratios) report missing periods on their grid; trade
-series report missing id ranges (aggregate ids are contiguous on Binance, so any hole is a gap).
+series report missing id ranges (aggregate ids are contiguous on Binance, so any hole is a gap). A bulk import
+also lists the days no file covers between its first and last file (by the dates of the file names).
+``ingest --fill-gaps`` fetches the missing periods and ids over REST (``framework.ingest.fill_gaps``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
+from datetime import date
 from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from framework.data.kinds import DataKind
 
 
 def iso(ms: int | None) -> str | None:
@@ -48,6 +56,39 @@ def missing_ids(ids: np.ndarray, lo: int | None = None, hi: int | None = None) -
     return gaps
 
 
+def _days(period: str) -> tuple[date, date]:
+    """First and last day of a file's period (``2024-01`` or ``2024-01-02``)."""
+    parts = [int(x) for x in period.split("-")]
+    if len(parts) == 3:
+        day = date(*parts)
+        return day, day
+    first = date(parts[0], parts[1], 1)
+    following = date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def missing_file_days(periods: Iterable[str]) -> list[tuple[str, str]]:
+    """Runs of days (ISO dates, first and last) between the first and last of ``periods`` (file dates: ``2024-01``
+    months, ``2024-01-02`` days) that no period covers."""
+    spans = sorted(_days(p) for p in periods if p)
+    gaps: list[tuple[str, str]] = []
+    covered = None
+    for first, last in spans:
+        if covered is not None and first > covered + timedelta(days=1):
+            gaps.append(((covered + timedelta(days=1)).isoformat(), (first - timedelta(days=1)).isoformat()))
+        covered = last if covered is None else max(covered, last)
+    return gaps
+
+
+def retention_note(kind: DataKind) -> str:
+    """The note of a series Binance serves only recent REST history of, and where older history is."""
+    if kind.bulk is not None:
+        return (f"Binance serves only the last 30 days over REST; older {kind.name}: the daily "
+                f"{kind.bulk.directory} files of data.binance.vision (data/futures/um/daily/{kind.bulk.directory}/"
+                "<SYMBOL>/), imported with ingest --from-files DIR")
+    return "Binance serves only the last 30 days here and publishes no older history of it"
+
+
 def missing_periods(times: np.ndarray, step_ms: int, lo: int, hi: int) -> list[tuple[int, int]]:
     """Runs of grid times (multiples of ``step_ms`` in [lo, hi]) absent from ``times`` (ms), as (first, last)."""
     first = -(-lo // step_ms) * step_ms
@@ -73,6 +114,7 @@ class SeriesReport:
     fetched: int = 0  # rows written by this run
     requests: int = 0
     note: str | None = None
+    missing_days: list[tuple[str, str]] = field(default_factory=list)  # bulk import: days no file covers
 
     @classmethod
     def for_periods(cls, series: str, times_ms: np.ndarray, step_ms: int, lo: int, hi: int) -> SeriesReport:
@@ -123,6 +165,10 @@ def format_table(reports: list[SeriesReport]) -> str:
         lines.append(f"{r.series:<44}{r.rows:>11}  {r.first or '-':<25}{r.last or '-':<25}{missing:>10} {r.fetched:>9}")
         if r.note:
             lines.append(f"    note: {r.note}")
+        for a, b in r.missing_days[:3]:
+            lines.append(f"    no file for {a}" + (f"..{b}" if b != a else ""))
+        if len(r.missing_days) > 3:
+            lines.append(f"    ... {len(r.missing_days) - 3} more runs of days without a file (see the JSON report)")
         for a, b in r.missing[:3]:
             shown = f"{a}..{b}" if r.unit == "ids" else f"{iso(a)}..{iso(b)}"
             lines.append(f"    missing {shown}")

@@ -44,6 +44,7 @@ from framework.data.kinds import Paging
 from framework.data.kinds import Step
 from framework.errors import UsageError
 from framework.ingest import bulk
+from framework.ingest.bulk_stats import file_target
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import SeriesSpec
 from framework.ingest.config import parse_span
@@ -54,6 +55,8 @@ from framework.ingest.instruments import listed
 from framework.ingest.instruments import write_instruments
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
+from framework.ingest.report import missing_file_days
+from framework.ingest.report import retention_note
 from framework.ingest.targets import Target
 from framework.ingest.targets import target_for
 from framework.output import warn
@@ -282,10 +285,10 @@ class Ingestor:
                 r.note = r.note or "no rows in the catalog for this series: Binance returned none for the span"
                 warn(f"{r.series}: no rows; check the span and the symbol ({r.note})")
 
-    def _bounds(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> tuple[int, int]:
+    def _bounds(self, t: Target, start_ms: int, end_ms: int, now_ms: int, retention: bool = True) -> tuple[int, int]:
         """The Binance-time span to hold for this series (ms, closed)."""
         lo, hi = start_ms, end_ms
-        if t.kind.retention_ms is not None:
+        if retention and t.kind.retention_ms is not None:
             lo = max(lo, now_ms - t.kind.retention_ms + (t.step_ms or 0))
         if t.kind.step is Step.INTERVAL:
             hi = min(hi, now_ms) - t.step_ms  # only closed klines: open + interval <= now
@@ -350,9 +353,6 @@ class Ingestor:
             raise UsageError(f"--from-files {root}: no Binance bulk file found"
                              f"{' (' + str(len(found.skipped)) + ' skipped, see the warnings)' if found.skipped else ''}")
         self.specs = [SeriesSpec(m, kind, symbol, interval) for (m, kind, symbol, interval) in groups]
-        for spec in self.specs:
-            if not KINDS[spec.kind].bulk.imported:
-                raise UsageError(f"{spec.name}: bulk files of this kind are not imported yet")
         require_readable(self.catalog_path)
         instruments = self.file_instruments()
         self._open_store()
@@ -360,7 +360,7 @@ class Ingestor:
         assert self.store is not None
         reports = []
         for spec, files in zip(self.specs, groups.values()):
-            t = target_for(spec, instruments[(spec.market, spec.symbol)], {})
+            t = file_target(spec, instruments[(spec.market, spec.symbol)])
             claim = await self._claim(t)
             try:
                 with SeriesSink(self.store, t) as sink:
@@ -371,14 +371,20 @@ class Ingestor:
             self.fetched[spec.name] = sink.rows
             first = min(f.start_ms for f in files if f.start_ms is not None)
             last = max(f.end_ms for f in files if f.end_ms is not None)
-            reports.append(self._report(t, first, last, last + (t.step_ms or 0)))
+            # a file's period ends before its end (klines: bounded by their open time + interval already)
+            end = last if t.kind.step is Step.INTERVAL else last - 1
+            report = self._report(t, first, end, last + (t.step_ms or 0), retention=False)
+            report.missing_days = missing_file_days(f.period for f in files)
+            reports.append(report)
         return reports
 
     # -- report -------------------------------------------------------------------------------
 
-    def _report(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> SeriesReport:
+    def _report(self, t: Target, start_ms: int, end_ms: int, now_ms: int, retention: bool = True) -> SeriesReport:
+        """What the catalog holds of ``t`` over ``[start_ms, end_ms]`` (``retention``: only the span Binance still
+        serves over REST is checked; files are checked over their whole span)."""
         assert self.store is not None
-        lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
+        lo, hi = self._bounds(t, start_ms, end_ms, now_ms, retention)
         name = t.spec.name
         if t.kind.paging is Paging.ID:
             report = self._id_report(t.series, name)
@@ -386,7 +392,7 @@ class Ingestor:
             ts_ms = _int64(self.store.read_table(t.series, columns=["ts_init"]), "ts_init") // NS_PER_MS - t.shift_ms
             report = SeriesReport.for_periods(name, ts_ms, t.step_ms or 1, lo, hi)
             if t.kind.retention_ms is not None and start_ms < lo:
-                report.note = "Binance serves only the last 30 days here; older history: ingest --from-files"
+                report.note = retention_note(t.kind)
         report.fetched = self.fetched.get(name, 0)
         report.requests = self.requests.get(name, 0)
         return report
