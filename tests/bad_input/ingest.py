@@ -32,6 +32,29 @@ def _zip_with_checksum(tmp: Path) -> None:
     _file(tmp, f"{AGG_NAME}.zip.CHECKSUM", f"{'0' * 64}  {AGG_NAME}.zip\n".encode())
 
 
+METRICS_HEADER = ("create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
+                  "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio\n")
+
+
+def _metrics(tmp: Path, row: str) -> None:
+    path = tmp / "files/data/futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-2024-08-07.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(METRICS_HEADER + row + "\n")
+
+
+def _spot_klines_in_usdm(tmp: Path) -> None:
+    path = tmp / "files/data/futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-08-07.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("1722988800000000,60000.1,60010.0,59990.0,60005.5,1.5,1722988859999999,90000.0,10,0.7,42000.0,0\n")
+
+
+def _no_rows(tmp: Path) -> None:
+    """The default catalog holds no data file (its instruments may be there)."""
+    held = [p for p in (tmp / "catalog").rglob("*.parquet")
+            if not any(part in ("crypto_perpetual", "currency_pair") for part in p.parts)]
+    assert not held, held
+
+
 CASES = [
     # what to fetch
     Case("ingest-kinds-without-market", ["ingest", "--kinds", "klines", "--start", "2024-08-08"], 2,
@@ -118,4 +141,22 @@ CASES = [
          "line 2: price (column 2) is 'sixty'",
          setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", (AGG_HEADER + "1,sixty,0.003,1,1,1723000000000,true\n")
                                  .encode())),
+    # files whose content contradicts their path: one line, no row of them in the catalog
+    Case("ingest-files-other-symbol", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "its rows are ETHUSDT data but its path says BTCUSDT",
+         setup=lambda tmp: _metrics(tmp, "2024-08-07 00:05:00,ETHUSDT,10.5,100.25,1.1,1.2,1.3,0.9"), check=_no_rows),
+    Case("ingest-files-other-market", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "holds spot klines (microsecond times) but its path says USD-M", setup=_spot_klines_in_usdm,
+         check=_no_rows),
+    Case("ingest-files-other-day", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "outside 2024-08-07 its name says", check=_no_rows,
+         setup=lambda tmp: _metrics(tmp, "2024-07-07 00:05:00,BTCUSDT,10.5,100.25,1.1,1.2,1.3,0.9")),
+    Case("ingest-files-metrics-not-a-number", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "sum_open_interest_value is '1e9', not a decimal number", check=_no_rows,
+         setup=lambda tmp: _metrics(tmp, "2024-08-07 00:05:00,BTCUSDT,10.5,1e9,1.1,1.2,1.3,0.9")),
+    # --fill-gaps
+    Case("ingest-fill-gaps-no-report", ["ingest", "--fill-gaps", "--offline"], 2,
+         "--fill-gaps: no gap report at catalog/ingest_report.json to take the series from"),
+    Case("ingest-fill-gaps-nothing-held", ["ingest", "--fill-gaps", "--offline", *ONE_OFF[1:], "--kinds",
+                                           "klines"], 2, "holds none of the series asked for"),
 ]
