@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -20,6 +21,7 @@ from framework.ingest import bulk
 from framework.ingest.bulk_stats import CONVERTERS
 from framework.ingest.bulk_stats import create_time_ms
 from framework.ingest.report import missing_file_days
+from framework.ingest.report import missing_periods
 from tests.bulk_support import METRICS_HEADER
 from tests.bulk_support import NO_NETWORK
 from tests.bulk_support import STATISTICS
@@ -232,6 +234,13 @@ def test_empty_metrics_cells_are_absent_values(tmp_path: Path) -> None:
     assert list(create_time_ms(pa.array(["2024-02-29 23:55:00"]))) == [ms("2024-02-29T23:55:00Z")]
     with pytest.raises(ValueError, match="2024-02-30"):
         create_time_ms(["2024-02-30 00:00:00"])
+
+
+def test_weekly_periods_are_gridded_on_mondays() -> None:
+    week = 7 * 86_400_000
+    mondays = np.array([ms("2024-01-01T00:00:00Z") + i * week for i in (0, 1, 3)])
+    assert missing_periods(mondays, week, int(mondays[0]), int(mondays[-1])) == [(int(mondays[0]) + 2 * week,) * 2]
+    assert missing_periods(np.array([], np.int64), 60_000, 90_000, 200_000) == [(120_000, 180_000)]
 
 
 def test_days_without_a_file() -> None:

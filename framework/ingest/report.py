@@ -90,14 +90,19 @@ def retention_note(kind: DataKind) -> str:
 
 
 def missing_periods(times: np.ndarray, step_ms: int, lo: int, hi: int) -> list[tuple[int, int]]:
-    """Runs of grid times (multiples of ``step_ms`` in [lo, hi]) absent from ``times`` (ms), as (first, last)."""
-    first = -(-lo // step_ms) * step_ms
+    """Runs of grid times in [lo, hi] absent from ``times`` (ms), as (first, last).
+
+    The grid is every ``step_ms`` through the first time held (multiples of ``step_ms`` when none is held), so
+    series whose periods do not start at multiples of their length since 1970 are gridded right: weekly klines
+    open on Mondays (1970-01-01 was a Thursday)."""
+    origin = int(times[0]) % step_ms if len(times) else 0
+    first = lo + (origin - lo) % step_ms
     if first > hi:
         return []
     grid = np.arange(first, hi + 1, step_ms, dtype=np.int64)
     absent = grid[~np.isin(grid, times)]
-    runs = ranges(absent // step_ms)
-    return [(a * step_ms, b * step_ms) for a, b in runs]
+    runs = ranges((absent - origin) // step_ms)
+    return [(a * step_ms + origin, b * step_ms + origin) for a, b in runs]
 
 
 @dataclass
