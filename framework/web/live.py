@@ -11,6 +11,7 @@ on its closed bars.
                                 ``flow``, ``alert``, ``paper`` and ``status`` messages, each with its ``seq``
 ``GET /api/live/bars``          ``instrument``, ``interval``, ``since`` (open ms): the live series' closed bars
                                 from ``since`` and the forming one (what a page reloads after ``reload``)
+``GET /api/live/indicators``    the same and ``name`` with its parameters: the study's lines over those bars
 ==============================  =====================================================================================
 
 The feed, bars, indicators and order flow: ``framework.web.live_market``; numbering, replay and the sockets:
@@ -190,6 +191,16 @@ class LiveServer:
         return json_response({**series.payload(parse_time_ms(since, "since") if since else 0),
                               "epoch": self.hub.epoch, "seq": self.hub.seq})
 
+    async def indicators(self, request: web.Request) -> web.Response:
+        assert self.market is not None
+        series = await self.market.series(query_text(request, "instrument"), query_text(request, "interval"))
+        name = query_text(request, "name")
+        given = {k: v for k, v in request.query.items() if k not in ("instrument", "interval", "name", "since",
+                                                                     "token")}
+        params = study_of(name).read_params(given)
+        since = request.query.get("since")
+        return json_response(series.study_lines(name, params, parse_time_ms(since, "since") if since else 0))
+
     def status(self) -> dict[str, Any]:
         return {"live": True, "epoch": self.hub.epoch, "seq": self.hub.seq, "pages": len(self.hub.pages),
                 "evaluated_on": "closed bars", "instruments": self.market.stats() if self.market else {}}
@@ -216,4 +227,5 @@ def add_routes(app: web.Application, ctx: WebContext) -> None:
 
     app.router.add_get("/api/live/status", status)
     app.router.add_get("/api/live/bars", live.bars)
+    app.router.add_get("/api/live/indicators", live.indicators)
     app.router.add_get("/api/ws", live.hub.handle)

@@ -80,6 +80,20 @@ class Series:
         index = pd.DatetimeIndex(pd.to_datetime(array[:, 0].astype(np.int64), unit="ms", utc=True), name="time")
         return pd.DataFrame({c: array[:, i + 1] for i, c in enumerate(COLUMNS)}, index=index)
 
+    def study_lines(self, name: str, params: dict[str, Any], since_ms: int) -> dict[str, Any]:
+        """A study's lines over the closed bars from ``since_ms`` and the forming one (warm-up read before)."""
+        study = study_of(name)
+        first = next((i for i, r in enumerate(self.rows) if r[0] >= since_ms), len(self.rows))
+        warmup = min(MAX_BARS, study.warmup(params, INTERVAL_MS[self.interval]))
+        bars = self.frame(len(self.rows) - max(0, first - warmup), forming=True)
+        times = (bars.index.asi8 // 10**6).tolist()
+        keep = [i for i, t in enumerate(times) if t >= since_ms]
+        out = study.compute(bars, **params) if len(bars) else pd.DataFrame(columns=list(study.lines))
+        return {"instrument": self.instrument, "interval": self.interval, "name": name, "params": params,
+                "time": [times[i] for i in keep],
+                "lines": {line: [None if v != v else float(v) for v in out[line].to_numpy(np.float64)[keep]]
+                          for line in study.lines}}
+
     def payload(self, since_ms: int) -> dict[str, Any]:
         """Closed bars opening at or after ``since_ms`` and the forming bar, as ``/api/live/bars`` answers."""
         rows = [r for r in self.rows if r[0] >= since_ms]
@@ -146,7 +160,8 @@ class LiveMarket:
         inst = self.instrument(instrument)
         key = (instrument, interval)
         task = self._starting.get(key)
-        if task is None:
+        if task is None or task.done() and (task.cancelled() or task.exception() is not None):  # (again) after
+            inst.error = None                                                                  # a failure
             task = self._starting[key] = asyncio.ensure_future(self._start(inst, interval))
         return await asyncio.shield(task)
 

@@ -154,6 +154,13 @@ class AlertOrders(Strategy):
         summary = summarize(SimpleNamespace(kernel=SimpleNamespace(cache=self.cache, portfolio=self.portfolio)),
                             0.0, "running", None)
         pnl = {k: v for k, v in asdict(summary).items() if k not in ("seconds", "stopped_by", "failure")}
+        # the portfolio marks positions on quotes and bars, which this node does not subscribe: on the last trade
+        pnl["unrealized_pnl"] = {}
+        for p in positions:
+            if p["unrealized_pnl"]:
+                amount, currency = p["unrealized_pnl"].split()
+                total = Decimal(pnl["unrealized_pnl"].get(currency, "0")) + Decimal(amount)
+                pnl["unrealized_pnl"][currency] = str(total)
         return {"positions": positions, "pnl": pnl}
 
 
