@@ -22,6 +22,7 @@ from framework.ingest.bulk_stats import CONVERTERS
 from framework.ingest.bulk_stats import create_time_ms
 from framework.ingest.report import missing_file_days
 from framework.ingest.report import missing_periods
+from framework.ingest.report import retention_note
 from tests.bulk_support import METRICS_HEADER
 from tests.bulk_support import NO_NETWORK
 from tests.bulk_support import STATISTICS
@@ -241,6 +242,13 @@ def test_weekly_periods_are_gridded_on_mondays() -> None:
     mondays = np.array([ms("2024-01-01T00:00:00Z") + i * week for i in (0, 1, 3)])
     assert missing_periods(mondays, week, int(mondays[0]), int(mondays[-1])) == [(int(mondays[0]) + 2 * week,) * 2]
     assert missing_periods(np.array([], np.int64), 60_000, 90_000, 200_000) == [(120_000, 180_000)]
+
+
+def test_the_30_day_note_names_the_metrics_files() -> None:
+    note = retention_note(KINDS["top_account_ratio"])
+    assert "older top_account_ratio" in note and "data/futures/um/daily/metrics/<SYMBOL>/" in note
+    assert "--from-files" in note
+    assert "publishes no older history" in retention_note(KINDS["basis"])
 
 
 def test_days_without_a_file() -> None:

@@ -28,9 +28,9 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.binance.endpoints import Market
+from framework.catalog.location import nautilus_catalog
 from framework.data import parsing
 from framework.data.instruments import instrument_id_for
 from framework.data.kinds import KINDS
@@ -124,7 +124,7 @@ async def fill_gaps(ingestor: Ingestor, specs: list[SeriesSpec]) -> list[SeriesR
     """Fetch the holes of every series of ``specs`` the catalog holds (see the module notes) and report each."""
     assert ingestor.client is not None
     catalog = ingestor.catalog_path
-    held = {i.id: i for i in ParquetDataCatalog(str(catalog)).instruments()} if catalog.is_dir() else {}
+    held = {i.id: i for i in nautilus_catalog(catalog).instruments()} if catalog.is_dir() else {}
     instruments = {(s.market, s.symbol): held[iid] for s in specs
                    if (iid := instrument_id_for(s.market, s.symbol)) in held}
     specs = [s for s in specs if (s.market, s.symbol) in instruments]  # held series have their instrument
