@@ -135,3 +135,18 @@ def test_fill_gaps_without_a_report_or_a_selection_is_one_line(tmp_path: Path) -
     proc = run("ingest", "--fill-gaps", "--offline", "--catalog", str(tmp_path / "none"), env=NO_NETWORK)
     assert proc.returncode == 2 and "--fill-gaps: no gap report at" in proc.stderr
     assert "give the selection" in proc.stderr and not (tmp_path / "none").exists()
+
+
+def test_ids_binance_does_not_serve_either_stay_missing_and_are_named(exchange, tmp_path: Path) -> None:
+    last = agg_rows(exchange, NOW - 1000, NOW)[-1]
+    made_up = [{**last, "a": last["a"] + n, "T": last["T"]} for n in (100, 101, 200)]  # ids after the tape's end
+    files = tmp_path / "files"
+    site_file(files, "daily", "aggTrades", "BTCUSDT-aggTrades-2024-08-09", agg_lines(made_up))
+    catalog = tmp_path / "catalog"
+    assert run("ingest", "--from-files", str(files), "--catalog", str(catalog), "--offline",
+               env=NO_NETWORK).returncode == 0
+    fill = run("ingest", "--fill-gaps", "--offline", "--catalog", str(catalog), env=NO_NETWORK)
+    assert fill.returncode == 0, fill.stderr
+    (series,) = json.loads((catalog / "ingest_report.json").read_text())["series"]
+    assert (series["requests"], series["missing_count"], series["fetched"]) == (1, 98, 0)
+    assert "98 ids were asked for and Binance does not serve them either" in series["note"]

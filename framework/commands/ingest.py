@@ -168,7 +168,7 @@ def _fill_gaps(args: argparse.Namespace, cfg: IngestConfig, imported: list[Any] 
     elif cfg.markets:
         specs = plan_series(cfg)
     else:
-        specs = specs_from_report(_report_path(cfg))
+        specs = specs_from_report(Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json")
     with binance_urls(args, {k: getattr(cfg, k) for k in URL_ENV}, offline=OFFLINE) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
         ingestor = Ingestor(cfg, client, files=True)

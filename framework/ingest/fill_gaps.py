@@ -149,6 +149,9 @@ async def fill_gaps(ingestor: Ingestor, specs: list[SeriesSpec]) -> list[SeriesR
         first, last = (b // NS_PER_MS - t.shift_ms for b in bounds)
         report = ingestor._report(t, first, last + (t.step_ms or 0) if t.kind.step is Step.INTERVAL else last,
                                   now_ms, retention=False)
+        if t.kind.paging is Paging.ID and report.missing_count:  # asked for, and not served
+            note = (f"{report.missing_count} ids were asked for and Binance does not serve them either (the files "
+                    "and the API share these holes)")
         report.note = note or report.note
         reports.append(report)
     if not reports:
