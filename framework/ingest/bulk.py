@@ -71,6 +71,7 @@ from framework.data.kinds import KINDS
 from framework.data.kinds import Step
 from framework.errors import FrameworkError
 from framework.ingest import bulk_checks
+from framework.ingest.bulk_columns import struct_batches as arrow_batches
 from framework.ingest.bulk_csv import BULK_KINDS
 from framework.ingest.bulk_csv import DEFAULT_BATCH_ROWS
 from framework.ingest.bulk_csv import FUTURES_KLINE_HEADER
@@ -79,7 +80,6 @@ from framework.ingest.bulk_csv import KLINES
 from framework.ingest.bulk_csv import LAYOUTS
 from framework.ingest.bulk_csv import US_THRESHOLD
 from framework.ingest.bulk_csv import Layout
-from framework.ingest.bulk_csv import arrow_batches
 from framework.ingest.bulk_csv import is_header
 from framework.ingest.bulk_csv import layout
 from framework.ingest.bulk_csv import open_text

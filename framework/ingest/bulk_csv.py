@@ -18,13 +18,13 @@ Parsing rules
 * A malformed line raises one :class:`~framework.errors.FrameworkError` naming the file (and zip member), the
   line number, the column and the problem. Rows of earlier batches may already have been delivered by then.
 
-Speed
------
-The fast engine (``engine="arrow"``) reads with ``pyarrow.csv`` (integers and booleans typed by Arrow,
-decimals read as strings and checked with one vectorised regex per column) and builds Structs column-wise;
-about 1M rows/s (the first call in a process pays ~0.3 s of lazy imports). On any Arrow error or failed check
-it re-reads the file with the line-by-line engine (``engine="python"``, the reference implementation, about
-4x slower), which pins the first bad line for the error message.
+Engines
+-------
+This module holds the layouts, the files (CSV or zip, checksums) and the reference reader
+(:func:`python_batches`, line by line with the ``csv`` module: exact line numbers, ~250k rows/s). The fast
+reader, column-wise with ``pyarrow.csv`` and no Python object per row, is :mod:`framework.ingest.bulk_columns`;
+it applies the same rules and, on a failed check, re-reads the failing chunk with :func:`reference_rows` to name
+the line.
 """
 
 from __future__ import annotations
@@ -44,10 +44,6 @@ from typing import Any
 from typing import Literal
 from typing import NamedTuple
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-
 from framework.binance.endpoints import Market
 from framework.data.kinds import KINDS
 from framework.data.kinds import BulkLayout
@@ -57,7 +53,6 @@ from framework.errors import FrameworkError
 DEFAULT_BATCH_ROWS = 100_000
 #: Timestamps at or above this are microseconds (see the module notes).
 US_THRESHOLD = 10**14
-_BLOCK_BYTES = 4 << 20  # Arrow read block (~50k rows); batches are re-cut to ``batch_rows``
 #: The kinds with data.binance.vision files (``data.kinds``' ``bulk`` column), kline kinds first.
 BULK_KINDS = sorted((k for k in KINDS.values() if k.bulk is not None), key=lambda k: k.step is not Step.INTERVAL)
 #: The kind of a kline file whose directory does not say (mark/index/premium files are named alike).
@@ -65,7 +60,6 @@ KLINES = "klines"
 #: A CSV integer field.
 INT_RE = re.compile(r"-?[0-9]+")
 _DEC_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_DEC_RE2 = r"^-?[0-9]+(\.[0-9]+)?$"  # the same for Arrow (RE2)
 _BOOLS = {"true": True, "false": False, "True": True, "False": False}
 
 
@@ -251,101 +245,52 @@ def _converter(col: Col) -> Callable[[str], Any]:
     return conv
 
 
+def reference_rows(text: io.TextIOBase | Iterable[str], lay: Layout, label: str, first_line: int = 1,
+                   header: bool = True) -> Iterator[tuple[int, list[Any]]]:
+    """(line number, values) of every row of CSV ``text``, checked line by line; the first bad line raises a
+    :class:`FrameworkError` naming ``label``, the line (counted from ``first_line``), the column and the problem.
+
+    ``header``: the first non-empty line may be a header (checked for its width, then skipped).
+    """
+    convs = [(i, c, _converter(c)) for i, c in enumerate(lay.columns)]
+    reader = csv.reader(text, strict=True)
+    started = not header
+    try:
+        for fields in reader:
+            if not fields or fields == [""]:
+                continue
+            line = first_line - 1 + reader.line_num
+            if not started:
+                started = True
+                if is_header(fields):
+                    if len(fields) != lay.width:
+                        raise _problem(label, line, "header with " + _width_problem(lay, len(fields), "columns"))
+                    continue
+            if len(fields) != lay.width:
+                raise _problem(label, line, _width_problem(lay, len(fields)))
+            values = []
+            for i, col, conv in convs:
+                v = fields[i]
+                try:
+                    values.append(conv(v))
+                except ValueError as exc:
+                    raise _problem(label, line, f"{col.name} (column {i + 1}) is {v!r}: {exc}") from None
+            yield line, values
+    except csv.Error as exc:
+        raise _problem(label, first_line - 1 + reader.line_num, f"not CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise FrameworkError(f"{label}: not UTF-8 text ({exc})") from None
+
+
 def python_batches(path: Path, lay: Layout, batch_rows: int) -> Iterator[list[Any]]:
     """The reference reader: line by line with the csv module; exact line numbers in errors."""
-    convs = [(i, c, _converter(c)) for i, c in enumerate(lay.columns)]
     cls = lay.row_type
     with open_text(path) as (fh, label):
-        reader = csv.reader(fh, strict=True)
         batch: list[Any] = []
-        started = False
-        try:
-            for fields in reader:
-                if not fields or fields == [""]:
-                    continue
-                line = reader.line_num
-                if not started:
-                    started = True
-                    if is_header(fields):
-                        if len(fields) != lay.width:
-                            problem = "header with " + _width_problem(lay, len(fields), "columns")
-                            raise _problem(label, line, problem)
-                        continue
-                if len(fields) != lay.width:
-                    raise _problem(label, line, _width_problem(lay, len(fields)))
-                values = []
-                for i, col, conv in convs:
-                    v = fields[i]
-                    try:
-                        values.append(conv(v))
-                    except ValueError as exc:
-                        raise _problem(label, line, f"{col.name} (column {i + 1}) is {v!r}: {exc}") from None
-                batch.append(cls(*values))
-                if len(batch) >= batch_rows:
-                    yield batch
-                    batch = []
-        except csv.Error as exc:
-            raise _problem(label, reader.line_num, f"not CSV: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise FrameworkError(f"{label}: not UTF-8 text ({exc})") from None
+        for _, values in reference_rows(fh, lay, label):
+            batch.append(cls(*values))
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
         if batch:
             yield batch
-
-
-_ARROW_TYPES = {
-    "int": pa.int64(), "ts": pa.int64(), "dec": pa.string(), "text": pa.string(), "bool": pa.bool_(),
-}
-
-
-class _Invalid(Exception):
-    """The fast reader met something it will not accept; the reference reader names it."""
-
-
-def _arrow_columns(batch: pa.RecordBatch, lay: Layout) -> list[list[Any]]:
-    out = []
-    for i, col in enumerate(lay.columns):
-        arr = batch.column(i)
-        if arr.null_count:
-            raise _Invalid(f"empty {col.name}")
-        if col.type == "dec" and not pc.all(pc.match_substring_regex(arr, _DEC_RE2)).as_py():
-            raise _Invalid(f"{col.name} not a decimal")
-        elif col.type == "ts":
-            us = pc.greater_equal(arr, US_THRESHOLD)
-            if pc.any(us).as_py():
-                arr = pc.if_else(us, pc.divide(arr, 1000), arr)
-                if pc.max(arr).as_py() >= US_THRESHOLD:
-                    raise _Invalid(f"{col.name} out of range")
-        out.append(arr.to_pylist())
-    return out
-
-
-def arrow_batches(path: Path, lay: Layout) -> Iterator[list[Any]]:
-    """The fast reader: ``pyarrow.csv`` blocks, checked column-wise; on any problem the reference reader re-reads
-    the file to name the first bad line."""
-    options = pcsv.ConvertOptions(
-        column_types={c.field: _ARROW_TYPES[c.type] for c in lay.columns},
-        null_values=[], true_values=["true", "True"], false_values=["false", "False"],
-        strings_can_be_null=False, quoted_strings_can_be_null=False,
-    )
-    read = pcsv.ReadOptions(column_names=[c.field for c in lay.columns], block_size=_BLOCK_BYTES)
-    cls = lay.row_type
-    try:
-        with open_binary(path) as (fh, label):
-            # Header: consume it (the reader goes on from here); no header: rewind.
-            while (first := fh.readline()) and not first.removeprefix(b"\xef\xbb\xbf").strip():
-                pass
-            if not first:
-                return
-            fields = next(csv.reader([first.decode("utf-8-sig", errors="replace")]))
-            if is_header(fields):
-                if len(fields) != lay.width:
-                    raise _Invalid("header width")
-            else:
-                fh.seek(0)
-            for batch in pcsv.open_csv(fh, read_options=read, convert_options=options):
-                yield list(map(cls, *_arrow_columns(batch, lay)))
-    except (pa.ArrowException, _Invalid, UnicodeDecodeError) as exc:
-        # Re-read with the reference reader, which raises at the first bad line with its number.
-        for _ in python_batches(path, lay, DEFAULT_BATCH_ROWS):
-            pass
-        raise FrameworkError(f"{path}: cannot read {lay.describe()} rows: {exc}") from None
