@@ -34,9 +34,9 @@ from nautilus_trader.model.enums import TimeInForce
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from nautilus_trader.trading.strategy import Strategy
 
+from framework.catalog.location import nautilus_catalog
 from framework.data.kinds import STRATEGY_KINDS
 from framework.data.kinds import DataKind
 from framework.data.parsing import kline_bar_type
@@ -180,7 +180,7 @@ class SignalStrategy(Strategy):
             return
         before = self.clock.timestamp_ns()
         step = self.bar_type.spec.timedelta.value
-        bars = ParquetDataCatalog(path).bars([str(self.bar_type)], start=before - (n + 1) * step, end=before - 1)
+        bars = nautilus_catalog(path).bars([str(self.bar_type)], start=before - (n + 1) * step, end=before - 1)
         for bar in bars[-n:]:
             self.on_warmup_bar(bar)
         self.log.info(f"Warmed up on {min(n, len(bars))} bars of {self.bar_type}")

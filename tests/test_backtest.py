@@ -189,7 +189,7 @@ def _base(catalog: Path) -> dict:
     ({"data": {"bars": ["7m"]}}, "data.bars: '7m' is not a Binance kline interval"),
     ({"log_level": "LOUD"}, "log_level: 'LOUD' is not a log level"),  # Nautilus panics on it
     ({"start": "09/08/2024"}, "start: '09/08/2024' is not a time"),
-    ({"catalog": "s3://bucket/prefix"}, "catalog: 's3://bucket/prefix' is a s3:// URL"),
+    ({"catalog": "gs://bucket/prefix"}, "catalog: 'gs://bucket/prefix' is a gs:// URL"),
     ({"venue": {"oms_type": "NET"}}, "venue.oms_type: 'NET' is not one of NETTING, HEDGING"),
     ({"venue": {"default_leverage": 0}}, "venue.default_leverage: 0 must be a number above 0"),
     ({"chunk_size": -5}, "chunk_size: -5 must be 1 or more"),

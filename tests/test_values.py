@@ -83,6 +83,8 @@ ACCEPTED: list[tuple[Callable[..., Any], Any, Any]] = [
     (parse_interval, "1d", "1d"),
     (parse_catalog, "catalog", "catalog"),
     (parse_catalog, Path("/data/cat"), "/data/cat"),
+    (parse_catalog, "s3://bucket/prefix/", "s3://bucket/prefix"),
+    (parse_catalog, "S3://my.bucket-1", "s3://my.bucket-1"),
     (parse_balance, "10000 USDT", ("10000", "USDT")),
     (parse_balance, "0.5 BTC", ("0.5", "BTC")),
 ]
@@ -134,7 +136,10 @@ REFUSED: list[tuple[Callable[..., Any], Any, str]] = [
     (parse_symbol, 123, "is not a Binance symbol"),
     (parse_interval, "7m", "'7m' is not a Binance kline interval"),
     (lambda v: parse_interval(v, fixed=True), "1M", "'1M' is not a Binance kline interval"),
-    (parse_catalog, "s3://bucket/prefix", "is a s3:// URL; catalogs on object storage are not supported yet"),
+    (parse_catalog, "gs://bucket/prefix", "is a gs:// URL; a catalog is a local folder or on S3-compatible object "
+                                          "storage (s3://bucket/prefix)"),
+    (parse_catalog, "s3://Bucket/prefix", "'Bucket' is not a bucket name"),
+    (parse_catalog, "s3://bucket//prefix", "the prefix after the bucket has an empty, '.' or '..' part"),
     (parse_catalog, "  ", "missing or empty"),
     (parse_catalog, None, "missing or empty"),
     (parse_balance, "ten thousand USDT", "is not a balance"),

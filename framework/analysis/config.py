@@ -64,7 +64,7 @@ class SourceConfig(NautilusConfig, frozen=True):
             check_collect_folder(Path(self.from_collect))
         else:
             catalog = parse_catalog(self.catalog, "--catalog")
-            check_catalog_folder(Path(catalog))
+            check_catalog_folder(catalog)
             interval = catalog_interval(self.interval or DEFAULT_INTERVAL)
             changes.update(catalog=catalog, interval=interval, symbol=changes.get("symbol", DEFAULT_SYMBOL))
         checked = msgspec.structs.replace(self, **changes)
@@ -107,8 +107,18 @@ def check_collect_folder(folder: Path) -> None:
                          "--out folder of a collect run")
 
 
-def check_catalog_folder(path: Path) -> None:
-    """A catalog folder (data/ inside), else a one-line error with the fix."""
+def check_catalog_folder(path: str | Path) -> None:
+    """A catalog folder (data/ inside) or ``s3://`` location holding data, else a one-line error with the fix."""
+    if isinstance(path, str) and path.startswith("s3://"):
+        # imported here: the catalog stack costs a second at import and collect-only users do not need it
+        from framework.catalog.location import catalog_root
+        from framework.catalog.storage import holds_anything
+
+        if not holds_anything(catalog_root(path) / "data"):  # the location's checks run first
+            raise UsageError(f"--catalog {path}: not a catalog (nothing under data/); fill one with `python -m "
+                             f"framework.main ingest --catalog {path}` or pass the location ingest/record wrote")
+        return
+    path = Path(path)
     if not path.is_dir():
         raise UsageError(f"--catalog {path}: no such folder; fill a catalog with `python -m framework.main ingest` "
                          "or pass the folder ingest/record wrote")

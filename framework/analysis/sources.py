@@ -221,7 +221,7 @@ class CatalogSource:
 
     def __init__(self, path: str | Path, symbol: str = "BTCUSDT", interval: str = "1m",
                  start_ns: int | None = None, end_ns: int | None = None) -> None:
-        path = Path(path)
+        path = path if isinstance(path, str) and path.startswith("s3://") else Path(path)
         check_catalog_folder(path)
         # imported here: the catalog stack costs a second at import and collect-only users do not need it
         from framework.catalog.health import require_readable

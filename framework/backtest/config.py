@@ -36,7 +36,6 @@ from nautilus_trader.config import BacktestRunConfig
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.data import TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.backtest.checks import Held
 from framework.backtest.checks import check_component
@@ -45,7 +44,12 @@ from framework.backtest.checks import check_instrument
 from framework.backtest.checks import check_log_level
 from framework.backtest.checks import check_venues
 from framework.backtest.checks import coverage_warnings
+from framework.catalog.location import catalog_root
+from framework.catalog.location import nautilus_catalog
+from framework.catalog.location import open_location
+from framework.catalog.location import redact
 from framework.catalog.series import Series
+from framework.catalog.storage import holds_anything
 from framework.data import types
 from framework.data.instruments import instrument_id_for
 from framework.data.kinds import CUSTOM_KINDS
@@ -151,7 +155,7 @@ class ResolvedRun:
     spec: BacktestSpec
     raw: dict[str, Any]  # the spec as given (after sweep overrides)
     run_config: BacktestRunConfig
-    run_config_dict: dict[str, Any]  # the resolved Nautilus config as plain data (written to the run folder)
+    run_config_dict: dict[str, Any]  # the resolved config as plain data, credentials blanked (written to a run)
     catalog: str
     instrument_ids: list[str]
     bar_types: list[str]
@@ -229,24 +233,26 @@ def resolve(raw: dict[str, Any], source: str, default_name: str = "backtest", ru
         raise UsageError(f"{source}: {explain(e, BacktestRunConfig)}") from None
     run_config = _exact_bar_queries(run_config)
     warnings = coverage_warnings(catalog, loaded, start.value // NS_PER_MS, end.value // NS_PER_MS)
-    return ResolvedRun(name, spec, raw, run_config, run, catalog, instrument_ids, bar_types,
+    return ResolvedRun(name, spec, raw, run_config, redact(run), catalog, instrument_ids, bar_types,
                        tuple(f"{source}: {w}" for w in warnings))
 
 
 def _catalog(spec: BacktestSpec, source: str) -> str:
-    """The catalog folder; a relative path is relative to the current directory (as ``--catalog`` is)."""
+    """The catalog folder (absolute) or ``s3://`` URL; a relative path is relative to the current directory (as
+    ``--catalog`` is)."""
     if spec.catalog is None:
         raise UsageError(f"{source}: catalog: missing; set catalog: <folder> (fill it with the ingest command)")
     try:
-        path = Path(parse_catalog(spec.catalog, "catalog"))
+        text = parse_catalog(spec.catalog, "catalog")
     except UsageError as e:
         raise UsageError(f"{source}: {e}") from None
-    if not (path / "data").is_dir():
+    path = catalog_root(text)  # object storage: its endpoint, credentials and bucket checked here
+    if not holds_anything(path / "data"):
         raise UsageError(f"{source}: catalog: {path} holds no data; fill it first or fix the path (the example "
                          f"configs: python -m framework.main ingest --from-files examples/data --offline --catalog "
                          f"{path} for ema_cross and ema_cross_spot; ingest configs/ingest/backtest_examples.yaml "
                          f"and backtest_examples_trades.yaml --offline --catalog {path} for funding_oi and order_flow)")
-    return str(path.resolve())
+    return text if open_location(text).is_remote else str(Path(path).resolve())
 
 
 def _time(value: str | int | None, key: str, source: str) -> pd.Timestamp:
@@ -272,7 +278,7 @@ def _check_instruments(catalog: str, ids: list[str], spec: BacktestSpec, source:
         return  # Nautilus form: the data configs name their instruments
     if not ids:
         raise UsageError(f"{source}: instruments: empty; list at least one, e.g. - {{symbol: BTCUSDT, market: futures}}")
-    held = {str(i.id) for i in ParquetDataCatalog(catalog).instruments()}
+    held = {str(i.id) for i in nautilus_catalog(catalog).instruments()}
     for i, iid in enumerate(ids):
         if iid not in held:
             s = spec.instruments[i]
@@ -286,7 +292,7 @@ def _check_instruments(catalog: str, ids: list[str], spec: BacktestSpec, source:
 def _has(catalog: str, cls: type, identifier: str, start: pd.Timestamp | None = None,
          end: pd.Timestamp | None = None) -> bool:
     """Whether the catalog holds ``cls`` files for ``identifier`` that overlap [start, end] (no data read)."""
-    cat = ParquetDataCatalog(catalog)
+    cat = nautilus_catalog(catalog)
     files = cat.filter_files(cls, cat.get_file_list_from_data_cls(cls), [identifier], start, end)
     return bool(files)
 
@@ -296,8 +302,9 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
     """Nautilus data configs and bar types for the ``data`` kinds; ``loaded`` gets each series loaded."""
     if spec.data is None:
         raise UsageError(f"{source}: data: missing; name the kinds, e.g. data: {{bars: [1m], funding: true}}")
+    where = open_location(catalog).data_config()  # path, and for s3:// the fs protocol and both option sets
     if isinstance(spec.data, list):
-        data = [{"catalog_path": catalog, **d} for d in spec.data]
+        data = [{**where, **d} for d in spec.data]
         bar_types = [bt for d in data for bt in (d.get("bar_types") or [])]
         return data, bar_types
     kinds = spec.data
@@ -325,16 +332,16 @@ def _data_configs(spec: BacktestSpec, catalog: str, ids: list[str], start: pd.Ti
                 raise UsageError(f"{source}: data.bars: {e}; use e.g. 1m, 15m, 1h") from None
             require(Bar, bar_type, f"{interval} bars of {iid}", "klines", interval)
             bar_types.append(bar_type)
-            data.append({"catalog_path": catalog, "data_cls": BAR_CLS, "instrument_id": iid,
+            data.append({**where, "data_cls": BAR_CLS, "instrument_id": iid,
                          "bar_spec": bar_type.removeprefix(f"{iid}-").removesuffix("-EXTERNAL")})
         if kinds.trades:
             require(TradeTick, iid, f"trades of {iid}", "agg_trades")
-            data.append({"catalog_path": catalog, "data_cls": TRADE_CLS, "instrument_id": iid})
+            data.append({**where, "data_cls": TRADE_CLS, "instrument_id": iid})
         for kind in KINDS.values():
             if kind.backtest in CUSTOM_KINDS and getattr(kinds, kind.backtest) and iid.endswith("-PERP.BINANCE"):
                 cls = kind.data_type
                 require(cls, iid, f"{kind.backtest} of {iid}", kind.name)
-                data.append({"catalog_path": catalog, "data_cls": f"{cls.__module__}:{cls.__name__}",
+                data.append({**where, "data_cls": f"{cls.__module__}:{cls.__name__}",
                              "instrument_id": iid, "client_id": CUSTOM_CLIENT_ID})
     if not data:
         raise UsageError(f"{source}: data: selects nothing for {', '.join(ids)}; e.g. data: {{bars: [1m]}}")

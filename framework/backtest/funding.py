@@ -24,8 +24,8 @@ from nautilus_trader.backtest.modules import SimulationModule
 from nautilus_trader.model.enums import PositionSide
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import CryptoPerpetual
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
+from framework.catalog.location import nautilus_catalog
 from framework.data.types import FundingRate
 from framework.data.types import money_of
 
@@ -84,7 +84,7 @@ class FundingSettlement(SimulationModule):
         self._load()
 
     def _load(self) -> None:
-        catalog = ParquetDataCatalog(self._catalog_path)
+        catalog = nautilus_catalog(self._catalog_path)  # a folder or s3:// (the AWS variables)
         ids = [str(i) for i in self._wanted] or None
         rows = [c.data for c in catalog.query(FundingRate, identifiers=ids)]
         self._schedule = sorted(rows, key=lambda r: (r.funding_time, r.instrument_id.value))

@@ -16,6 +16,7 @@ checks that it may write (``require_ready(write=True)``: one small object put an
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -40,11 +41,16 @@ ATTEMPTS = 3  # botocore attempts per request in normal work
 PROBE_CONNECT_TIMEOUT = 3  # the opening checks: one attempt each
 SECRET_KEYS = frozenset({"key", "secret", "token", "access_key_id", "secret_access_key", "session_token",
                          "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
+#: Where Nautilus configs carry the option sets (``redact`` blanks the credentials inside them).
+OPTION_FIELDS = frozenset({"catalog_fs_storage_options", "catalog_fs_rust_storage_options", "fs_storage_options",
+                           "fs_rust_storage_options", "storage_options"})
+#: The S3 client's own loggers: at DEBUG they print each request's headers (the access key in its signature).
+CLIENT_LOGGERS = ("botocore", "aiobotocore", "s3fs", "fsspec", "urllib3")
 
 
 def is_object_url(value: object) -> bool:
-    """Whether a catalog location names object storage (``s3://``)."""
-    return isinstance(value, str) and value.strip().lower().startswith(SCHEME)
+    """Whether a catalog location (a string or a path) names object storage (``s3://``)."""
+    return isinstance(value, ObjectPath) or (isinstance(value, str) and value.strip().lower().startswith(SCHEME))
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,8 @@ def _s3fs(options: dict[str, Any], attempts: int) -> Any:
     """A private s3fs filesystem (no instance or listing cache), retrying a failed request ``attempts`` times."""
     import s3fs
 
+    for name in CLIENT_LOGGERS:  # never below WARNING, whatever --log-level says
+        logging.getLogger(name).setLevel(logging.WARNING)
     fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
     fs.retries = max(1, attempts)  # s3fs's own retry loop (a class attribute, not an option)
     return fs
@@ -243,11 +251,14 @@ def nautilus_catalog(value: str | PurePath, **kwargs: Any) -> Any:
     return open_location(value).nautilus_catalog(**kwargs)
 
 
-def redact(value: Any) -> Any:
-    """``value`` (nested dicts and lists) with every credential replaced by ``"***"``: what may be written."""
+def redact(value: Any, inside_options: bool = False) -> Any:
+    """``value`` (nested dicts and lists) with the credentials in its storage option sets (``OPTION_FIELDS``)
+    replaced by ``"***"``: what may be written."""
     if isinstance(value, dict):
-        return {k: "***" if k in SECRET_KEYS and v else redact(v) for k, v in value.items()}
+        return {k: "***" if inside_options and k in SECRET_KEYS and v else redact(v, inside_options or
+                                                                                    k in OPTION_FIELDS)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(redact(v) for v in value)
+        return type(value)(redact(v, inside_options) for v in value)
     return value
 

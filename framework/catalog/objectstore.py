@@ -85,6 +85,18 @@ class ObjectPath(PurePosixPath):
     def mkdir(self, *_: Any, **__: Any) -> None:
         """Nothing to do: a folder of an object store is only a key prefix."""
 
+    def exists(self) -> bool:
+        """Whether an object has this key or lies under it (a request)."""
+        return self.store.head(self) is not None or self.is_dir()
+
+    def is_dir(self) -> bool:
+        """Whether any object lies under this prefix (a listing)."""
+        return self.store.has_prefix(self)
+
+    def read_bytes(self) -> bytes:
+        """The object's bytes (FileNotFoundError when there is none)."""
+        return self.store.get(self)
+
 
 CatalogPath = Path | ObjectPath  # where a catalog file is: on disk or on object storage
 
@@ -154,6 +166,16 @@ class ObjectStore:
                 return []
         return [_entry(i) for i in infos if i.get("type") == "file"]
 
+    def subfolders(self, d: ObjectPath) -> list[str]:
+        """The names of the visible folders (key prefixes) directly in ``d``."""
+        with self.talking(d):
+            try:
+                infos = self.fs.ls(d.key, detail=True)
+            except FileNotFoundError:
+                return []
+        names = [i["name"].rstrip("/").rsplit("/", 1)[-1] for i in infos if i.get("type") == "directory"]
+        return [n for n in names if not n.startswith(".")]
+
     def find(self, top: ObjectPath) -> dict[ObjectPath, list[ObjectEntry]]:
         """Every object under ``top`` by folder (one paginated listing of the prefix)."""
         with self.talking(top):
@@ -168,6 +190,13 @@ class ObjectStore:
             path = ObjectPath(key, store=self)
             out.setdefault(path.parent, []).append(_entry(info))
         return out
+
+    def has_prefix(self, d: ObjectPath) -> bool:
+        """Whether any object lies under the folder ``d`` (one listing of at most one key)."""
+        prefix = f"{d.object_key}/" if d.object_key else ""
+        with self.talking(d):
+            r = self.fs.call_s3("list_objects_v2", Bucket=d.bucket, Prefix=prefix, MaxKeys=1)
+        return bool(r.get("KeyCount") or r.get("Contents"))
 
     def head(self, path: ObjectPath) -> ObjectEntry | None:
         """The object's entry (None: no such object)."""

@@ -75,8 +75,19 @@ def walk(top: CatalogPath) -> Iterator[tuple[CatalogPath, list[str]]]:
 def holds_anything(d: CatalogPath) -> bool:
     """Whether a folder exists (on object storage: whether any object lies under it)."""
     if isinstance(d, ObjectPath):
-        return bool(d.store.find(d))
+        return d.store.has_prefix(d)
     return Path(d).is_dir()
+
+
+def subfolders(d: CatalogPath) -> list[str]:
+    """The names of the visible folders directly in ``d`` (none when it does not exist)."""
+    if isinstance(d, ObjectPath):
+        return d.store.subfolders(d)
+    try:
+        with os.scandir(d) as it:
+            return [e.name for e in it if e.is_dir() and not e.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def version(path: CatalogPath) -> Hashable:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
+from pathlib import PurePath
 
+from framework.catalog import storage
 from framework.catalog.health import check
 from framework.catalog.health import repair_command
+from framework.catalog.location import catalog_root
 from framework.catalog.nautilus_paths import file_interval
+from framework.catalog.objectstore import CatalogPath
+from framework.catalog.objectstore import ObjectPath
 from framework.errors import FrameworkError
 from framework.errors import UsageError
 from framework.ingest.command import ingest_command
@@ -26,21 +30,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "repair removes empty files and leftover temporaries and names the damaged files with "
                        "the command that fetches their span again.")
     p.add_argument("action", choices=["check", "repair"], help="check: list problems; repair: fix what is safe")
-    p.add_argument("--catalog", default="catalog", help="catalog folder (default: catalog)")
+    p.add_argument("--catalog", default="catalog", help="catalog folder or s3://bucket/prefix (default: catalog)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check or repair the ``--catalog`` folder; a problem left is a ``FrameworkError`` (exit 1)."""
-    root = Path(parse_catalog(args.catalog, "--catalog"))
-    if not root.is_dir():
+    root = catalog_root(parse_catalog(args.catalog, "--catalog"))  # s3://: endpoint, credentials, bucket checked
+    if isinstance(root, Path) and not root.is_dir():
         raise UsageError(f"--catalog: {root} is not a folder; give the catalog folder (e.g. catalog)")
     if args.action == "check":
         return _check(root)
     return _repair(root)
 
 
-def _check(root: Path) -> int:
+def _check(root: CatalogPath) -> int:
     health = check(root)
     if health.healthy:
         print(health.summary())
@@ -59,17 +63,14 @@ def _show(kind: str, lines: list[str]) -> None:
         print(f"{kind:<11}... and {len(lines) - SHOWN} more")
 
 
-def _repair(root: Path) -> int:
+def _repair(root: CatalogPath) -> int:
     from framework.catalog.store import CatalogStore
 
     before = check(root)
     removed = 0
     for finding in before.empty:
         try:
-            os.unlink(root / finding.path)
-            removed += 1
-        except FileNotFoundError:
-            pass
+            removed += storage.delete(root / finding.path)
         except OSError as e:
             raise FrameworkError(f"cannot remove {root / finding.path}: {e.strerror}; check the folder's "
                                  "permissions (or that it is not a read-only mount) and repair again") from None
@@ -80,10 +81,10 @@ def _repair(root: Path) -> int:
     after = check(root)
     for finding in after.unreadable:
         print(f"damaged    {finding.path}: {finding.problem}; its rows cannot be read: delete it and fetch its "
-              f"span again: rm {root / finding.path} && {reingest_command(root, finding.path)}")
+              f"span again: {_rm(root / finding.path)} && {reingest_command(root, finding.path)}")
     for a, b in after.overlapping:
         print(f"overlap    {a} and {b}: keep one: delete the other and fetch its span again, e.g. "
-              f"rm {root / b} && {reingest_command(root, b)}")
+              f"{_rm(root / b)} && {reingest_command(root, b)}")
     for finding in after.leftovers:
         print(f"busy       {finding.path}: a running writer holds its series; repair again when it ends")
     if after.unreadable or after.overlapping or after.leftovers:
@@ -92,7 +93,12 @@ def _repair(root: Path) -> int:
     return 0
 
 
-def reingest_command(root: Path, rel: Path) -> str:
+def _rm(path: CatalogPath) -> str:
+    """The shell command deleting one catalog file."""
+    return f"aws s3 rm {path}" if isinstance(path, ObjectPath) else f"rm {path}"
+
+
+def reingest_command(root: CatalogPath, rel: PurePath) -> str:
     """The ``ingest`` command that fetches the span of catalog file ``rel`` (``data/<class>/<id>/<file>``)
     again, as far as its folder tells (the kind, market, symbol and interval); a generic hint otherwise."""
     interval = file_interval(rel.name)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from nautilus_trader.common.config import NautilusConfig
 
+from framework.catalog.location import catalog_root
+from framework.catalog.objectstore import ObjectPath
 from framework.cli import add_network_options
 from framework.cli import binance_urls
 from framework.cli import setup_logging
@@ -67,13 +69,19 @@ def load_config(args: argparse.Namespace) -> ServeConfig:
     if token is not None and (len(token.strip()) < 8 or token != token.strip() or not token.isprintable()):
         raise UsageError("--token: use at least 8 printable characters without spaces at either end (or leave it "
                          "out: a random one is made)")
+    if str(cfg.runs).strip().lower().startswith("s3://"):
+        raise UsageError(f"--runs: {cfg.runs!r} is on object storage; serve reads run folders from a local folder "
+                         "(e.g. outputs)")
     return ServeConfig(catalog=parse_catalog(cfg.catalog, "--catalog"), runs=parse_catalog(cfg.runs, "--runs"),
                        host=parse_host(cfg.host), port=parse_port(cfg.port), token=token, live=bool(cfg.live),
                        log_level=cfg.log_level)
 
 
-def state_db(catalog: Path) -> Path:
-    """The SQLite file beside the catalog that keeps chart settings, alert rules and paper orders."""
+def state_db(catalog: Path | ObjectPath) -> Path:
+    """The SQLite file beside the catalog that keeps chart settings, alert rules and paper orders (for a catalog
+    on object storage, in the current folder, named after its bucket and prefix)."""
+    if isinstance(catalog, ObjectPath):
+        return Path(f"{catalog.key.replace('/', '-')}{STATE_SUFFIX}").absolute()
     return catalog.parent / f"{catalog.name}{STATE_SUFFIX}"
 
 
@@ -87,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if args.offline and not cfg.live:
         raise UsageError("--offline runs the live feed on the local exchange; add --live or drop --offline")
     setup_logging(cfg.log_level)
-    catalog = Path(cfg.catalog).absolute()
+    catalog = catalog_root(cfg.catalog)  # s3://: an ObjectPath (endpoint, credentials, bucket checked now)
+    catalog = catalog if isinstance(catalog, ObjectPath) else catalog.absolute()
     if catalog.exists() and not catalog.is_dir():
         raise UsageError(f"--catalog {cfg.catalog} is a file; give the catalog folder (ingest/record fill it)")
     host = cfg.host

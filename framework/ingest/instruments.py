@@ -13,7 +13,10 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 
 from framework.binance.endpoints import Market
+from framework.catalog import storage
 from framework.catalog.layout import TMP_PREFIX
+from framework.catalog.location import catalog_root
+from framework.catalog.location import nautilus_catalog
 from framework.data.instruments import parse_instruments
 from framework.errors import UsageError
 
@@ -31,19 +34,18 @@ def listed(market: Market, info: object, wanted: list[str]) -> dict[tuple[Market
 
 def write_instruments(catalog: str | Path, instruments: list[Instrument]) -> None:
     """Write instruments that are new or changed (ts 0: the same definition is the same file). Nautilus writes
-    a file in place; here it is written into a private folder first and renamed over the catalog's, so another
-    run's reader (its damaged-file check, its instrument query) sees the old file or the new one, never half."""
-    root = Path(catalog)
-    held = {i.id: i for i in ParquetDataCatalog(str(root)).instruments()}
+    a file in place; here it is written into a private folder first and renamed over the catalog's (on object
+    storage: put in one PUT), so another run's reader (its damaged-file check, its instrument query) sees the
+    old file or the new one, never half."""
+    root = catalog_root(catalog)
+    held = {i.id: i for i in nautilus_catalog(root).instruments()}
     fresh = [i for i in instruments if i.id not in held or type(i).to_dict(i) != type(i).to_dict(held[i.id])]
     if not fresh:
         return
-    scratch = root / f"{TMP_PREFIX}instruments-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    scratch = storage.scratch_dir(root, f"{TMP_PREFIX}instruments-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         ParquetDataCatalog(str(scratch)).write_data(fresh)
         for path in sorted((scratch / "data").rglob("*.parquet")):
-            target = root / path.relative_to(scratch)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+            storage.publish_file(path, root / path.relative_to(scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

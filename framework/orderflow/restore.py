@@ -23,6 +23,7 @@ from nautilus_trader.model.instruments import Instrument
 
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
+from framework.catalog.location import catalog_root
 from framework.catalog.series import Series
 from framework.catalog.store import CatalogStore
 from framework.data.fixed_point import raw_to_int
@@ -90,7 +91,7 @@ async def restore_trades(
     span = await fetcher.id_span(since_ms, int(time.time() * 1000) + 3_600_000)
     trades: list[Trade] = []
     if span is not None:
-        if catalog is not None and Path(catalog).exists():
+        if catalog is not None and catalog_root(catalog).exists():  # a folder or s3://
             trades = contiguous_from(catalog_trades(catalog, instrument, since_ms * NS_PER_MS), span.lo)
         next_id = trades[-1][0] + 1 if trades else span.lo
     else:  # nothing traded since since_ms: start from the newest trade's successor

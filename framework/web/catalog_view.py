@@ -13,7 +13,6 @@ text, so no request can read outside the catalog folder.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ import pyarrow as pa
 from framework.binance.intervals import INTERVAL_MS
 from framework.catalog import CatalogStore
 from framework.catalog import Series
+from framework.catalog.objectstore import ObjectPath
+from framework.catalog.storage import subfolders
 from framework.data.fixed_point import raw_to_float
 from framework.data.instruments import instrument_id_for
 from framework.data.kinds import KINDS
@@ -100,18 +101,11 @@ def _instrument_name(instrument_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _subdirs(path: Path) -> list[str]:
-    try:
-        return [e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith(".")]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 class CatalogView:
     """Read access to one catalog folder for the web workstation (one per server)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | ObjectPath) -> None:
+        self.root = root if isinstance(root, ObjectPath) else Path(root)  # a folder, or s3:// (ObjectPath)
         self._store: CatalogStore | None = None
         self._listing: tuple[float, list[Holding]] | None = None
 
@@ -150,7 +144,7 @@ class CatalogView:
         if not data.is_dir():
             return []
         store = self.store
-        bar_dirs = set(_subdirs(data / Series.bars("X").class_dir))
+        bar_dirs = set(subfolders(data / Series.bars("X").class_dir))
         by_id: dict[str, dict[str, str]] = {}
         for bar_type in bar_dirs:
             instrument_id = bar_type.rsplit("-", 4)[0]  # <id>-<step>-<unit>-<price>-<source>
@@ -166,8 +160,8 @@ class CatalogView:
                         break
                 except ValueError:
                     continue
-        trades = set(_subdirs(data / Series.trades("X").class_dir))
-        perp_dirs = {name: set(_subdirs(data / Series.custom(KINDS[name].data_type, "X").class_dir))
+        trades = set(subfolders(data / Series.trades("X").class_dir))
+        perp_dirs = {name: set(subfolders(data / Series.custom(KINDS[name].data_type, "X").class_dir))
                      for name in PERP_COLUMNS}
         out = []
         for instrument_id, stored in by_id.items():

@@ -15,6 +15,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: The AWS variables emptied (an empty one counts as unset): a catalog on object storage has no credentials.
+NO_AWS = {var: "" for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")}
+#: Credentials and an endpoint where nothing listens (loopback port 9): the object store cannot be reached.
+AWS_NOWHERE = {**NO_AWS, "AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret",
+               "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1"}
+NO_CREDENTIALS = "no credentials for object storage; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+UNREACHABLE = "cannot reach the object store at http://127.0.0.1:9; check AWS_ENDPOINT_URL"
+
 
 @dataclass(frozen=True)
 class Case:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 
@@ -96,7 +101,11 @@ CASES = [
     bt("funding-not-loaded", "strategies[0].config.funding: true, but data: does not load it",
        {"data": {"bars": ["1m"]}, "strategies": [{"class": "strategies.examples.funding_oi:FundingOi",
                                                   "config": {"instrument_id": PERP}}]}),
-    bt("s3-catalog", "catalog: 's3://bucket/prefix' is a s3:// URL", {"catalog": "s3://bucket/prefix"}),
+    replace(bt("s3-catalog-no-credentials", NO_CREDENTIALS, {"catalog": "s3://bucket/prefix"}, exit_code=1),
+            env=NO_AWS),
+    replace(bt("s3-catalog-unreachable", UNREACHABLE, {"catalog": "s3://bucket/prefix"}, exit_code=1),
+            env=AWS_NOWHERE),
+    bt("gs-catalog", "catalog: 'gs://bucket/prefix' is a gs:// URL", {"catalog": "gs://bucket/prefix"}),
     bt("oms-type", "venue.oms_type: 'NET' is not one of NETTING, HEDGING", {"venue": {"oms_type": "NET"}}),
     bt("recorder-kind", "actors[0].config.kinds: unknown fundin",
        {"actors": [{"class": "strategies.actors.recorder:DataRecorder", "config": {"kinds": ["fundin"]}}]}),

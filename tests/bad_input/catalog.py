@@ -11,6 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 
@@ -58,7 +62,12 @@ CASES = [
     Case("catalog-bad-action", ["catalog", "fix"], 2, "invalid choice: 'fix'"),
     Case("catalog-missing-folder", ["catalog", "check", "--catalog", "{tmp}/nope"], 2,
          "--catalog: {tmp}/nope is not a folder"),
-    Case("catalog-s3", ["catalog", "check", "--catalog", "s3://bucket/prefix"], 2, "is a s3:// URL",
+    Case("catalog-s3-no-credentials", ["catalog", "check", "--catalog", "s3://bucket/prefix"], 1, NO_CREDENTIALS,
+         env=NO_AWS, check=_no_catalog_made),
+    Case("catalog-s3-unreachable", ["catalog", "repair", "--catalog", "s3://bucket/prefix"], 1, UNREACHABLE,
+         env=AWS_NOWHERE, check=_no_catalog_made),
+    Case("catalog-s3-prefix-dots", ["catalog", "check", "--catalog", "s3://bucket/../x"], 2,
+         "the prefix after the bucket has an empty, '.' or '..' part",
          check=_no_catalog_made),
     Case("catalog-check-damaged", ["catalog", "check", "--catalog", "{tmp}/catalog"], 1,
          "1 unreadable file among", setup=_damaged),

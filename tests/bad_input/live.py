@@ -89,8 +89,8 @@ CASES = [
     live("strategy-key-misspelt", strategy(trade_notionl="500"), "unknown key 'trade_notionl'; did you mean "
          "'trade_notional'?"),
     live("trade-notional-negative", strategy(trade_notional="-2000"), "trade_notional: -2000 must be more than zero"),
-    live("catalog-path-url", lambda raw: raw["actors"][0]["config"].update(catalog_path="s3://bucket/catalog"),
-         "catalog_path: 's3://bucket/catalog' is a s3:// URL"),
+    live("catalog-path-url", lambda raw: raw["actors"][0]["config"].update(catalog_path="gs://bucket/catalog"),
+         "catalog_path: 'gs://bucket/catalog' is a gs:// URL"),
     live("actor-value-refused", lambda raw: raw["actors"][0]["config"].update(thresholds=["-1"]),
          "actors[0].config.thresholds: '-1' must be a quote amount of 0 or more"),
     # the venue, fees and the run

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input import yaml_case
@@ -48,7 +52,7 @@ def nothing_drawn(tmp: Path) -> None:
 
 
 def no_url_folder(tmp: Path) -> None:
-    assert not (tmp / "s3:").exists(), "an s3:// URL was taken for a local folder"
+    assert not (tmp / "s3:").exists() and not (tmp / "file:").exists(), "a URL was taken for a local folder"
 
 
 CASES = [
@@ -73,10 +77,12 @@ CASES = [
          "--start 2025-01-01 --end 2025-01-02", setup=empty_catalog, check=nothing_drawn),
     Case("plot-some-data", ["plot", "--from-collect", "{tmp}/out", "--chart", "futures", "--chart", "spot"], 0,
          "futures drawn, missing open_interest", setup=lambda tmp: collect_folder(tmp, klines=40)),
-    Case("plot-catalog-s3-url", ["plot", "--catalog", "s3://bucket/prefix"], 2, "is a s3:// URL",
+    Case("plot-catalog-s3-no-credentials", ["plot", "--catalog", "s3://bucket/prefix"], 1, NO_CREDENTIALS,
+         env=NO_AWS, check=no_url_folder),
+    yaml_case("plot-yaml-catalog-s3-unreachable", "plot", "catalog: s3://bucket/prefix\n", 1, UNREACHABLE,
+              env=AWS_NOWHERE, check=no_url_folder),
+    Case("plot-catalog-file-url", ["plot", "--catalog", "file:///tmp/cat"], 2, "is a file:// URL",
          check=no_url_folder),
-    yaml_case("plot-yaml-catalog-s3-url", "plot", "catalog: s3://bucket/prefix\n", 2, "is a s3:// URL",
-              check=no_url_folder),
     Case("plot-catalog-missing", ["plot", "--catalog", "{tmp}/nope"], 2, "--catalog {tmp}/nope: no such folder"),
     Case("plot-catalog-not-a-catalog", ["plot", "--catalog", "{tmp}"], 2, "not a catalog (no data/ folder)"),
     Case("plot-unknown-chart", ["plot", *CATALOG, "--chart", "candles"], 2, "invalid choice: 'candles'"),

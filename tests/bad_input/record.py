@@ -4,11 +4,16 @@ within seconds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
 from tests.bad_input import REPO
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input import yaml_case
@@ -65,9 +70,11 @@ CASES = [
          "backtest_examples_trades.yaml"), "--catalog", "{tmp}/c", "--offline-start", "now"], 2,
          "--offline-start sets the local exchange's clock; add --offline"),
     # catalog locations
-    flags("catalog-s3-flag", ["--offline", "--catalog", "s3://bucket/prefix"], "--catalog: 's3://bucket/prefix' is a "
-          "s3:// URL"),
-    record_yaml("catalog-s3-yaml", {"catalog": "s3://bucket/prefix"}, "catalog: 's3://bucket/prefix' is a s3:// URL",
+    replace(flags("catalog-s3-no-credentials", ["--offline", "--catalog", "s3://bucket/prefix"], NO_CREDENTIALS,
+                  exit_code=1), env=NO_AWS, check=_no_s3_folder),
+    record_yaml("catalog-s3-unreachable", {"catalog": "s3://bucket/prefix"}, UNREACHABLE, exit_code=1,
+                env=AWS_NOWHERE, check=_no_s3_folder),
+    record_yaml("catalog-s3-bad-bucket", {"catalog": "s3://Bucket_1/prefix"}, "'Bucket_1' is not a bucket name",
                 check=_no_s3_folder),
     Case("record-catalog-is-a-file", ["record", EXAMPLE, "--offline", "--catalog", "{tmp}/file"], 2,
          "catalog: {tmp}/file is a file", setup=lambda tmp: config(tmp, "file", "not a folder\n")),

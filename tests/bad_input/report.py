@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input.plot import collect_folder
@@ -35,9 +39,11 @@ def with_catalog(id: str, text: str, exit_code: int, message: str, **kw) -> Case
 CASES = [
     Case("report-no-report", ["report"], 2, "the following arguments are required: <report>"),
     Case("report-unknown-report", ["report", "gaps"], 2, "invalid choice: 'gaps'"),
-    Case("report-catalog-s3-url", [*RECONCILE, "--catalog", "s3://bucket/prefix"], 2, "is a s3:// URL",
-         check=no_url_folder),
-    with_catalog("report-yaml-catalog-s3-url", "catalog: s3://bucket/prefix\n", 2, "is a s3:// URL",
+    Case("report-catalog-s3-no-credentials", [*RECONCILE, "--catalog", "s3://bucket/prefix"], 1, NO_CREDENTIALS,
+         env=NO_AWS, check=no_url_folder),
+    with_catalog("report-yaml-catalog-s3-unreachable", "catalog: s3://bucket/prefix\n", 1, UNREACHABLE,
+                 env=AWS_NOWHERE, check=no_url_folder),
+    with_catalog("report-yaml-catalog-gs-url", "catalog: gs://bucket/prefix\n", 2, "is a gs:// URL",
                  check=no_url_folder),
     Case("report-no-data", [*RECONCILE, *CATALOG], 1,
          "holds no BTCUSDT futures aggTrades; fill it: python -m framework.main ingest --market futures "

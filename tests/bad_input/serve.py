@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
 from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input import yaml_case
@@ -36,8 +38,9 @@ CASES = [
          "--host: 'http://0.0.0.0' is not an address to listen on"),
     Case("serve-host-not-here", ["serve", *CATALOG, "--host", "203.0.113.9", "--port", "0"], 1,
          "--host 203.0.113.9 --port 0: cannot listen there"),
-    Case("serve-catalog-url", ["serve", "--catalog", "s3://bucket/cat"], 2, "catalogs on object storage are not "
-         "supported yet"),
+    Case("serve-catalog-s3-no-credentials", ["serve", "--catalog", "s3://bucket/cat"], 1, NO_CREDENTIALS, env=NO_AWS),
+    Case("serve-runs-s3", ["serve", *CATALOG, "--runs", "s3://bucket/runs"], 2, "--runs: 's3://bucket/runs' is on "
+         "object storage; serve reads run folders from a local folder"),
     Case("serve-catalog-file", ["serve", *CATALOG], 2, "is a file; give the catalog folder", setup=a_file),
     Case("serve-token-short", ["serve", *CATALOG, "--token", "abc"], 2, "--token: use at least 8 printable "
          "characters"),
