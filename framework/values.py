@@ -263,19 +263,34 @@ def parse_interval(value: Any, what: str = "interval", *, fixed: bool = False) -
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def parse_catalog(value: Any, what: str = "catalog") -> str:
-    """A catalog location: a local folder (relative paths are relative to the current directory).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules
 
-    A URL (``s3://bucket/prefix``, ``gs://``, ``file://``) is refused with one line rather than being
-    taken for a folder named ``s3:``; object storage is not supported yet.
+
+def parse_catalog(value: Any, what: str = "catalog") -> str:
+    """A catalog location: a local folder (relative paths are relative to the current directory) or
+    ``s3://bucket/prefix`` on S3-compatible object storage (returned as ``s3://bucket/prefix``, no trailing
+    slash; its endpoint and credentials are checked when it is opened: ``framework.catalog.location``).
+
+    Other URLs (``gs://``, ``file://``) and a malformed ``s3://`` one are refused with one line rather than
+    being taken for a folder named ``gs:``.
     """
     if not isinstance(value, (str, Path)) or not str(value).strip():
-        raise BadValue(f"{what}: missing or empty; give a folder, e.g. catalog")
+        raise BadValue(f"{what}: missing or empty; give a folder, e.g. catalog, or s3://bucket/prefix")
     text = str(value).strip()
     if _URL.match(text):
-        scheme = text.split("://", 1)[0]
-        raise BadValue(f"{what}: {text!r} is a {scheme}:// URL; catalogs on object storage are not supported yet, "
-                       "use a local folder (e.g. sync the bucket to disk)")
+        scheme, rest = text.split("://", 1)
+        if scheme.lower() != "s3":
+            raise BadValue(f"{what}: {text!r} is a {scheme}:// URL; a catalog is a local folder or on S3-compatible "
+                           "object storage (s3://bucket/prefix)")
+        bucket, _, prefix = rest.partition("/")
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise BadValue(f"{what}: {text!r}: {bucket!r} is not a bucket name (3 to 63 lower-case letters, digits, "
+                           "dots and hyphens); write s3://bucket/prefix")
+        parts = prefix.rstrip("/").split("/") if prefix.rstrip("/") else []
+        if any(p in ("", ".", "..") for p in parts):
+            raise BadValue(f"{what}: {text!r}: the prefix after the bucket has an empty, '.' or '..' part; write "
+                           "s3://bucket/prefix")
+        return "/".join([f"s3://{bucket}", *parts])
     return text
 
 

@@ -16,6 +16,10 @@ from framework.binance.credentials import Credentials
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
 from framework.catalog.health import not_writable
+from framework.catalog.location import catalog_root
+from framework.catalog.objectstore import CatalogPath
+from framework.catalog.objectstore import ObjectPath
+from framework.catalog.storage import publish_file
 from framework.cli import add_network_options
 from framework.cli import binance_urls
 from framework.cli import setup_logging
@@ -125,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
             reports = _fill_gaps(args, cfg, reports)
         elif reports is None:
             reports = _fetch(args, cfg)
-        path = Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json"
-        table = write_report(reports, path)
+        path = _report_path(cfg)
+        table = _write_report(reports, path)
     except OSError as e:
         if e.errno in _UNWRITABLE:
             raise not_writable(cfg.catalog, e) from None
@@ -134,6 +138,21 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     print(f"gap report: {path}")
     return 0
+
+
+def _report_path(cfg: IngestConfig) -> CatalogPath:
+    """The gap report's place: ``--report``, else ``ingest_report.json`` in the catalog (on object storage too)."""
+    return Path(cfg.report) if cfg.report else catalog_root(cfg.catalog) / "ingest_report.json"
+
+
+def _write_report(reports: list[Any], path: CatalogPath) -> str:
+    """``write_report`` to ``path``; on object storage written locally, then put whole in one PUT."""
+    if isinstance(path, ObjectPath):
+        local = path.store.spool / path.name
+        table = write_report(reports, local)
+        publish_file(local, path)
+        return table
+    return write_report(reports, path)
 
 
 #: ``--offline``: the recordings' own time, frozen, with two days of tape, so example configs (dated) find data.
@@ -168,7 +187,7 @@ def _fill_gaps(args: argparse.Namespace, cfg: IngestConfig, imported: list[Any] 
     elif cfg.markets:
         specs = plan_series(cfg)
     else:
-        specs = specs_from_report(Path(cfg.report) if cfg.report else Path(cfg.catalog) / "ingest_report.json")
+        specs = specs_from_report(_report_path(cfg))
     with binance_urls(args, {k: getattr(cfg, k) for k in URL_ENV}, offline=OFFLINE) as urls:
         client = BinanceRestClient(BinanceHttpConfig(urls=urls), Credentials.from_env())
         ingestor = Ingestor(cfg, client, files=True)

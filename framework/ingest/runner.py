@@ -25,7 +25,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.persistence.catalog.parquet import ParquetDataCatalog
 from tqdm import tqdm
 
 from framework.binance.endpoints import Market
@@ -33,6 +32,8 @@ from framework.binance.http import BinanceRestClient
 from framework.catalog.appender import SeriesAppender
 from framework.catalog.health import require_readable
 from framework.catalog.health import require_writable
+from framework.catalog.location import catalog_root
+from framework.catalog.location import nautilus_catalog
 from framework.catalog.locks import FetchClaim
 from framework.catalog.series import Series
 from framework.catalog.series import merge_intervals
@@ -172,7 +173,7 @@ class Ingestor:
         self.cfg = cfg
         self.exchange_info = exchange_info or {}
         self.client = client
-        self.catalog_path = Path(cfg.catalog)
+        self.catalog_path = catalog_root(cfg.catalog)  # s3://: an ObjectPath (endpoint, credentials, bucket checked)
         if self.catalog_path.exists() and not self.catalog_path.is_dir():
             raise UsageError(f"catalog: {self.catalog_path} is a file; point catalog at a folder")
         self.specs = [] if files else plan_series(cfg)
@@ -198,7 +199,7 @@ class Ingestor:
     def file_instruments(self) -> dict[tuple[Market, str], Instrument]:
         """Instruments for a bulk import, never over the network: the catalog's when it holds them, else from
         the exchangeInfo given (``--exchange-info FILE`` or ``--offline``'s bundled one)."""
-        held = {i.id: i for i in ParquetDataCatalog(str(self.catalog_path)).instruments()} \
+        held = {i.id: i for i in nautilus_catalog(self.catalog_path).instruments()} \
             if self.catalog_path.is_dir() else {}
         found: dict[tuple[Market, str], Instrument] = {}
         lacking: dict[Market, list[str]] = {}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.bad_input import AWS_NOWHERE
+from tests.bad_input import NO_AWS
+from tests.bad_input import NO_CREDENTIALS
+from tests.bad_input import UNREACHABLE
 from tests.bad_input import Case
 from tests.bad_input import config
 from tests.bad_input import yaml_case
@@ -98,10 +102,12 @@ CASES = [
     yaml_case("ingest-symbols-not-a-list", "ingest", 'start: "2024-08-08"\nmarkets:\n  futures:\n    symbols: 5\n'
               "    kinds: [klines]\n", 2, "Expected `array`, got `int`"),
     # the catalog
-    Case("ingest-catalog-s3", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--catalog",
-                               "s3://bucket/prefix"], 2, "--catalog: 's3://bucket/prefix' is a s3:// URL"),
-    yaml_case("ingest-catalog-s3-yaml", "ingest", 'catalog: s3://bucket/prefix\nstart: "2024-08-08"\n' + GOOD_MARKETS,
-              2, "catalog: 's3://bucket/prefix' is a s3:// URL"),
+    Case("ingest-catalog-s3-no-credentials", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--offline",
+                                              "--catalog", "s3://bucket/prefix"], 1, NO_CREDENTIALS, env=NO_AWS),
+    yaml_case("ingest-catalog-s3-unreachable", "ingest", 'catalog: s3://bucket/prefix\nstart: "2024-08-08"\n' +
+              GOOD_MARKETS, 1, UNREACHABLE, "--offline", env=AWS_NOWHERE),
+    Case("ingest-catalog-s3-no-bucket", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--catalog",
+                                         "s3:///prefix"], 2, "'' is not a bucket name"),
     Case("ingest-catalog-is-a-file", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--catalog",
                                       "{tmp}/afile"], 2, "is a file; point catalog at a folder",
          setup=lambda tmp: config(tmp, "afile", "x")),
