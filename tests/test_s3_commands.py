@@ -259,3 +259,16 @@ def test_serve_reads_an_s3_catalog(s3_server: S3Server, bucket: str, tmp_path: P
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert SECRET not in log.read_text()
+
+
+@pytest.mark.slow  # ~25 s: a month of 1m klines imported three times (28 daily files each)
+def test_bulk_import_into_s3_equals_local(s3_server: S3Server, bucket: str, tmp_path: Path) -> None:
+    url, local = f"s3://{bucket}/cat", tmp_path / "local"
+    env = cli_env(s3_server.env)
+    for catalog in (url, str(local)):
+        proc = cli("ingest", "--from-files", str(ROOT / "examples" / "data"), "--offline", "--catalog", catalog,
+                   env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert s3_snapshot(s3_server, url) == snapshot(local)
+    again = cli("ingest", "--from-files", str(ROOT / "examples" / "data"), "--offline", "--catalog", url, env=env)
+    assert again.returncode == 0 and s3_snapshot(s3_server, url) == snapshot(local)  # a re-import writes nothing
