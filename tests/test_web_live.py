@@ -140,10 +140,16 @@ async def test_order_flow_buckets_equal_the_exchanges_aggtrades(server: AppClien
     assert bucket["bucket_ms"] == 30_000
     open_updates = [m for m in seen if m["type"] == "flow" and not m["closed"] and m["time"] == bucket["time"]]
     assert open_updates and all(m["trades"] <= bucket["trades"] for m in open_updates)
-    async with server.session.get(exchange.urls["futures_http"] + "/fapi/v1/aggTrades",
-                                  params={"symbol": "BTCUSDT", "startTime": bucket["time"],
-                                          "endTime": bucket["time"] + 29_999, "limit": 1000}) as r:
-        trades = await r.json()
+    url, query = exchange.urls["futures_http"] + "/fapi/v1/aggTrades", {"startTime": bucket["time"],
+                                                                         "endTime": bucket["time"] + 29_999}
+    trades: list[dict] = []
+    while True:  # pages of 1000 by id from the bucket's first
+        async with server.session.get(url, params={"symbol": "BTCUSDT", "limit": 1000, **query}) as r:
+            page = [t for t in await r.json() if t["T"] < bucket["time"] + 30_000]
+        trades += page
+        if len(page) < 1000:
+            break
+        query = {"fromId": page[-1]["a"] + 1}
     buy = sum(Decimal(t["p"]) * Decimal(t["q"]) for t in trades if not t["m"])
     sell = sum(Decimal(t["p"]) * Decimal(t["q"]) for t in trades if t["m"])
     assert bucket["trades"] == len(trades) > 0

@@ -79,6 +79,12 @@ def example_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_example_catalog(tmp_path_factory.mktemp("web") / "catalog")
 
 
+#: The one Playwright and browser of the session: [playwright, browser, users]. Every test module that imports the
+#: ``browser`` fixture gets a session fixture of its own, and a second ``sync_playwright()`` while one runs fails
+#: ("Sync API inside the asyncio loop"): the modules share this one, closed when the last of them ends.
+_SHARED: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Headless Chromium from the operating system, driven by Playwright (one per test session)."""
@@ -87,12 +93,19 @@ def browser() -> Iterator[Any]:
                     "apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
+    if not _SHARED:
+        p = sync_playwright().start()
+        _SHARED[:] = [p, p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS), 0]
+    _SHARED[2] += 1
+    try:
+        yield _SHARED[1]
+    finally:
+        _SHARED[2] -= 1
+        if _SHARED[2] == 0:
+            p, launched, _ = _SHARED
+            _SHARED.clear()
             launched.close()
+            p.stop()
 
 
 def screenshot(page: Any, name: str) -> Path:
