@@ -1,15 +1,19 @@
 """One parser per kind of value a user gives, so every command accepts and refuses the same things.
 
-Times, durations, speeds, rates, ports, symbols, kline intervals and catalog locations: each has one
-function here. They raise ``BadValue`` (a ``UsageError`` and a ``ValueError``), whose text names the value,
-what was wrong and what to write instead; ``what`` is the name the user knows the value by (a flag or a key).
+Times, durations, speeds, rates, ports, symbols (one, or lists with selectors such as ``all-usdt-perp``), kline
+intervals and catalog locations: each has one function here. They raise ``BadValue`` (a ``UsageError`` and a
+``ValueError``), whose text names the value, what was wrong and what to write instead; ``what`` is the name the
+user knows the value by (a flag or a key).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -245,8 +249,113 @@ def parse_symbol(value: Any, what: str = "symbol") -> str:
     (case-insensitive; returned upper-case)."""
     text = str(value).strip().upper() if isinstance(value, str) else ""
     if not _SYMBOL.match(text):
+        if symbol_selector(value) is not None:
+            raise BadValue(f"{what}: {value.strip()!r} selects many symbols; this takes one symbol, e.g. BTCUSDT")
         raise BadValue(f"{what}: {value!r} is not a Binance symbol; use letters and digits, e.g. BTCUSDT")
     return text
+
+
+_SELECTOR = re.compile(r"^all-([a-z0-9]{2,12})-(perp|spot)$")
+
+
+@dataclass(frozen=True)
+class SymbolSelector:
+    """Many symbols by one name, resolved from the market's exchangeInfo when a run starts: ``all-usdt-perp`` is every
+    USD-M perpetual quoted in USDT that is trading, ``all-usdt-spot`` every spot pair quoted in USDT that is trading
+    (any quote asset: ``all-usdc-perp``, ``all-btc-spot``)."""
+
+    name: str  # as written, lower-case
+    market: str  # "futures" or "spot"
+    quote: str  # the quote asset, upper-case
+
+    def matches(self, entry: Any) -> bool:
+        """Whether one exchangeInfo symbol entry (a decoded Struct or a dict) is among the selected."""
+        get = entry.get if isinstance(entry, dict) else lambda key: getattr(entry, key, None)
+        if get("status") != "TRADING" or get("quoteAsset") != self.quote:
+            return False
+        return self.market == "spot" or get("contractType") == "PERPETUAL"
+
+    def select(self, entries: Iterable[Any]) -> list[str]:
+        """The names of the selected entries, in the exchange's order."""
+        get = lambda e: e["symbol"] if isinstance(e, dict) else e.symbol  # noqa: E731
+        return [get(e) for e in entries if self.matches(e)]
+
+
+def symbol_selector(value: Any) -> SymbolSelector | None:
+    """The selector ``value`` names (``all-usdt-perp``, case-insensitive), or None for anything else."""
+    match = _SELECTOR.match(value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    return SymbolSelector(match.group(0), "futures" if match.group(2) == "perp" else "spot", match.group(1).upper())
+
+
+def parse_symbols(value: Any, what: str = "symbols", market: str | None = None) -> list[str]:
+    """Symbols and selectors, comma-separated (``BTCUSDT,ethusdt``) or as a YAML list, each once in the order
+    given: symbols upper-case (``parse_symbol``), selectors lower-case (``symbol_selector``; ``market``: the market
+    they are given for, a selector of the other one is refused). ``resolve_symbols`` turns them into symbols."""
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = [part for v in value for part in (v.split(",") if isinstance(v, str) else [v])]
+    else:
+        raise BadValue(f"{what}: {value!r} is not a list of symbols; write them comma-separated or as a list, "
+                       "e.g. [BTCUSDT, ETHUSDT], or a selector such as all-usdt-perp")
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        selector = symbol_selector(item)
+        if selector is None:
+            token = parse_symbol(item, what)
+        elif market is not None and selector.market != market:
+            other = f"all-{selector.quote.lower()}-{'spot' if market == 'spot' else 'perp'}"
+            raise BadValue(f"{what}: {selector.name} selects {selector.market} symbols but this is {market}; "
+                           f"use {other}")
+        else:
+            token = selector.name
+        if token not in out:
+            out.append(token)
+    if not out:
+        raise BadValue(f"{what}: empty; list at least one symbol, e.g. BTCUSDT, or a selector such as all-usdt-perp")
+    return out
+
+
+def resolve_symbols(tokens: list[str], entries: Iterable[Any], market: str,
+                    what: str = "symbols") -> tuple[list[str], dict[str, int]]:
+    """``parse_symbols``' tokens against one market's exchangeInfo ``entries``: the symbols (each once, in the order
+    asked, a selector's in the exchange's order) and how many symbols each selector gave.
+
+    Symbols the market does not list are one ``BadValue`` line naming every one with the closest listed name; so is
+    a selector that selects nothing.
+    """
+    entries = list(entries)
+    listed = [e["symbol"] if isinstance(e, dict) else e.symbol for e in entries]
+    known = set(listed)
+    symbols: list[str] = []
+    counts: dict[str, int] = {}
+    unknown: dict[str, str | None] = {}  # name -> the closest listed one
+    for token in tokens:
+        selector = symbol_selector(token)
+        if selector is None:
+            if token in known:
+                symbols.append(token)
+            else:
+                unknown[token] = next(iter(difflib.get_close_matches(token, listed, n=1, cutoff=0.6)), None)
+            continue
+        chosen = selector.select(entries)
+        if not chosen:
+            quotes = sorted({e["quoteAsset"] if isinstance(e, dict) else e.quoteAsset for e in entries})
+            raise BadValue(f"{what}: {selector.name} selects no symbol on Binance {market} (no {selector.quote} "
+                           f"{'perpetual' if selector.market == 'futures' else 'pair'} is trading); quote assets "
+                           f"there: {', '.join(quotes[:12])}{' ...' if len(quotes) > 12 else ''}")
+        counts[selector.name] = len(chosen)
+        symbols += chosen
+    if unknown:
+        close = [f"{near}{f' for {name}' if len(unknown) > 1 else ''}" for name, near in unknown.items() if near]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise BadValue(f"{what}: {', '.join(unknown)} not listed on Binance {market}{hint}; check the "
+                       f"symbol{'s' if len(unknown) > 1 else ''} (spot and USD-M list different ones)")
+    return list(dict.fromkeys(symbols)), counts
 
 
 def parse_interval(value: Any, what: str = "interval", *, fixed: bool = False) -> str:

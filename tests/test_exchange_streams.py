@@ -164,7 +164,7 @@ async def test_raw_path_sends_bare_payloads(market: Market, path: str) -> None:
     (FUT, "/ws/btcusdt_current_quarter@continuousKline_1m"),
     (SPOT, "/ws/btcusdt@markPrice"),  # USD-M only
     (SPOT, "/ws/BTCUSDT@trade"),  # names are lower-case
-    (SPOT, "/ws/ethusdt@trade"),  # listed, but not on the tape
+    (SPOT, "/ws/ethbtc@trade"),  # listed, but not on the tape (the derived symbols are quoted in USDT)
     (SPOT, "/ws/btcusdt@nonsense"),
     (SPOT, "/stream?streams=" + "/".join(["btcusdt@trade"] * 1025)),
 ])
@@ -194,7 +194,7 @@ async def test_subscribe_unsubscribe_list_and_errors() -> None:
 
         refusals = [
             ({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 6}, 2, 6),  # public stream
-            ({"method": "SUBSCRIBE", "params": ["dogeusdt@trade"], "id": 7}, 2, 7),
+            ({"method": "SUBSCRIBE", "params": ["ethbusd@trade"], "id": 7}, 2, 7),  # listed, not taped
             ({"method": "SUBSCRIBE", "params": ["btcusdt@trade"] * 1025, "id": 8}, 2, 8),
             ({"method": "SUBSCRIBE", "params": "btcusdt@trade", "id": 9}, 2, 9),
             ({"method": "PUBLISH", "params": [], "id": 10}, 2, 10),

@@ -270,10 +270,10 @@ def test_the_run_gives_its_urls_to_configs_that_leave_them_empty(tmp_path: Path)
 
 @pytest.mark.timeout(60)
 def test_a_stream_the_exchange_refuses_ends_the_run_at_once_with_one_line(tmp_path: Path) -> None:
-    """DOGEUSDT is listed in the bundled exchangeInfo but has no tape: the local exchange refuses its streams.
+    """ETHBUSD is listed in the bundled exchangeInfo but has no tape: the local exchange refuses its streams.
     The run ends when the feed gives them up (5 refusals), naming the symbol, not silently after --duration."""
-    raw = yaml.safe_load(CONFIG.read_text().replace("BTCUSDT-PERP", "DOGEUSDT-PERP"))
-    config = tmp_path / "doge.yaml"
+    raw = yaml.safe_load(CONFIG.read_text().replace("BTCUSDT-PERP", "ETHBUSD-PERP"))
+    config = tmp_path / "ethbusd.yaml"
     config.write_text(yaml.safe_dump(raw))
     started = time.monotonic()
     proc = cli(str(config), "--duration", "60", "--out", str(tmp_path / "run"))
@@ -281,7 +281,7 @@ def test_a_stream_the_exchange_refuses_ends_the_run_at_once_with_one_line(tmp_pa
     assert proc.returncode == 1, (out[-2000:], err[-2000:])
     errors = [line for line in err.splitlines() if "error:" in line]
     assert errors == [errors[-1]] and errors[0].startswith(
-        "error: futures DOGEUSDT: the exchange refused the streams dogeusdt@"), err[-2000:]
+        "error: futures ETHBUSD: the exchange refused the streams ethbusd@"), err[-2000:]
     assert "use an instrument with live market data" in errors[0]
     assert time.monotonic() - started < 30  # not the whole minute
     assert "TradingNode: DISPOSED" in (tmp_path / "run" / "nautilus.log").read_text()  # stopped cleanly

@@ -376,13 +376,13 @@ def test_sigterm_sigint_and_duration_stop_record_during_the_start_catch_up_and_t
 
 @pytest.mark.timeout(60)
 async def test_a_stream_the_exchange_refuses_ends_the_feed_connection_instead_of_reconnecting_forever() -> None:
-    """The local exchange answers a stream of a listed symbol without a tape (DOGEUSDT) with HTTP 400, as Binance
+    """The local exchange answers a stream of a listed symbol without a tape (ETHBUSD) with HTTP 400, as Binance
     does an unknown stream: after 5 refusals in a row the feed reports it (``failed``) and stops trying."""
     async with LocalExchange(ExchangeConfig(start="recorded")) as ex:
         urls = BinanceUrls(**ex.urls)
         client = BinanceRestClient(BinanceHttpConfig(urls=urls))
         feed = MarketFeed(FUT, client, urls.futures_ws)
-        feed.agg_trades("DOGEUSDT", lambda row, filled: None)
+        feed.agg_trades("ETHBUSD", lambda row, filled: None)
         try:
             await feed.start()
             await asyncio.wait_for(feed.failed.wait(), timeout=20)
@@ -394,4 +394,4 @@ async def test_a_stream_the_exchange_refuses_ends_the_feed_connection_instead_of
             await feed.stop()
             await client.close()
     assert feed.error is not None and feed.error.status == 400 and feed.error.attempts == 5
-    assert feed.refused_streams == ["dogeusdt@aggTrade"]
+    assert feed.refused_streams == ["ethbusd@aggTrade"]

@@ -16,6 +16,8 @@ Layout (``--data DIR`` of the local exchange points at another folder of the sam
         tape/<SYMBOL>.csv[.gz]     recorded trades of one symbol, contiguous ids, header
                                    ``id,price,qty,time,event_time,is_buyer_maker`` (prices and
                                    quantities as Binance's decimal strings, times in ms)
+        tape/derived.json          symbols derived from a recorded tape by exact scaling (optional; the
+                                   format is in ``framework/exchange/data.py``)
         ws/<stream>.jsonl          recorded stream samples used for shapes (optional)
 
 A depth snapshot for a taped symbol is looked up as ``depth__<anything>_<SYMBOL>_*`` or ``depth__<SYMBOL>_*``

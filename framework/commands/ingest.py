@@ -33,6 +33,7 @@ from framework.ingest.runner import write_report
 from framework.settings import layered
 from framework.settings import read_yaml
 from framework.values import parse_catalog
+from framework.values import parse_symbols
 
 HELP = "fetch Binance history the catalog is missing (klines, aggTrades, funding, open interest, ratios, taker volume)"
 
@@ -45,7 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", help="ISO date/time or epoch ms (overrides the config)")
     p.add_argument("--end", help="ISO date/time, epoch ms or now (overrides the config)")
     p.add_argument("--market", choices=["spot", "futures"], help="one-off run: market")
-    p.add_argument("--symbols", help="one-off run: comma-separated symbols")
+    p.add_argument("--symbols", help="one-off run: comma-separated symbols (any number), or a selector resolved from "
+                   "exchangeInfo: all-usdt-perp (every USD-M perpetual quoted in USDT and trading), all-usdt-spot, "
+                   "all-<quote>-perp|spot")
     p.add_argument("--kinds", help="one-off run: comma-separated data kinds (klines, agg_trades, funding, ...)")
     p.add_argument("--intervals", help="one-off run: kline intervals, e.g. 1m,1h")
     p.add_argument("--periods", help="one-off run: /futures/data periods, e.g. 5m")
@@ -83,7 +86,9 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
     if args.exchange_info and args.from_files is None:
         raise UsageError("--exchange-info is for --from-files (instruments of bulk files); drop it")
     if args.market:
-        selection = {"symbols": _split(args.symbols, "--symbols"), "kinds": _split(args.kinds, "--kinds")}
+        _split(args.symbols, "--symbols")  # given at all
+        selection = {"symbols": parse_symbols(args.symbols, "--symbols", market=args.market),
+                     "kinds": _split(args.kinds, "--kinds")}
         if args.intervals:
             selection["intervals"] = _split(args.intervals, "--intervals")
         if args.periods:
@@ -100,6 +105,8 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
         for name, selection in markets.items():
             if isinstance(selection, dict):
                 layered(MarketSelection, yaml_values=selection, source=f"{source}: markets.{name}")
+                if isinstance(selection.get("symbols"), str):  # symbols: all-usdt-perp, or "BTCUSDT, ETHUSDT"
+                    selection["symbols"] = parse_symbols(selection["symbols"], f"markets.{name}.symbols")
     layered(IngestConfig, yaml_values={k: v for k, v in raw.items() if k != "markets"}, source=source)
     try:
         cfg = msgspec.convert(raw, IngestConfig)

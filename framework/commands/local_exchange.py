@@ -118,8 +118,17 @@ async def _serve(exchange: LocalExchange) -> int:
                          f"{e.strerror}; choose other ports or --port 0 for free ones") from None
     print(json.dumps(exchange.urls), flush=True)
     print(f"local exchange: clock at {exchange.market.now()} ms, speed {exchange.config.speed}x, "
-          f"taped: {', '.join(f'{m.value} {sorted(exchange.data.market(m).tapes)}' for m in Market)}",
+          f"taped: {', '.join(_taped(exchange.data.market(m).tapes, m.value) for m in Market)}",
           file=sys.stderr, flush=True)
     await stop.wait()
     await exchange.stop()
     return 0
+
+
+def _taped(tapes: dict, market: str) -> str:
+    """``futures 117 symbols (BTCUSDT recorded, 116 derived from it)``, or the names when they are few."""
+    recorded = sorted(name for name, tape in tapes.items() if tape.source is None)
+    derived = len(tapes) - len(recorded)
+    if not derived:
+        return f"{market} {recorded}"
+    return f"{market} {len(tapes)} symbols ({', '.join(recorded)} recorded, {derived} derived from them)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from framework.binance.endpoints import Market
-from framework.binance.intervals import INTERVAL_MS
+from framework.binance.intervals import fixed_ms
 from framework.binance.limits import FUTURES_DATA_RETENTION_MS
 from framework.exchange import series
 from framework.exchange.formats import Formats
@@ -18,8 +18,6 @@ from framework.exchange.formats import rescale_units
 from framework.exchange.market_state import MarketState
 from framework.exchange.tape import SymbolTape
 from framework.exchange.tape import fmt_units
-
-PERIOD_MS = {p: INTERVAL_MS[p] for p in ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")}
 
 
 class FuturesViews(MarketState):
@@ -45,7 +43,8 @@ class FuturesViews(MarketState):
         symbols = [symbol] if symbol else sorted(self.data.futures.tapes)
         rows = []
         for sym in symbols:
-            if self.tape(Market.FUTURES, sym) is None:
+            tape = self.tape(Market.FUTURES, sym)
+            if tape is None:
                 continue
             step = self.funding_interval_ms(sym)
             first = -(-self.listed_ms // step) * step
@@ -53,7 +52,7 @@ class FuturesViews(MarketState):
             opens = self.select_opens_fixed(step, first, last, start, end, limit)
             for t in opens:
                 rows.append({"symbol": sym, "fundingTime": t,
-                             "fundingRate": fmt_units(series.funding_rate(self.seed, t), 8),
+                             "fundingRate": fmt_units(series.funding_rate(self.seed_of(tape), t), 8),
                              "markPrice": fmt_units(self.mark_at(sym, t) or 0, 8)})
         return rows[:limit] if symbol is None else rows
 
@@ -63,7 +62,7 @@ class FuturesViews(MarketState):
         tape = self.tape(Market.FUTURES, symbol)
         if tape is None:
             return []
-        step = PERIOD_MS[period]
+        step = fixed_ms(period)  # a period the endpoint's row admits (FUTURES_DATA_PERIODS)
         now = self.now()
         first = max(self.listed_ms, now - FUTURES_DATA_RETENTION_MS)
         first = -(-first // step) * step
@@ -136,5 +135,5 @@ class FuturesViews(MarketState):
         index = self.derived_price(tape, f, last, now, "index")
         return {"symbol": symbol, "markPrice": fmt_units(mark, 8), "indexPrice": fmt_units(index, 8),
                 "estimatedSettlePrice": fmt_units(index, 8),
-                "lastFundingRate": fmt_units(series.funding_rate(self.seed, next_funding), 8),
+                "lastFundingRate": fmt_units(series.funding_rate(self.seed_of(tape), next_funding), 8),
                 "interestRate": "0.00010000", "nextFundingTime": next_funding, "time": now}

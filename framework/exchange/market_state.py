@@ -98,13 +98,17 @@ class MarketState:
             return symbols
         return sorted(self.data.market(market).tapes)
 
+    def seed_of(self, tape: SymbolTape) -> int:
+        """The seed of a symbol's seeded series: the exchange's, shifted for a derived symbol."""
+        return self.seed + tape.seed_shift
+
     def derived_price(self, tape: SymbolTape, f: Formats, price_units: int, t_ms: int, kind: str) -> int:
         """Mark, index or premium (units of 1e-8) for a last price at ``t_ms``."""
-        minute = t_ms // MINUTE_MS
-        index = series.scaled(price_units, f.price) * series.index_factor(self.seed, minute) // series.SCALE
+        minute, seed = t_ms // MINUTE_MS, self.seed_of(tape)
+        index = series.scaled(price_units, f.price) * series.index_factor(seed, minute) // series.SCALE
         if kind == "index":
             return index
-        premium = series.premium_factor(self.seed, minute)
+        premium = series.premium_factor(seed, minute)
         if kind == "mark":
             return index * premium // series.SCALE
         return premium - series.SCALE  # premium index, 1e-8 units

@@ -149,8 +149,8 @@ def _klines(price: str, symbol_key: str = "symbol") -> View:
 def _exchange_info(m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
     data = m.data.market(market)
     wanted = [p["symbol"]] if p.get("symbol") else p.get("symbols")
-    if not wanted:
-        return recorded(data, "exchangeInfo")
+    if not wanted:  # as recorded, with the entries of derived symbols it does not list
+        return data.exchange_info if data.added else recorded(data, "exchangeInfo")
     info = dict(data.exchange_info)
     info["symbols"] = [data.symbols[s] for s in wanted]
     return info
@@ -261,14 +261,21 @@ VIEWS: dict[str, View] = {
     "asset_index": _asset_index,
     "index_price_constituents": _constituents,
 }
-for _name in ("open_interest_hist", "top_long_short_position_ratio", "long_short_account_ratio",
-              "top_long_short_account_ratio", "taker_long_short_ratio"):
-    VIEWS[_name] = (lambda name: lambda m, market, p: m.futures_data_rows(
-        name, p["symbol"], p["period"], p.get("startTime"), p.get("endTime"), p["limit"]
-    ))(_name)
 
-VIEWS["basis"] = lambda m, market, p: [] if p["contractType"] != "PERPETUAL" else m.futures_data_rows(
-    "basis", p["pair"], p["period"], p.get("startTime"), p.get("endTime"), p["limit"])  # no delivery contract is taped
+
+def _futures_data(name: str) -> View:
+    """A ``/futures/data`` statistic (an endpoint taking a ``period``): its rows from ``futures_data_rows``."""
+
+    def view(m: LocalMarket, market: Market, p: dict[str, Any]) -> Any:
+        if p.get("contractType", "PERPETUAL") != "PERPETUAL":
+            return []  # no delivery contract is taped
+        return m.futures_data_rows(name, p.get("symbol") or p["pair"], p["period"], p.get("startTime"),
+                                   p.get("endTime"), p["limit"])
+
+    return view
+
+
+VIEWS.update({e.name: _futures_data(e.name) for e in ENDPOINTS if any(p.kind is Kind.PERIOD for p in e.params)})
 
 _missing = {e.name for e in ENDPOINTS} - set(VIEWS)
 assert not _missing, f"endpoints without a view: {_missing}"

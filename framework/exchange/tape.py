@@ -8,6 +8,11 @@ looked up in O(1) / O(log n) without materialising history, so REST pages and st
 
 Quantities are kept as integers in the symbol's smallest units, so sums (volumes, quote volumes) are exact.
 
+A *derived* tape (``SymbolTape.derived``) is another symbol's market made from a recorded one: the same trades at
+the same times, every price and quantity multiplied by an exact factor (so each stays a whole number of the new
+symbol's ticks and steps), trade and aggTrade ids shifted. Scaling is linear, so the base's prefix sums and
+tables serve it through the factors: deriving a symbol costs nothing, however many there are.
+
 Any time window (a kline, a 24h ticker, a taker-volume period) is a contiguous range of trade ids, which is
 at most a tail of one cycle, some whole cycles and a head of another. Prefix sums over the base cycle give the
 volumes and counts of a range, and sparse tables give its high and low, so a window costs a few bisections
@@ -17,10 +22,13 @@ whatever its length or position; nothing walks trades or minutes at request time
 from __future__ import annotations
 
 import bisect
+import copy
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import accumulate
 from pathlib import Path
 
@@ -118,6 +126,13 @@ class Kline:
 class SymbolTape:
     """One symbol's endless tape built from a base cycle of recorded trades."""
 
+    # A derived tape reads the base's integers through these exact factors (``derived``); the base's are 1.
+    _price_mul = _price_div = _qty_mul = _qty_div = 1
+    #: Added to the exchange's seed for this symbol's seeded series (mark, index, funding), 0 for a recorded tape.
+    seed_shift = 0
+    #: The recorded tape a derived one is made from (None for a recorded tape).
+    source: str | None = None
+
     def __init__(self, symbol: str, rows: list[tuple[str, str, str, str, str, str]]):
         if not rows:
             raise ValueError(f"tape for {symbol} has no trades")
@@ -138,6 +153,8 @@ class SymbolTape:
             # time lookups bisect the trade times, and a time window must be a range of ids
             raise ValueError(f"tape for {symbol}: trade times must not decrease with the ids")
         self.n_trades = len(rows)
+        # the recorded units' common divisors: a derived tape's factors must keep them whole
+        self.price_gcd, self.qty_gcd = math.gcd(*self._price), math.gcd(*self._qty)
         self.origin_ms = self._time[0] // MINUTE_MS * MINUTE_MS
         self.cycle_ms = (self._time[-1] // MINUTE_MS + 1) * MINUTE_MS - self.origin_ms
         self._build_sums()
@@ -155,7 +172,6 @@ class SymbolTape:
         self._cum_buy_quote = list(accumulate(map(int.__mul__, price, buy), initial=0))
         self._high = SparseTable(price, highest=True)
         self._low = SparseTable(price, highest=False)
-        self.cycle_volume = self._cum_volume[-1]
 
     def _build_aggregates(self) -> None:
         # Binance aggregates fills of one taker order at one price; in a trade stream those are the
@@ -177,6 +193,50 @@ class SymbolTape:
         # Aggregate ids are not in a trade recording; derive a stable base from the first trade id.
         self.first_agg_id = self.first_trade_id * 7 // 10
 
+    # -- derived symbols -------------------------------------------------------------------------------
+
+    def derived(self, symbol: str, price_decimals: int, qty_decimals: int, price_factor: Fraction,
+                qty_factor: Fraction, id_shift: int, seed_shift: int, price_tick: int = 1,
+                qty_step: int = 1) -> SymbolTape:
+        """Symbol ``symbol``'s tape made from this one: values times ``price_factor`` / ``qty_factor`` (exact
+        decimals) written with ``price_decimals`` / ``qty_decimals``, ids shifted by ``id_shift`` (aggTrade ids
+        follow), ``seed_shift`` added to the seed of its seeded series. A factor that would put a value between
+        two ticks (``price_tick``) or steps (``qty_step``, in units of the new decimals) is a ValueError."""
+        # value = units * 10**-decimals: the units factor carries the change of decimals too
+        price = Fraction(self._price_mul, self._price_div) * price_factor * Fraction(10) ** (price_decimals
+                                                                                             - self.price_decimals)
+        qty = Fraction(self._qty_mul, self._qty_div) * qty_factor * Fraction(10) ** (qty_decimals - self.qty_decimals)
+        for what, factor, gcd, tick in (("price", price, self.price_gcd, price_tick),
+                                        ("quantity", qty, self.qty_gcd, qty_step)):
+            whole = gcd * factor  # every value is a multiple of it
+            if factor <= 0 or whole.denominator != 1 or whole.numerator % tick:
+                raise ValueError(f"{symbol}: its {what} factor leaves {what}s of {self.symbol} between two of "
+                                 f"{symbol}'s {'ticks' if what == 'price' else 'steps'} ({tick} units of "
+                                 f"10**-{price_decimals if what == 'price' else qty_decimals})")
+        tape = copy.copy(self)
+        tape.symbol, tape.source = symbol, self.source or self.symbol
+        tape.price_decimals, tape.qty_decimals = price_decimals, qty_decimals
+        tape._price_mul, tape._price_div = price.numerator, price.denominator
+        tape._qty_mul, tape._qty_div = qty.numerator, qty.denominator
+        tape.first_trade_id = self.first_trade_id + id_shift
+        tape.first_agg_id = tape.first_trade_id * 7 // 10
+        tape.seed_shift = self.seed_shift + seed_shift
+        return tape
+
+    def _p(self, units: int) -> int:
+        return units * self._price_mul // self._price_div
+
+    def _q(self, units: int) -> int:
+        return units * self._qty_mul // self._qty_div
+
+    def _pq(self, units: int) -> int:  # a sum of price x qty units
+        return units * self._price_mul * self._qty_mul // (self._price_div * self._qty_div)
+
+    @property
+    def cycle_volume(self) -> int:
+        """The base cycle's volume in quantity units."""
+        return self._q(self._cum_volume[-1])
+
     @staticmethod
     def empty_kline(open_ms: int, length: int, price: int) -> Kline:
         """A kline without trades, every price at ``price`` (Binance repeats the last close)."""
@@ -194,9 +254,8 @@ class SymbolTape:
         """The trade of id ``trade_id`` (any id: the tape repeats its cycle, shifted in time)."""
         k, i = self._split_trade(trade_id)
         shift = k * self.cycle_ms
-        return Trade(
-            trade_id, self._price[i], self._qty[i], self._time[i] + shift, self._event[i] + shift, self._maker[i]
-        )
+        return Trade(trade_id, self._p(self._price[i]), self._q(self._qty[i]), self._time[i] + shift,
+                     self._event[i] + shift, self._maker[i])
 
     def agg_trade(self, agg_id: int) -> AggTrade:
         """The aggTrade of id ``agg_id`` (any id, as for ``trade``)."""
@@ -206,8 +265,8 @@ class SymbolTape:
         first_tid = self.first_trade_id + k * self.n_trades + a
         return AggTrade(
             agg_id,
-            self._price[a],
-            self._agg_qty[j],
+            self._p(self._price[a]),
+            self._q(self._agg_qty[j]),
             first_tid,
             first_tid + (b - a) - 1,
             self._agg_time[j] + shift,
@@ -241,7 +300,7 @@ class SymbolTape:
 
     def price_at(self, t_ms: int) -> int:
         """Last traded price at or before ``t_ms`` (price units)."""
-        return self._price[self._split_trade(self.last_trade_at(t_ms))[1]]
+        return self._p(self._price[self._split_trade(self.last_trade_at(t_ms))[1]])
 
     # -- klines --------------------------------------------------------------------------------
 
@@ -266,7 +325,7 @@ class SymbolTape:
         last = self.last_trade_at(hi) if lo <= hi else first - 1
         if first > last:
             reference = first - 1 if lo > listed_ms else first  # first - 1: the last trade before lo
-            return self.empty_kline(lo, max(hi - lo + 1, 1), self._price[self._split_trade(reference)[1]])
+            return self.empty_kline(lo, max(hi - lo + 1, 1), self._p(self._price[self._split_trade(reference)[1]]))
         return self._trades_kline(lo, hi, first, last)
 
     def _trades_kline(self, open_ms: int, close_ms: int, first_id: int, last_id: int) -> Kline:
@@ -290,15 +349,15 @@ class SymbolTape:
         return Kline(
             open_ms,
             close_ms,
-            self._price[i],
-            high,
-            low,
-            self._price[j],
-            total(self._cum_volume),
-            total(self._cum_quote),
+            self._p(self._price[i]),
+            self._p(high),
+            self._p(low),
+            self._p(self._price[j]),
+            self._q(total(self._cum_volume)),
+            self._pq(total(self._cum_quote)),
             last_id - first_id + 1,
-            total(self._cum_buy),
-            total(self._cum_buy_quote),
+            self._q(total(self._cum_buy)),
+            self._pq(total(self._cum_buy_quote)),
             first_id,
             last_id,
         )

@@ -5,7 +5,7 @@
     end: now                     # "now" = the exchange's server time
     markets:
       futures:
-        symbols: [BTCUSDT]
+        symbols: [BTCUSDT]       # or many (comma-separated with --symbols), or a selector: all-usdt-perp
         kinds: [agg_trades, klines, mark_klines, funding, open_interest, taker_volume]
         intervals: [1m]          # for the *klines kinds
         periods: [5m]            # for the /futures/data kinds
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,9 @@ from framework.values import format_time_ms
 from framework.values import parse_catalog
 from framework.values import parse_count
 from framework.values import parse_interval
-from framework.values import parse_symbol
+from framework.values import parse_symbols
 from framework.values import parse_time_ms
+from framework.values import symbol_selector
 
 
 class MarketSelection(NautilusConfig, frozen=True):
@@ -109,22 +111,38 @@ def _check_order(cfg: IngestConfig, start: int, end: int) -> None:
         raise UsageError(f"start {cfg.start} is not before end {cfg.end}; swap them or move end later")
 
 
-def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
-    """Every series the config asks for, validated against the kinds table."""
+def _market(name: str) -> Market:
+    try:
+        return Market(name)
+    except ValueError:
+        raise UsageError(f"markets: unknown market '{name}'; use spot or futures") from None
+
+
+def requested_symbols(cfg: IngestConfig) -> dict[Market, list[str]]:
+    """Each market's symbols and selectors as given (``values.parse_symbols``: checked, each once)."""
+    return {_market(name): parse_symbols(sel.symbols, f"markets.{name}.symbols", market=name)
+            for name, sel in cfg.markets.items()}
+
+
+def plan_series(cfg: IngestConfig, symbols: Mapping[Market, list[str]] | None = None) -> list[SeriesSpec]:
+    """Every series the config asks for, validated against the kinds table.
+
+    ``symbols``: each market's symbols with the selectors resolved (``values.resolve_symbols`` against the
+    exchange's exchangeInfo, as ``Ingestor.instruments`` does); without it a selector is checked but plans no
+    series yet.
+    """
     if not cfg.markets:
         raise UsageError("markets: empty; name at least one of spot, futures with symbols and kinds")
     check_values(cfg)
     catalog = Path(cfg.catalog)
     if catalog.exists() and not catalog.is_dir():
         raise UsageError(f"catalog: {catalog} is a file; point catalog at a folder (it is created if missing)")
+    requested = requested_symbols(cfg)
     specs: list[SeriesSpec] = []
     for market_name, sel in cfg.markets.items():
-        try:
-            market = Market(market_name)
-        except ValueError:
-            raise UsageError(f"markets: unknown market '{market_name}'; use spot or futures") from None
-        if not sel.symbols:
-            raise UsageError(f"markets.{market_name}.symbols: empty; list at least one symbol, e.g. [BTCUSDT]")
+        market = _market(market_name)
+        names = symbols[market] if symbols is not None and market in symbols else \
+            [t for t in requested[market] if symbol_selector(t) is None]
         for kind_name in sel.kinds:
             kind = KINDS.get(kind_name)
             if kind is None or market not in kind.markets:
@@ -146,9 +164,7 @@ def plan_series(cfg: IngestConfig) -> list[SeriesSpec]:
                     if step == "1M":
                         raise UsageError(f"markets.{market_name}.{key}: 1M (calendar months) is not ingested; "
                                          "use 1d and resample")
-            for symbol in sel.symbols:
-                symbol = parse_symbol(symbol, f"markets.{market_name}.symbols")
-                specs += [SeriesSpec(market, kind_name, symbol, step) for step in steps]
+            specs += [SeriesSpec(market, kind_name, symbol, step) for symbol in names for step in steps]
         if {"agg_trades", "trades"} <= set(sel.kinds):
             raise UsageError(f"markets.{market_name}.kinds: agg_trades and trades both become the instrument's "
                              "TradeTick series (with different ids); pick one per catalog")

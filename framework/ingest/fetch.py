@@ -9,6 +9,9 @@ budget, and pages come back in order so the writer can stream them to the catalo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
+from collections import deque
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Iterable
@@ -56,15 +59,71 @@ async def ordered(pages: Iterable[Awaitable[Any]], concurrency: int) -> AsyncIte
         await asyncio.gather(*queue, return_exceptions=True)
 
 
+class FairShare:
+    """At most ``slots`` requests in flight across many series, handed out in turn: a freed slot goes to the next
+    series (in round-robin order) that has a request waiting, so a series with many pages queued cannot starve the
+    others; the client's weight limiter then spends the budget in that order.
+    """
+
+    def __init__(self, slots: int):
+        self.free = slots
+        self._waiting: dict[object, deque[asyncio.Future[None]]] = {}  # series with requests waiting, in turn order
+        self.granted: Counter[object] = Counter()  # requests let through, by series
+
+    @contextlib.asynccontextmanager
+    async def turn(self, series: object) -> AsyncIterator[None]:
+        """Hold one slot for a request of ``series`` (waiting for its turn when none is free)."""
+        if self.free and not self._waiting:
+            self.free -= 1
+        else:
+            granted = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(series, deque()).append(granted)
+            try:
+                await granted
+            except asyncio.CancelledError:
+                if granted.done() and not granted.cancelled():  # handed a slot just as it was cancelled: pass it on
+                    self._release()
+                else:
+                    self._forget(series, granted)
+                raise
+        self.granted[series] += 1
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            series = next(iter(self._waiting))
+            queue = self._waiting.pop(series)
+            granted = queue.popleft()
+            if queue:
+                self._waiting[series] = queue  # its next request waits for every other series' turn
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self.free += 1
+
+    def _forget(self, series: object, granted: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(series)
+        if queue is not None and granted in queue:
+            queue.remove(granted)
+            if not queue:
+                del self._waiting[series]
+
+
 class Fetcher:
     """Fetches one series (kind, market, symbol[, step]) from Binance.
 
     ``columns``: pages of klines, aggTrades and trades come as Arrow columns
     (``framework.binance.columnar.decode_body``; what ``ingest`` converts) instead of msgspec Structs.
+    ``share``: the run's ``FairShare`` when many series are fetched at once (every request of this series waits
+    for its turn there).
     """
 
     def __init__(self, client: BinanceRestClient, market: Market, kind: DataKind, symbol: str,
-                 step: str | None = None, step_ms: int | None = None, concurrency: int = 8, columns: bool = False):
+                 step: str | None = None, step_ms: int | None = None, concurrency: int = 8, columns: bool = False,
+                 share: FairShare | None = None):
         self.client = client
         self.market = market
         self.kind = kind
@@ -73,19 +132,25 @@ class Fetcher:
         self.step_ms = step_ms
         self.concurrency = concurrency
         self.columns = columns
+        self.share = share
         self.requests = 0
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         return self.kind.params(self.symbol, self.step, **extra)
 
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.share.turn(self) if self.share is not None else contextlib.nullcontext()
+
     async def _get(self, name: str | None = None, **params: Any) -> list[Any]:
         self.requests += 1
-        return await self.client.get(self.market, name or self.kind.endpoint, **params)
+        async with self._turn():
+            return await self.client.get(self.market, name or self.kind.endpoint, **params)
 
     async def _page(self, span: Span, **params: Any) -> Any:
         """One page of the kind's endpoint, only the rows of ``span`` (columns: see the class)."""
         self.requests += 1
-        answer = await self.client.request(self.market, self.kind.endpoint, **params)
+        async with self._turn():
+            answer = await self.client.request(self.market, self.kind.endpoint, **params)
         rows = decode_body(answer.body, answer.endpoint.schema) if self.columns else answer.decode()
         return _within(rows, self.kind.key, span)
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from nautilus_trader.model.instruments import Instrument
-from tqdm import tqdm
 
 from framework.binance.endpoints import Market
 from framework.binance.http import BinanceRestClient
@@ -50,10 +50,13 @@ from framework.ingest.config import IngestConfig
 from framework.ingest.config import SeriesSpec
 from framework.ingest.config import parse_span
 from framework.ingest.config import plan_series
+from framework.ingest.config import requested_symbols
+from framework.ingest.fetch import FairShare
 from framework.ingest.fetch import Fetcher
 from framework.ingest.fetch import Span
 from framework.ingest.instruments import listed
 from framework.ingest.instruments import write_instruments
+from framework.ingest.progress import Progress
 from framework.ingest.report import SeriesReport
 from framework.ingest.report import format_table
 from framework.ingest.report import missing_file_days
@@ -62,6 +65,7 @@ from framework.ingest.targets import Target
 from framework.ingest.targets import target_for
 from framework.output import warn
 from framework.timeunits import NS_PER_MS
+from framework.values import resolve_symbols
 
 log = logging.getLogger("framework.ingest")
 #: Pages are converted to Arrow in batches of at least this many rows (page by page, per-call overhead dominates;
@@ -73,6 +77,8 @@ REPORT_ROWS = 50_000
 INFLIGHT_BATCHES = 2
 #: How often a run waiting for another run's claim on a series looks again (s).
 CLAIM_POLL_S = 0.25
+#: Series fetched at once by a REST run (each holds a sink: converted batches, open appenders); the rest queue.
+ACTIVE_SERIES = 16
 
 
 class SeriesSink:
@@ -176,24 +182,39 @@ class Ingestor:
         self.catalog_path = catalog_root(cfg.catalog)  # s3://: an ObjectPath (endpoint, credentials, bucket checked)
         if self.catalog_path.exists() and not self.catalog_path.is_dir():
             raise UsageError(f"catalog: {self.catalog_path} is a file; point catalog at a folder")
-        self.specs = [] if files else plan_series(cfg)
+        self.specs = [] if files else plan_series(cfg)  # symbols named; selectors add theirs in ``instruments``
         self.store: CatalogStore | None = None
         self.progress = sys.stderr.isatty() if progress is None else progress
+        # what a selector resolved to is printed for a command's run; runs inside another command log it
+        self.say: Callable[[str], None] = log.info if progress is False else \
+            (lambda line: print(line, file=sys.stderr, flush=True))
         self.fetched: dict[str, int] = {}
         self.requests: dict[str, int] = {}
 
     # -- setup -----------------------------------------------------------------------------------
 
     async def instruments(self) -> dict[tuple[Market, str], Instrument]:
-        """Instruments of the requested symbols (unknown symbol: one line, nothing written)."""
+        """Instruments of the requested symbols, selectors resolved against exchangeInfo (``values.resolve_symbols``;
+        how many each gave is said) and the series planned for them; symbols the exchange does not list are one
+        line naming them with the closest listed names, before any data is requested or written."""
         found: dict[tuple[Market, str], Instrument] = {}
-        for market in sorted({s.market for s in self.specs}):
+        requested = requested_symbols(self.cfg) if self.cfg.markets else \
+            {m: sorted({s.symbol for s in self.specs if s.market is m}) for m in {s.market for s in self.specs}}
+        resolved: dict[Market, list[str]] = {}
+        for market in sorted(requested):
             info = self.exchange_info.get(market)
             if info is None:
                 assert self.client is not None
                 info = await self.client.get(market, "exchange_info")
                 self.client.apply_rate_limits(market, info)
-            found.update(listed(market, info, sorted({s.symbol for s in self.specs if s.market is market})))
+            symbols, counts = resolve_symbols(requested[market], info.symbols, market.value,
+                                              f"markets.{market.value}.symbols")
+            for selector, count in counts.items():
+                self.say(f"{market.value} {selector}: {count} symbols")
+            resolved[market] = symbols
+            found.update(listed(market, info, symbols))
+        if self.cfg.markets:
+            self.specs = plan_series(self.cfg, resolved)
         return found
 
     def file_instruments(self) -> dict[tuple[Market, str], Instrument]:
@@ -236,7 +257,12 @@ class Ingestor:
         self.store = CatalogStore(str(self.catalog_path))
 
     async def run(self) -> list[SeriesReport]:
-        """Fetch what the catalog lacks for every planned series, then report each series."""
+        """Fetch what the catalog lacks for every planned series, then report each series.
+
+        ``ACTIVE_SERIES`` series are fetched at once (the others queue in order) and share ``cfg.concurrency``
+        requests in flight round-robin (``fetch.FairShare``), so no symbol waits behind another's whole history
+        and the weight budget is spent across them; one ``Progress`` display covers the run.
+        """
         assert self.client is not None
         # an unwritable folder or a damaged file: one line before any request (nothing created if it fails later)
         require_writable(self.catalog_path, keep=False)
@@ -248,17 +274,25 @@ class Ingestor:
         self._open_store()
         self.write_instruments(list(instruments.values()))
         targets = [target_for(s, instruments[(s.market, s.symbol)], funding_hours) for s in self.specs]
-        status = asyncio.create_task(self._status(targets))
-        try:
-            for target in targets:  # series one after another; pages of each run concurrently
-                claim = await self._claim(target)
+        progress = Progress({t.spec.name: f"{t.kind.name} {t.spec.step}" for t in targets}, terminal=self.progress)
+        share = FairShare(self.cfg.concurrency)
+        admitted = asyncio.Semaphore(ACTIVE_SERIES)
+
+        async def one(t: Target) -> None:
+            async with admitted:
+                claim = await self._claim(t)
                 try:
-                    await self._ingest(target, start_ms, end_ms, now_ms)
+                    await self._ingest(t, start_ms, end_ms, now_ms, share, progress)
                 finally:
                     claim.release()
+                progress.finish(t.spec.name)
+
+        announced, self.client.on_wait = self.client.on_wait, progress.waiting  # the limiter's waits on the line
+        try:
+            async with progress:
+                await _all_or_first_error([one(t) for t in targets])
         finally:
-            status.cancel()
-            await asyncio.gather(status, return_exceptions=True)
+            self.client.on_wait = announced
         reports = [self._report(t, start_ms, end_ms, now_ms) for t in targets]
         self._say_empty(reports)
         return reports
@@ -295,7 +329,8 @@ class Ingestor:
             hi = min(hi, now_ms) - t.step_ms  # only closed klines: open + interval <= now
         return lo, hi
 
-    async def _ingest(self, t: Target, start_ms: int, end_ms: int, now_ms: int) -> None:
+    async def _ingest(self, t: Target, start_ms: int, end_ms: int, now_ms: int, share: FairShare,
+                      progress: Progress) -> None:
         assert self.store is not None
         lo, hi = self._bounds(t, start_ms, end_ms, now_ms)
         if lo > hi:
@@ -307,7 +342,7 @@ class Ingestor:
         wanted = ((lo + shift) * NS_PER_MS, (hi + shift) * NS_PER_MS + NS_PER_MS - 1)
         missing = merge_intervals(iv for s, _ in t.outputs for iv in self.store.missing(s, *wanted))
         fetcher = Fetcher(self.client, t.spec.market, t.kind, t.spec.symbol, t.spec.step, t.step_ms,
-                          self.cfg.concurrency, columns=True)
+                          self.cfg.concurrency, columns=True, share=share)
         for a_ns, b_ns in missing:
             # held rows may end inside a ms (a run stopped by an exception writes up to its last row): id-paged
             # kinds refetch that ms, whose later trades are not held yet (dedupe drops the ones that are)
@@ -318,29 +353,19 @@ class Ingestor:
             span = Span(a_ms, b_ms) if t.kind.paging is Paging.TIME else await fetcher.id_span(a_ms, b_ms)
             pages = 0 if span is None else len(
                 fetcher.id_pages_for(span) if t.kind.paging is Paging.ID else fetcher.time_windows(span))
+            progress.plan(name, pages)
             before = self.fetched[name]
-            with tqdm(total=pages, desc=name, unit="page", disable=not self.progress) as bar, \
-                    SeriesSink(self.store, t, start=a_ns) as sink:
+            with SeriesSink(self.store, t, start=a_ns) as sink:
                 if span is not None:
                     async for rows in fetcher.pages(span):
                         if t.kind.step is Step.INTERVAL:
                             rows = parsing.closed_klines(rows, now_ms)
                         sink.add(rows)
                         self.fetched[name] = before + sink.rows
-                        bar.update(1)
+                        progress.advance(name, len(rows))
                 sink.complete(b_ns)  # the whole missing interval is now known complete
                 self.fetched[name] = before + sink.rows
         self.requests[name] = fetcher.requests
-
-    async def _status(self, targets: list[Target]) -> None:
-        """A one-line status every 5 s when no progress bars are drawn (not a terminal)."""
-        if self.progress:
-            return
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(5)
-            done = ", ".join(f"{n}: {c:,}" for n, c in self.fetched.items())
-            log.info("ingest %.0fs: rows written %s", time.monotonic() - started, done or "none yet")
 
     # -- bulk files -------------------------------------------------------------------------------
 
@@ -411,6 +436,21 @@ class Ingestor:
             table = self.store.read_table(series, columns=["ts_init", "trade_id"])
             return SeriesReport.for_ids(name, np.sort(_int64(table, "trade_id")), _int64(table, "ts_init") // NS_PER_MS,
                                         None, None)
+
+
+async def _all_or_first_error(coroutines: list[Coroutine[Any, Any, None]]) -> None:
+    """Run them all at once; the first failure stops the others (each keeps what it wrote, as a killed run would)
+    and is raised as it is."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _int64(table: pa.Table, column: str) -> np.ndarray:

@@ -278,7 +278,7 @@ class MarketFeed:
         return (f"{self.market.value} {', '.join(symbols[:10])}{' ...' if len(symbols) > 10 else ''}: the exchange "
                 f"refused the streams {streams} {self.error.attempts} times in a row (HTTP {self.error.status}): "
                 f"{'it has no' if len(symbols) == 1 else 'a symbol among these has no'} live market data "
-                "(with --offline only symbols with a recorded tape stream)")
+                "(with --offline only taped symbols stream: the USDT-quoted ones)")
 
     async def stop(self) -> None:
         """Close every connection and cancel its readers and any running gap fill."""

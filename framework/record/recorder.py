@@ -223,8 +223,8 @@ class Recorder:
             self._now_ms[market] = (await self.client.get(market, "time")).serverTime
             feed = self.feeds[market] = MarketFeed(market, self.client, self.urls.ws(market),
                                                    self.cfg.streams_per_connection, self.cfg.latency_warn_ms)
-            for symbol in sel.symbols:
-                inst = instruments[(market, symbol.upper())]
+            for symbol in dict.fromkeys(s.symbol for s in everything.specs if s.market is market):  # selectors resolved
+                inst = instruments[(market, symbol)]
                 if "agg_trades" in streamed:
                     await self._record_trades(feed, inst)
                 if "klines" in streamed:
