@@ -202,6 +202,7 @@ class RuleStore:
         return out
 
     def add(self, rule: dict[str, Any]) -> int:
+        """A new rule (checked by ``check_rule``); returns its id."""
         with self._db() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM alert_rules").fetchone()
             if count >= MAX_RULES:
@@ -218,15 +219,18 @@ class RuleStore:
             return cursor.rowcount == 1
 
     def delete(self, rule_id: int) -> bool:
+        """Remove a rule; False when there is no such rule."""
         with self._db() as db:
             return db.execute("DELETE FROM alert_rules WHERE id = ?", (rule_id,)).rowcount == 1
 
     def save_state(self, rule_id: int, state: bool | None, value: float | None, time_ms: int) -> None:
+        """Keep the rule's last evaluation: whether it held, its value, the bar's open time."""
         with self._db() as db:
             db.execute("UPDATE alert_rules SET last_state = ?, last_value = ?, last_time_ms = ? WHERE id = ?",
                        (None if state is None else int(state), value, time_ms, rule_id))
 
     def add_event(self, rule_id: int, event: dict[str, Any]) -> int:
+        """Keep a fired event; returns its id."""
         with self._db() as db:
             cursor = db.execute("INSERT INTO alert_events (rule_id, fired_ms, event) VALUES (?, ?, ?)",
                                 (rule_id, event["fired_ms"], json.dumps(event)))

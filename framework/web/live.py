@@ -99,6 +99,7 @@ class LiveServer:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self, app: web.Application) -> None:
+        """Startup hook: the market on the context's URLs, the hub's callbacks, the alerts' series."""
         self.market = LiveMarket(BinanceUrls(**self.ctx.network), self.hub, self._closed)
         self.hub.on_subscribe = self._subscribe
         self.hub.on_leave = self._leave
@@ -109,6 +110,7 @@ class LiveServer:
             self._follow_rules()
 
     async def stop(self, app: web.Application) -> None:
+        """Shutdown hook: close the pages' sockets and the feeds."""
         for task in self._tasks:
             task.cancel()
         await self.hub.close()
@@ -185,6 +187,7 @@ class LiveServer:
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
     async def bars(self, request: web.Request) -> web.Response:
+        """``GET /api/live/bars``."""
         assert self.market is not None
         series = await self.market.series(query_text(request, "instrument"), query_text(request, "interval"))
         since = request.query.get("since")
@@ -192,6 +195,7 @@ class LiveServer:
                               "epoch": self.hub.epoch, "seq": self.hub.seq})
 
     async def indicators(self, request: web.Request) -> web.Response:
+        """``GET /api/live/indicators``."""
         assert self.market is not None
         series = await self.market.series(query_text(request, "instrument"), query_text(request, "interval"))
         name = query_text(request, "name")
@@ -202,6 +206,7 @@ class LiveServer:
         return json_response(series.study_lines(name, params, parse_time_ms(since, "since") if since else 0))
 
     def status(self) -> dict[str, Any]:
+        """The ``/api/live/status`` answer."""
         return {"live": True, "epoch": self.hub.epoch, "seq": self.hub.seq, "pages": len(self.hub.pages),
                 "evaluated_on": "closed bars", "instruments": self.market.stats() if self.market else {}}
 
@@ -223,6 +228,7 @@ def add_routes(app: web.Application, ctx: WebContext) -> None:
     app.on_shutdown.append(live.stop)
 
     async def status(request: web.Request) -> web.Response:
+        """The ``/api/live/status`` answer."""
         return json_response(live.status())
 
     app.router.add_get("/api/live/status", status)

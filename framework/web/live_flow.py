@@ -46,6 +46,7 @@ class FlowSet:
         self._pusher: asyncio.Task | None = None
 
     def keys(self) -> list[FlowKey]:
+        """The (bucket ms, threshold) counters kept now."""
         return list(self.flows)
 
     async def want(self, keys: set[FlowKey]) -> None:
@@ -91,6 +92,7 @@ class FlowSet:
                         self._publish(flow, bucket, False)
 
     def stop(self) -> None:
+        """Stop pushing the open buckets (the feed is stopped by its owner)."""
         if self._pusher is not None:
             self._pusher.cancel()
             with contextlib.suppress(Exception):

@@ -48,6 +48,7 @@ class Page:
         self.lagging = False
 
     def wants(self, topic: str | None) -> bool:
+        """Whether a message of ``topic`` goes to this page."""
         return self.subscribed and (topic is None or topic == self.topic)
 
     def send(self, text: str) -> None:
@@ -115,6 +116,7 @@ class Hub:
                 page.send(text)
 
     def hello(self) -> dict[str, Any]:
+        """The first message on a socket: this run's epoch, the last seq, the server's time."""
         return {"type": "hello", "epoch": self.epoch, "seq": self.seq, "server_ms": int(time.time() * 1000)}
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:

@@ -67,6 +67,7 @@ class Series:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, row: tuple[int, float, float, float, float, float]) -> None:
+        """Append a closed bar (a bar not after the last is dropped); the oldest go beyond ``MAX_BARS``."""
         if self.rows and row[0] <= self.rows[-1][0]:
             return
         self.rows.append(row)

@@ -64,6 +64,7 @@ class PaperBroker:
         return str(self.ctx.state_db.with_name(self.ctx.state_db.name.split(".")[0] + ".workstation-paper"))
 
     async def start(self, app: web.Application) -> None:
+        """Startup hook: listen to the alerts and start the paper node's process."""
         self._loop = asyncio.get_running_loop()
         live = app.get(LIVE_KEY)
         if live is not None:
@@ -97,6 +98,7 @@ class PaperBroker:
                 return
 
     async def stop(self, app: web.Application) -> None:
+        """Shutdown hook: SIGTERM the node (it stops cleanly), killed after ``STOP_TIMEOUT_S``."""
         if self._process is None:
             return
         self._requests.put(None)

@@ -87,6 +87,7 @@ class AlertOrders(Strategy):
         self._submit(message, iid)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
+        """Submit what waited for the instrument's first trade; report the portfolio now and then."""
         for message in self._pending.pop(tick.instrument_id, []):
             self._submit(message, tick.instrument_id)
         now = time.monotonic()
@@ -111,6 +112,7 @@ class AlertOrders(Strategy):
         self.submit_order(order)
 
     def on_order_event(self, event: OrderEvent) -> None:
+        """Report the order's state after each of its events, and each fill."""
         coid = event.client_order_id.value
         ref = self._refs.get(coid)
         order = self.cache.order(event.client_order_id)
@@ -129,6 +131,7 @@ class AlertOrders(Strategy):
                         "ts": event.ts_event // 1_000_000})
 
     def on_position_event(self, event: PositionEvent) -> None:
+        """Report positions and PnL when a position opens, changes or closes."""
         self._portfolio()
 
     def _portfolio(self) -> None:

@@ -42,6 +42,7 @@ class PaperStore:
         return connect(self.path, SCHEMA)
 
     def add_order(self, order: dict[str, Any]) -> None:
+        """Keep a new order (``ref`` and its fields)."""
         now = int(time.time() * 1000)
         with self._db() as db:
             db.execute("INSERT INTO paper_orders (ref, created_ms, updated_ms, fields) VALUES (?, ?, ?, ?)",
@@ -57,6 +58,7 @@ class PaperStore:
                        (json.dumps({**json.loads(row[0]), **fields}), int(time.time() * 1000), ref))
 
     def order(self, ref: str) -> dict[str, Any] | None:
+        """One order by ``ref`` (None: unknown)."""
         with self._db() as db:
             row = db.execute("SELECT fields, updated_ms FROM paper_orders WHERE ref = ?", (ref,)).fetchone()
         return None if row is None else {**json.loads(row[0]), "updated_ms": row[1]}
@@ -69,6 +71,7 @@ class PaperStore:
         return [{**json.loads(text), "updated_ms": updated} for text, updated in rows]
 
     def add_fill(self, fill: dict[str, Any]) -> None:
+        """Keep one fill the node reported."""
         fields = {k: v for k, v in fill.items() if k != "type"}
         with self._db() as db:
             db.execute("INSERT INTO paper_fills (ref, ts_ms, fields) VALUES (?, ?, ?)",

@@ -270,6 +270,7 @@ class RunsIndex:
         self._listing: tuple[float, dict[str, RunFolder]] | None = None
 
     def runs(self) -> dict[str, RunFolder]:
+        """Every run by id (the folder listed again after a second)."""
         now = time.monotonic()
         if self._listing is None or now - self._listing[0] >= 1.0:
             self._listing = (now, find_runs(self.root))
