@@ -119,3 +119,27 @@ def test_in_the_browser_a_fired_rule_places_a_paper_order_shown_in_the_orders_ta
     assert page.locator("#paper-positions tbody tr").first.locator("td.side").inner_text() == "LONG"
     assert page.locator("#alert-events tbody tr").count() >= 1
     screenshot(page, "alerts-paper-order")
+
+
+@pytest.mark.timeout(180)
+def test_in_the_browser_a_dropped_socket_reconnects_and_the_chart_has_no_gap(live_site: Any, page: Any) -> None:
+    ex, url, _ = live_site
+    page.goto(f"{url}&symbol=BTCUSDT&market=futures&interval=1m")
+    page.wait_for_function("window.workstation.live && window.workstation.live.status().status === 'live' && "
+                           "window.workstation.live.applied() > 0", timeout=60_000)
+    before = page.evaluate("window.workstation.live.status()")
+    page.evaluate("window.workstation.live.socket().close()")  # the connection drops
+    page.wait_for_timeout(4_000)  # away for over a bar: at 20x a 1m bar closes every 3 s
+    page.wait_for_function(f"(() => {{ const s = window.workstation.live.status(); return s.status === 'live' && "
+                           f"s.lastSeq > {before['lastSeq']} && window.workstation.live.socket().readyState === 1; }})()",
+                           timeout=60_000)
+    after = page.evaluate("window.workstation.live.status()")
+    assert after["epoch"] == before["epoch"] and after["reloads"] == before["reloads"] == 0  # replayed, no reload
+    last = page.evaluate("window.workstation.candles.data().slice(-1)[0].time")
+    page.wait_for_function(f"window.workstation.candles.data().slice(-1)[0].time > {last}", timeout=60_000)
+    candles = page.evaluate("window.workstation.candles.data()")
+    times = [c["time"] for c in candles]
+    assert all(b - a == 60 for a, b in zip(times, times[1:]))  # no gap, no repeat
+    closed = candles[-2]
+    row = kline(ex, closed["time"] * 1000)
+    assert [closed[k] for k in ("open", "high", "low", "close")] == [float(v) for v in row[1:5]]

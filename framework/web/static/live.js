@@ -20,7 +20,7 @@
   const KEEP = 3000;  // live indicator / flow points kept per line
   const state = {live: false, socket: null, epoch: null, lastSeq: null, sub: null, pending: null, retries: 0,
                  applied: 0, lastBar: null, points: new Map(), flow: new Map(), seenSeries: new WeakSet(),
-                 status: "off", liveSince: null};
+                 status: "off", liveSince: null, reloads: 0};
 
   function send(message) {
     if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
@@ -148,6 +148,7 @@
         ws.notify(`live: ${message.error}`, "error");
         break;
       case "reload":
+        state.reloads += 1;
         state.pending = [];
         backfill().then(() => ws.refreshStudies());
         break;
@@ -266,7 +267,7 @@
 
   ws.live = {
     status: () => ({live: state.live, status: state.status, epoch: state.epoch, lastSeq: state.lastSeq,
-                    subscription: state.sub}),
+                    subscription: state.sub, reloads: state.reloads}),
     socket: () => state.socket,
     applied: () => state.applied,
     lastBar: () => state.lastBar,
