@@ -134,14 +134,14 @@ def test_sigkill_before_each_request_then_rerun_equals_uninterrupted(s3_server: 
     # the replaced file (3), copy of the stage in (4), delete of the stage (5), of the journal (6); then new
     # files. Kill before each of them, in turn, on the same catalog.
     killed = 0
-    for n in (3, 1, 2, 3, 4, 5, 6, 7, 9):
+    for n in (3, 1, 2, 4, 5, 6, 9):
         proc = subprocess.run([*cmd, str(n)], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
         killed += proc.returncode == -signal.SIGKILL
         assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
         _assert_visible_catalog_sound(url)
         CatalogStore(url)  # opening recovers: the lease of the killed writer is taken over at once (same host)
         assert CatalogStore(url, recover=False).check(TRADES) == []
-    assert killed >= 8
+    assert killed >= 6
     _ingest(url)  # type: ignore[arg-type]
     assert s3_snapshot(s3_server, url) == expected  # no stage, journal, partial or empty object left
     ids = nautilus_trade_ids(url)
