@@ -1,9 +1,11 @@
 """Sweeps on a real two-node Ray cluster: a head and a worker started as separate processes (``ray start``) with
 different working directories, on loopback, with token authentication (Ray 2.60's default).
 
-The head offers no CPU, so every run executes on the worker node; each run's folder is written in a temporary
-folder there and comes back to the driver (``sweep.run_variant_remote``), so nothing relies on a shared working
-directory. The ranking must equal the local process pool's.
+The catalog is on S3-compatible storage (moto on loopback; the nodes get the AWS variables, as a real cluster's
+nodes would from their environment). The head offers no CPU, so every run executes on the worker node; each run's
+folder is written in a temporary folder there and comes back to the driver (``sweep.run_variant_remote``), so
+nothing relies on a shared filesystem. The ranking must equal the local process pool's on a local copy of the
+catalog.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import yaml
 
 from framework.backtest.synthetic import SyntheticMarket
 from framework.backtest.synthetic import write_synthetic
+from tests.s3_support import S3Server
+from tests.s3_support import s3_server_fixture  # noqa: F401 (fixture "s3_server")
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,9 +43,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, dict[str, str]]]:
+def cluster(s3_server: S3Server) -> Iterator[tuple[str, dict[str, str]]]:
     """``(address, env)`` of a head (0 CPUs) and one worker node (1 CPU), stopped afterwards."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+    env = {**os.environ, **s3_server.env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN": secrets.token_hex(16), "PYTHONPATH": str(ROOT)}
     base = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's unix sockets live under it
     head, worker = base / "head", base / "worker"
@@ -61,7 +65,7 @@ def cluster() -> Iterator[tuple[str, dict[str, str]]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def sweep_yaml(folder: Path, catalog: Path) -> Path:
+def sweep_yaml(folder: Path, catalog: Path | str) -> Path:
     folder.mkdir()
     raw = {
         "catalog": str(catalog), "start": "2024-08-01T06:00:00Z", "end": "2024-08-01T12:00:00Z",
@@ -80,15 +84,19 @@ def backtest(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comp
                           capture_output=True, text=True, timeout=600)
 
 
-def test_a_sweep_on_a_two_node_cluster_ranks_as_the_process_pool(cluster, tmp_path) -> None:
+def test_a_sweep_on_a_two_node_cluster_with_an_s3_catalog_ranks_as_the_process_pool(cluster, s3_server,
+                                                                                     tmp_path) -> None:
     address, env = cluster
     catalog = write_synthetic(tmp_path / "catalog", SyntheticMarket(start_ns=DAY0, minutes=1440))
-    config = sweep_yaml(tmp_path / "configs", catalog)
+    bucket = s3_server.make_bucket()
+    s3_server.client().put(str(catalog), f"{bucket}/catalog", recursive=True)
     driver = tmp_path / "driver"
     driver.mkdir()
-    on_ray = backtest([str(config), "--engine", "ray", "--ray-address", address, "--out", "ray"], driver, env)
+    on_ray = backtest([str(sweep_yaml(tmp_path / "on_s3", f"s3://{bucket}/catalog")), "--engine", "ray",
+                       "--ray-address", address, "--out", "ray"], driver, env)
     assert on_ray.returncode == 0, on_ray.stderr
-    local = backtest([str(config), "--engine", "process", "--out", "proc"], driver, env)
+    local = backtest([str(sweep_yaml(tmp_path / "local", catalog)), "--engine", "process", "--out", "proc"],
+                     driver, env)
     assert local.returncode == 0, local.stderr
 
     ranked = pd.read_csv(driver / "ray" / "ranking.csv")
