@@ -129,7 +129,9 @@ def parquet_file(path: CatalogPath) -> Iterator[pq.ParquetFile]:
         with path.store.open(path) as fh, pq.ParquetFile(fh) as pf:
             yield pf
         return
-    with pq.ParquetFile(path) as pf:
+    # no pre-buffering: it caches the whole file's column chunks as the row groups are read (a day of trades:
+    # ~130 MB of trade ids held to the end), where a streaming reader wants one row group in memory
+    with pq.ParquetFile(path, pre_buffer=False) as pf:
         yield pf
 
 

@@ -33,6 +33,7 @@ from framework.ingest.runner import write_report
 from framework.settings import layered
 from framework.settings import read_yaml
 from framework.values import parse_catalog
+from framework.values import parse_count
 from framework.values import parse_symbols
 
 HELP = "fetch Binance history the catalog is missing (klines, aggTrades, funding, open interest, ratios, taker volume)"
@@ -60,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exchange-info", action="append", type=Path, metavar="FILE",
                    help="with --from-files: instruments from this saved exchangeInfo answer (spot or USD-M; repeat "
                         "for both) when the catalog does not hold them yet; --offline uses the bundled one")
+    p.add_argument("--workers", metavar="N",
+                   help="with --from-files: import files in N processes (default 1: this process; with --engine ray: "
+                        "Ray CPUs when Ray starts here)")
+    p.add_argument("--engine", choices=["process", "ray"], default="process",
+                   help="with --from-files: run the files' imports in local processes (default) or as Ray tasks")
+    p.add_argument("--ray-address", help="with --engine ray: the Ray cluster to join (default: start Ray on this "
+                                         "machine); a remote cluster needs the catalog on s3://")
     p.add_argument("--fill-gaps", action="store_true",
                    help="fetch over REST exactly the holes the gap report lists (missing ids and periods between the "
                         "first and last row of each series; after --from-files, its series; else the selection or "
@@ -85,6 +93,10 @@ def build_config(args: argparse.Namespace) -> IngestConfig:
                          "--market futures, or put them under markets: in a YAML")
     if args.exchange_info and args.from_files is None:
         raise UsageError("--exchange-info is for --from-files (instruments of bulk files); drop it")
+    bulk_only = [flag for flag, given in (("--workers", args.workers), ("--engine", args.engine != "process"),
+                                          ("--ray-address", args.ray_address)) if given]
+    if bulk_only and args.from_files is None:
+        raise UsageError(f"{', '.join(bulk_only)} are for --from-files (importing bulk files); drop them")
     if args.market:
         _split(args.symbols, "--symbols")  # given at all
         selection = {"symbols": parse_symbols(args.symbols, "--symbols", market=args.market),
@@ -224,7 +236,9 @@ def _import_files(args: argparse.Namespace, cfg: IngestConfig) -> list[Any]:
         infos[market] = info
     ingestor = Ingestor(cfg, None, files=True, exchange_info=infos)
     market = Market(args.files_market) if args.files_market else None
-    return asyncio.run(ingestor.import_files(args.from_files, market))
+    workers = parse_count(args.workers, "--workers") if args.workers is not None else 1
+    return asyncio.run(ingestor.import_files(args.from_files, market, workers=workers, engine=args.engine,
+                                             ray_address=args.ray_address))
 
 
 def _read_exchange_info(path: Path) -> tuple[Market, Any]:

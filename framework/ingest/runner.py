@@ -45,9 +45,8 @@ from framework.data.kinds import Paging
 from framework.data.kinds import Step
 from framework.errors import UsageError
 from framework.ingest import bulk
-from framework.ingest.bulk_stats import file_target
+from framework.ingest import bulk_run
 from framework.ingest.config import IngestConfig
-from framework.ingest.config import SeriesSpec
 from framework.ingest.config import parse_span
 from framework.ingest.config import plan_series
 from framework.ingest.config import requested_symbols
@@ -369,40 +368,21 @@ class Ingestor:
 
     # -- bulk files -------------------------------------------------------------------------------
 
-    async def import_files(self, root: Path, market: Market | None = None) -> list[SeriesReport]:
-        """Import data.binance.vision files under ``root`` (same dedupe and chunking as the REST path)."""
-        found = bulk.discover(root, market)
-        for skipped in found.skipped:
-            log.warning("skipped %s", skipped)
-        groups = found.series()
-        if not groups:
-            raise UsageError(f"--from-files {root}: no Binance bulk file found"
-                             f"{' (' + str(len(found.skipped)) + ' skipped, see the warnings)' if found.skipped else ''}")
-        self.specs = [SeriesSpec(m, kind, symbol, interval) for (m, kind, symbol, interval) in groups]
-        require_readable(self.catalog_path)
-        instruments = self.file_instruments()
-        self._open_store()
-        self.write_instruments(list(instruments.values()))
-        assert self.store is not None
-        reports = []
-        for spec, files in zip(self.specs, groups.values()):
-            t = file_target(spec, instruments[(spec.market, spec.symbol)])
-            claim = await self._claim(t)
-            try:
-                with SeriesSink(self.store, t) as sink:
-                    for rows in bulk.read_series(files, batch_rows=CONVERT_ROWS):
-                        sink.add(rows)
-            finally:
-                claim.release()
-            self.fetched[spec.name] = sink.rows
-            first = min(f.start_ms for f in files if f.start_ms is not None)
-            last = max(f.end_ms for f in files if f.end_ms is not None)
-            # a file's period ends before its end (klines: bounded by their open time + interval already)
-            end = last if t.kind.step is Step.INTERVAL else last - 1
-            report = self._report(t, first, end, last + (t.step_ms or 0), retention=False)
-            report.missing_days = missing_file_days(f.period for f in files)
-            reports.append(report)
-        return reports
+    async def import_files(self, root: Path, market: Market | None = None, workers: int = 1,
+                           engine: str = "process", ray_address: str | None = None) -> list[SeriesReport]:
+        """Import data.binance.vision files under ``root`` (``framework.ingest.bulk_run``: columns straight from the
+        CSV, ``workers`` processes or Ray, the REST path's dedupe and chunking)."""
+        return await bulk_run.import_files(self, root, market, workers, engine, ray_address)
+
+    def file_report(self, t: Target, files: list[bulk.BulkFile]) -> SeriesReport:
+        """What the catalog holds of ``t`` over the span of its bulk ``files``."""
+        first = min(f.start_ms for f in files if f.start_ms is not None)
+        last = max(f.end_ms for f in files if f.end_ms is not None)
+        # a file's period ends before its end (klines: bounded by their open time + interval already)
+        end = last if t.kind.step is Step.INTERVAL else last - 1
+        report = self._report(t, first, end, last + (t.step_ms or 0), retention=False)
+        report.missing_days = missing_file_days(f.period for f in files)
+        return report
 
     # -- report -------------------------------------------------------------------------------
 
