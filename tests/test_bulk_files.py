@@ -404,65 +404,6 @@ def test_malformed_boolean(tmp_path, engine):
 # -- dedupe --------------------------------------------------------------------------------------------------
 
 
-def _agg(a: int, p: str = "1.0") -> FuturesAggTrade:
-    return FuturesAggTrade(a, p, "1", a, a, 1000 + a, False)
-
-
-def test_deduper_rules():
-    stats = bulk.DedupeStats()
-    keep = bulk.Deduper("agg_trades", after=3, stats=stats)
-    assert keep([_agg(i) for i in (1, 2, 3, 4, 5)]) == [_agg(4), _agg(5)]
-    assert keep([_agg(5), _agg(5, "2.0"), _agg(6), _agg(4), _agg(7)]) == [_agg(6), _agg(7)]
-    assert (stats.kept, stats.cutoff, stats.duplicates, stats.conflicts, stats.stale) == (4, 3, 1, 1, 1)
-    assert stats.last_key == 7 and stats.dropped == 6
-    assert bulk.row_key("klines")(Kline(5, "1", "1", "1", "1", "0", 9, "0", 0, "0", "0")) == 5
-    assert bulk.row_key("trades")(FuturesTrade(8, "1", "1", "1", 1, True)) == 8
-    key = lambda r: r.T  # noqa: E731  (any key function, e.g. data.kinds.DataKind.key)
-    assert bulk.row_key(key) is key
-    with pytest.raises(FrameworkError, match="no row key"):
-        bulk.row_key("depth")
-
-
-def test_dedupe_and_merge_sorted():
-    batches = [[_agg(1), _agg(2)], [_agg(2), _agg(3)], [_agg(3)], [_agg(4)]]
-    assert list(bulk.dedupe(batches, "agg_trades")) == [[_agg(1), _agg(2)], [_agg(3)], [_agg(4)]]
-    assert list(bulk.dedupe(batches, "agg_trades", after=2)) == [[_agg(3)], [_agg(4)]]
-    rest = [[_agg(i) for i in range(10, 20)], [_agg(i) for i in range(20, 25)]]  # e.g. REST pages
-    file = [[_agg(i, "9.9") for i in range(0, 15)], [_agg(i, "9.9") for i in range(15, 30)]]  # a bulk file
-    stats = bulk.DedupeStats()
-    merged = list(bulk.merge_sorted([rest, file], "agg_trades", after=4, batch_rows=7, stats=stats))
-    rows = [r for b in merged for r in b]
-    assert [r.a for r in rows] == list(range(5, 30))
-    assert all(len(b) <= 7 for b in merged)
-    assert {r.p for r in rows if 10 <= r.a < 25} == {"1.0"}  # the first stream wins on equal keys
-    assert (stats.cutoff, stats.conflicts, stats.duplicates, stats.stale) == (5, 15, 0, 0)
-
-
-def test_read_series_month_then_overlapping_days(tmp_path, link_rows):
-    text = _lines(LINK)
-    month = _write(tmp_path / "data/futures/um/monthly/klines/LINKUSDT/1m/LINKUSDT-1m-2023-02.csv", text)
-    # The last day of the month again (overlap) plus a made-up next day.
-    last_day = text[-1440:]
-    day1 = _write(tmp_path / "data/futures/um/daily/klines/LINKUSDT/1m/LINKUSDT-1m-2023-02-28.csv", last_day)
-    nxt = _kline_of(text[-1])
-    nxt_line = ",".join(str(x) for x in (nxt.open_time + 60_000, *text[-1].split(",")[1:6],
-                                         nxt.close_time + 60_000, *text[-1].split(",")[7:]))
-    _write(tmp_path / "data/futures/um/daily/klines/LINKUSDT/1m/LINKUSDT-1m-2023-03-01.csv", [nxt_line])
-    found = bulk.discover(tmp_path)
-    assert not found.skipped and {f.path for f in found.files} >= {month, day1}
-    (files,) = found.series().values()
-    stats = bulk.DedupeStats()
-    rows = [r for b in bulk.read_series(files, batch_rows=10_000, stats=stats) for r in b]
-    assert rows == [*link_rows, _kline_of(nxt_line)]
-    assert (stats.stale, stats.duplicates, stats.kept) == (1439, 1, 40_321)
-    # "Already have up to X": only newer rows come back.
-    cut = link_rows[-10].open_time
-    rows = [r for b in bulk.read_series(files, after=cut) for r in b]
-    assert rows == [*link_rows[-9:], _kline_of(nxt_line)]
-    with pytest.raises(FrameworkError, match="one series"):
-        list(bulk.read_series([*files, bulk.classify(LINK, market="spot")]))
-
-
 def test_explicit_kind_and_market(tmp_path, link_rows):
     any_name = tmp_path / "my-export.csv"
     any_name.write_bytes(LINK.read_bytes())

@@ -1,16 +1,14 @@
-"""Binance bulk files (data.binance.vision) read into the row Structs the REST client decodes.
+"""Binance bulk files (data.binance.vision): which file is what, and its rows as the REST client's Structs.
 
-``ingest --from-files DIR`` uses this module in three steps:
-
-1. :func:`discover` walks DIR and names every file: a :class:`BulkFile` (market, kind, symbol, interval,
-   period) or a :class:`Skipped` entry with the reason. Nothing is dropped silently.
+1. :func:`discover` walks a folder and names every file: a :class:`BulkFile` (market, kind, symbol, interval,
+   period) or a :class:`Skipped` entry with the reason. Nothing is dropped silently. ``ingest --from-files``
+   starts here, then reads the files column-wise (``framework.ingest.bulk_import``).
 2. :func:`iter_batches` streams one file (CSV, or a zip holding one CSV) as lists of at most ``batch_rows``
    :class:`~framework.binance.schemas.Kline`, ``SpotAggTrade``/``FuturesAggTrade`` or ``SpotTrade``/
-   ``FuturesTrade``: the very Structs ``/klines``, ``/aggTrades`` and ``/historicalTrades`` decode to, so one
-   downstream path (dedupe, Nautilus parsing, catalog write) serves REST and files.
-3. :class:`Deduper`, :func:`dedupe`, :func:`merge_sorted` and :func:`read_series` apply the REST path's rule:
-   a row is identified by its key (klines: open time, aggTrades: ``a``, trades: ``id``); keys only go up;
-   rows at or below a known cut-off ("already have up to X") are dropped.
+   ``FuturesTrade``: the very Structs ``/klines``, ``/aggTrades`` and ``/historicalTrades`` decode to (the file
+   rows of ``fundingRate`` and ``metrics`` have Structs of their own), checked against the path
+   (``framework.ingest.bulk_checks``). Rows that REST and files both provide are deduplicated by the catalog's
+   store, by id or time, as REST pages are.
 
 File facts (data.binance.vision)
 --------------------------------
@@ -45,9 +43,7 @@ dates) is :mod:`framework.ingest.bulk_checks`'."""
 from __future__ import annotations
 
 import csv
-import heapq
 import re
-from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,9 +51,6 @@ from dataclasses import field
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
-from itertools import batched
-from itertools import chain
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from typing import Literal
@@ -436,132 +429,3 @@ def iter_batches(source: BulkFile | str | Path, *, kind: str | None = None,
 def read_rows(source: BulkFile | str | Path, **kwargs: Any) -> list[Any]:
     """All rows of one file in one list (small files, tests); see :func:`iter_batches`."""
     return [row for batch in iter_batches(source, **kwargs) for row in batch]
-
-
-# -- dedupe --------------------------------------------------------------------------------------------------
-
-def _key_field(kind: Any) -> str:
-    """The file-row field identifying a row: the kind's key when its file rows are the REST Structs, else the
-    file's time (``fundingRate``: ``calc_time``; ``metrics``: ``create_time``, ISO text, which sorts as time)."""
-    columns = next(iter(kind.bulk.layouts.values()))
-    fields = columns.row_type.__struct_fields__
-    if kind.key.name in fields:
-        return kind.key.name
-    return next((f for f, t in zip(fields, columns.types.split(), strict=True) if t == "ts"), fields[0])
-
-
-#: What identifies a row: klines by open time, aggTrades by ``a``, trades by ``id`` (``data.kinds``' keys);
-#: funding and metrics files by their time.
-ROW_KEYS: dict[str, Callable[[Any], Any]] = {k.name: attrgetter(_key_field(k)) for k in BULK_KINDS}
-
-KeyLike = str | Callable[[Any], int]
-
-
-def row_key(kind: KeyLike) -> Callable[[Any], int]:
-    """The key function of a kind name (or a key function, returned as is, e.g. ``DataKind.key``)."""
-    if callable(kind):
-        return kind
-    try:
-        return ROW_KEYS[kind]
-    except KeyError:
-        raise FrameworkError(f"no row key for {kind!r} (known: {', '.join(ROW_KEYS)})") from None
-
-
-@dataclass
-class DedupeStats:
-    """What a :class:`Deduper` kept and dropped, and why."""
-
-    kept: int = 0
-    cutoff: int = 0  # key at or below ``after``: already stored
-    duplicates: int = 0  # same key and same content as the row kept before it
-    conflicts: int = 0  # same key, different content: the first one seen was kept
-    stale: int = 0  # key below the last kept one: overlapping files or rows out of order
-    last_key: int | None = None  # the highest key kept
-
-    @property
-    def dropped(self) -> int:
-        """Every row dropped, whatever the reason."""
-        return self.cutoff + self.duplicates + self.conflicts + self.stale
-
-
-class Deduper:
-    """Keeps a row only when its key is above every key kept so far (and above ``after``).
-
-    Feed it rows in ascending key order (files are; :func:`merge_sorted` makes several sources so). The first
-    row of a key wins; later ones are counted as duplicates (equal) or conflicts (different content).
-    """
-
-    def __init__(self, key: KeyLike, after: int | None = None, stats: DedupeStats | None = None):
-        self.key = row_key(key)
-        self.after = after
-        self.stats = stats if stats is not None else DedupeStats()
-        self._last = after
-        self._last_row: Any = None
-
-    def __call__(self, rows: Iterable[Any]) -> list[Any]:
-        key, last, last_row, after, st = self.key, self._last, self._last_row, self.after, self.stats
-        out = []
-        for row in rows:
-            k = key(row)
-            if last is None or k > last:
-                out.append(row)
-                last, last_row = k, row
-            elif after is not None and k <= after:
-                st.cutoff += 1
-            elif k == last:
-                if row == last_row:
-                    st.duplicates += 1
-                else:
-                    st.conflicts += 1
-            else:
-                st.stale += 1
-        self._last, self._last_row = last, last_row
-        if out:
-            st.kept += len(out)
-            st.last_key = last
-        return out
-
-
-def dedupe(batches: Iterable[list[Any]], key: KeyLike, after: int | None = None,
-           stats: DedupeStats | None = None) -> Iterator[list[Any]]:
-    """One ascending stream of batches without repeated keys or keys <= ``after``; no empty batches."""
-    keep = Deduper(key, after, stats)
-    for batch in batches:
-        if out := keep(batch):
-            yield out
-
-
-def merge_sorted(streams: Iterable[Iterable[list[Any]]], key: KeyLike, after: int | None = None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS,
-                 stats: DedupeStats | None = None) -> Iterator[list[Any]]:
-    """Merge ascending streams of batches (e.g. REST pages and a file) into one deduplicated stream.
-
-    On equal keys the earlier stream wins: pass the preferred source first. Each stream holds one batch in
-    memory at a time.
-    """
-    fn = row_key(key)
-    rows = heapq.merge(*(chain.from_iterable(s) for s in streams), key=fn)
-    keep = Deduper(fn, after, stats)
-    for chunk in batched(rows, batch_rows):
-        if out := keep(chunk):
-            yield out
-
-
-def read_series(files: Iterable[BulkFile], after: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                stats: DedupeStats | None = None, **kwargs: Any) -> Iterator[list[Any]]:
-    """The rows of one series' files, oldest file first, deduplicated (see :class:`Deduper`).
-
-    A daily file inside a month already read adds only rows past the month's last key (counted ``stale``).
-    ``kwargs`` go to :func:`iter_batches` (engine, verify).
-    """
-    ordered = sorted(files, key=BulkFile.sort_key)
-    if len({f.series for f in ordered}) > 1:
-        names = ", ".join(sorted({"/".join(str(x) for x in f.series if x) for f in ordered}))
-        raise FrameworkError(f"read_series takes the files of one series; got {names}")
-    if not ordered:
-        return
-    keep = Deduper(ordered[0].kind, after, stats)
-    for file in ordered:
-        for batch in iter_batches(file, batch_rows=batch_rows, **kwargs):
-            if out := keep(batch):
-                yield out
