@@ -2,14 +2,15 @@
 
 Generates data.binance.vision files (``tests/test_bulk_volume.py``'s generator): a day of spot aggTrades
 (no header, microsecond times, 8 decimals, ``is_best_match``) and of USD-M aggTrades (header, ms) of ``--rows``
-rows each, and ``--kline-days`` of USD-M 1m klines. Each is imported into a fresh catalog by the real command in a
+rows each, the USD-M rows again as four daily files (what ``--workers`` spreads), and ``--kline-days`` daily files
+of USD-M 1m klines. Each is imported into a fresh catalog by the real command in a
 child process, and converted by ``pyarrow.csv.open_csv`` -> ``pyarrow.parquet.ParquetWriter`` (types inferred,
 default writer options: the physical reference) in another; the old row path (row Structs through
 ``runner.SeriesSink``) runs on the first ``--old-rows`` rows for the before figure. Every child is timed from
 inside (imports excluded) and measured from outside (CPU seconds of all its threads and worker processes, peak
 RSS through ``os.wait4`` of a process forked from a small launcher, so the figure is the child's alone).
 
-    python benchmarks/bench_bulk.py [--rows 20000000] [--kline-days 365] [--workers 1,2] [--zip] [--dir DIR]
+    python benchmarks/bench_bulk.py [--rows 20000000] [--kline-days 365] [--workers 1,2] [--zip] [--dir DIR] [--quick]
 
 Rates: rows / wall seconds of the import, and rows per CPU second (= per core busy). Ratio: ours / pyarrow's.
 """
@@ -74,23 +75,28 @@ def child_ours(files: str, catalog: str, workers: str) -> None:
     _done(started, cpu)
 
 
-def child_pyarrow(csv_path: str, out: str) -> None:
-    """The physical reference: the file's CSV (a zip's member as a stream) to Parquet, types inferred."""
+def child_pyarrow(out: str, *csv_paths: str) -> None:
+    """The physical reference: each file's CSV (a zip's member as a stream) to Parquet, types inferred."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     started, cpu = time.perf_counter(), _cpu()
-    path = Path(csv_path)
-    source = zipfile.ZipFile(path).open(zipfile.ZipFile(path).namelist()[0]) if path.suffix == ".zip" else path
-    with open(path, "rb") as fh:
-        header = fh.readline()[:1].isalpha() if path.suffix != ".zip" else True
-    read = pcsv.ReadOptions(block_size=4 << 20, autogenerate_column_names=not header)
     rows = 0
-    reader = pcsv.open_csv(source, read_options=read)
-    with pq.ParquetWriter(out, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
+    for i, csv_path in enumerate(csv_paths):
+        path = Path(csv_path)
+        if path.suffix == ".zip":
+            zipped = zipfile.ZipFile(path)
+            source, header = zipped.open(zipped.namelist()[0]), True
+        else:
+            source = path
+            with open(path, "rb") as fh:
+                header = fh.readline()[:1].isalpha()
+        read = pcsv.ReadOptions(block_size=4 << 20, autogenerate_column_names=not header)
+        reader = pcsv.open_csv(source, read_options=read)
+        with pq.ParquetWriter(f"{out}-{i}.parquet", reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
     _done(started, cpu, rows=rows)
 
 
@@ -151,10 +157,14 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=20_000_000, help="rows of each aggTrades file (default 20M)")
     p.add_argument("--kline-days", type=int, default=365, help="days of 1m klines (default 365)")
     p.add_argument("--old-rows", type=int, default=3_000_000, help="rows for the old row path (0: skip it)")
-    p.add_argument("--workers", default="1", help="comma-separated --workers values to run ours with (default 1)")
+    p.add_argument("--workers", default="1,2",
+                   help="comma-separated --workers values for the four daily files (default 1,2)")
     p.add_argument("--zip", action="store_true", help="zip the aggTrades files (as published): decompression counts")
     p.add_argument("--dir", type=Path, help="work folder (kept; default: a temporary one)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1M rows, 7 days of klines, 200k old-path rows")
     args = p.parse_args()
+    if args.quick:
+        args.rows, args.kline_days, args.old_rows = 1_000_000, 7, 200_000
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -169,18 +179,24 @@ def _run(args: argparse.Namespace, work: Path) -> None:
     from tests.test_bulk_volume import write_klines_file
     from tests.test_bulk_volume import write_trades_file
 
-    cases = []
-    for fmt in ("spot_agg", "usdm_agg"):
-        folder = work / fmt
-        path = site_path(folder, fmt)
-        if not path.exists() and not path.with_suffix(".zip").exists():
-            started = time.perf_counter()
-            write_trades_file(path, fmt, args.rows)
-            print(f"generated {path.name} ({fmt}): {args.rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB in "
-                  f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
-            if args.zip:
-                path = _zip(path)
-        cases.append((fmt, folder, path if path.exists() else path.with_suffix(".zip"), args.rows))
+    def trades_file(fmt: str, folder: Path, rows: int, day: str = "2024-08-07", first_id: int = 3_000_000_000) -> Path:
+        path = site_path(folder, fmt, day)
+        if path.exists() or path.with_suffix(".zip").exists():
+            return path if path.exists() else path.with_suffix(".zip")
+        started = time.perf_counter()
+        write_trades_file(path, fmt, rows, day=day, first_id=first_id)
+        print(f"generated {path.name} ({fmt}): {rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB in "
+              f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+        return _zip(path) if args.zip else path
+
+    # (name, folder, files for the reference, rows, --workers values)
+    cases = [(fmt, work / fmt, [trades_file(fmt, work / fmt, args.rows)], args.rows, ["1"])
+             for fmt in ("spot_agg", "usdm_agg")]
+    days = work / "usdm_days"  # the same rows as four daily files: what --workers spreads
+    quarter = args.rows // 4
+    cases.append(("usdm_4days", days, [trades_file("usdm_agg", days, quarter, f"2024-08-0{d + 1}",
+                                                   3_000_000_000 + d * quarter) for d in range(4)],
+                  4 * quarter, args.workers.split(",")))
     kline_dir = work / "klines" / "data" / "futures" / "um" / "daily" / "klines" / "BTCUSDT" / "1m"
     if args.kline_days:  # one published file a day (1440 rows), as data.binance.vision has them
         if not kline_dir.exists():
@@ -188,47 +204,43 @@ def _run(args: argparse.Namespace, work: Path) -> None:
             for d in range(args.kline_days):
                 day = (start + timedelta(days=d)).isoformat()
                 write_klines_file(kline_dir / f"BTCUSDT-1m-{day}.csv", 1, day=day, seed=d)
-        cases.append(("klines_1m", work / "klines", None, args.kline_days * 1440))
+        joined = work / "klines-joined.csv"  # the reference reads the days as one CSV
+        with open(joined, "wb") as out:
+            for i, f in enumerate(sorted(kline_dir.glob("*.csv"))):
+                lines = f.read_bytes().split(b"\n", 1)
+                out.write((lines[0] + b"\n" if i == 0 else b"") + lines[1])
+        cases.append(("klines_1m", work / "klines", [joined], args.kline_days * 1440, ["1"]))
 
     rows_out = []
-    for fmt, folder, path, rows in cases:
-        for workers in args.workers.split(","):
-            catalog = work / f"cat-{fmt}-{workers}"
+    for name, folder, paths, rows, workers_list in cases:
+        for workers in workers_list:
+            catalog = work / f"cat-{name}-{workers}"
             shutil.rmtree(catalog, ignore_errors=True)
             ours = measured(__file__, "--child", "ours", str(folder), str(catalog), workers)
-            rows_out.append((fmt, f"ours --workers {workers}", rows, ours))
-        if path is not None:
-            ref = measured(__file__, "--child", "pyarrow", str(path), str(work / f"ref-{fmt}.parquet"))
-        else:  # the klines: the day files concatenated are read as one CSV by the reference
-            joined = work / "klines-joined.csv"
-            with open(joined, "wb") as out:
-                for i, f in enumerate(sorted(kline_dir.glob("*.csv"))):
-                    lines = f.read_bytes().split(b"\n", 1)
-                    out.write((lines[0] + b"\n" if i == 0 else b"") + lines[1])
-            ref = measured(__file__, "--child", "pyarrow", str(joined), str(work / "ref-klines.parquet"))
-        rows_out.append((fmt, "pyarrow csv->parquet", rows, ref))
-        if args.old_rows and fmt != "klines_1m":
-            small = work / f"old-{fmt}"
-            small_path = site_path(small, fmt)
-            if not small_path.exists() and path.suffix == ".csv":
+            rows_out.append((name, f"ours --workers {workers}", rows, ours))
+        ref = measured(__file__, "--child", "pyarrow", str(work / f"ref-{name}"), *map(str, paths))
+        rows_out.append((name, "pyarrow csv->parquet", rows, ref))
+        if args.old_rows and name in ("spot_agg", "usdm_agg") and paths[0].suffix == ".csv":
+            small = work / f"old-{name}"
+            small_path = site_path(small, name)
+            if not small_path.exists():
                 small_path.parent.mkdir(parents=True, exist_ok=True)
-                _prefix(path, small_path, min(args.old_rows, rows), header=fmt.startswith("usdm"))
-            if small_path.exists():
-                catalog = work / f"cat-old-{fmt}"
-                shutil.rmtree(catalog, ignore_errors=True)
-                old = measured(__file__, "--child", "rows", str(small), str(catalog))
-                rows_out.append((fmt, "old row path", old["rows"], old))
+                _prefix(paths[0], small_path, min(args.old_rows, rows), header=name.startswith("usdm"))
+            catalog = work / f"cat-old-{name}"
+            shutil.rmtree(catalog, ignore_errors=True)
+            old = measured(__file__, "--child", "rows", str(small), str(catalog))
+            rows_out.append((name, "old row path", old["rows"], old))
     _print(rows_out)
 
 
 def _print(rows: list[tuple[str, str, int, dict]]) -> None:
     print(f"{'file':<11} {'path':<22} {'rows':>12} {'wall s':>8} {'rows/s':>11} {'rows/cpu-s':>11} "
           f"{'peak RSS':>9} {'x pyarrow':>10}")
-    ref = {fmt: r for fmt, what, _, r in rows if what.startswith("pyarrow")}
+    ref = {fmt: n / r["wall_s"] for fmt, what, n, r in rows if what.startswith("pyarrow")}  # pyarrow's rows/s
     for fmt, what, n, r in rows:
         rate, per_cpu = n / r["wall_s"], n / max(r["cpu_s"], 1e-9)
         base = ref.get(fmt)
-        ratio = f"{rate / (n / base['wall_s']):.2f}" if base is not None and not what.startswith("pyarrow") else ""
+        ratio = f"{rate / base:.2f}" if base is not None and not what.startswith("pyarrow") else ""
         print(f"{fmt:<11} {what:<22} {n:>12,} {r['wall_s']:>8.1f} {rate / 1e6:>10.2f}M {per_cpu / 1e6:>10.2f}M "
               f"{r['maxrss_mb']:>7.0f}MB {ratio:>10}")
     print("wall s and rows/cpu-s: the work alone (imports excluded); rows/cpu-s counts every thread and worker process")

@@ -24,6 +24,7 @@ from framework.cli import add_network_options
 from framework.cli import binance_urls
 from framework.cli import setup_logging
 from framework.errors import UsageError
+from framework.ingest.bulk_parallel import ENGINES
 from framework.ingest.config import IngestConfig
 from framework.ingest.config import MarketSelection
 from framework.ingest.config import check_values
@@ -64,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", metavar="N",
                    help="with --from-files: import files in N processes (default 1: this process; with --engine ray: "
                         "Ray CPUs when Ray starts here)")
-    p.add_argument("--engine", choices=["process", "ray"], default="process",
+    p.add_argument("--engine", choices=ENGINES, default="process",
                    help="with --from-files: run the files' imports in local processes (default) or as Ray tasks")
     p.add_argument("--ray-address", help="with --engine ray: the Ray cluster to join (default: start Ray on this "
                                          "machine); a remote cluster needs the catalog on s3://")

@@ -162,6 +162,24 @@ CASES = [
          "line 2: price (column 2) is 'sixty'",
          setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", (AGG_HEADER + "1,sixty,0.003,1,1,1723000000000,true\n")
                                  .encode())),
+    Case("ingest-files-size-zero", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
+         "line 2: quantity (column 3) = 0 is not positive", check=_no_rows,
+         setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", (AGG_HEADER + "1,60000.10,0.000,1,1,1723000000000,true\n")
+                                 .encode())),
+    # --workers, --engine, --ray-address
+    Case("ingest-files-workers-zero", ["ingest", "--from-files", "{tmp}/files", "--offline", "--workers", "0"], 2,
+         "--workers: 0 must be a whole number of at least 1",
+         setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode())),
+    Case("ingest-files-workers-word", ["ingest", "--from-files", "{tmp}/files", "--offline", "--workers", "many"], 2,
+         "--workers", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode())),
+    Case("ingest-files-ray-elsewhere-local-catalog", ["ingest", "--from-files", "{tmp}/files", "--offline", "--engine",
+                                                      "ray", "--ray-address", "10.1.2.3:6379"], 2,
+         "cannot write the local catalog", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode())),
+    Case("ingest-files-ray-address-without-ray", ["ingest", "--from-files", "{tmp}/files", "--offline",
+                                                  "--ray-address", "127.0.0.1:6379"], 2,
+         "--ray-address is for --engine ray", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode())),
+    Case("ingest-workers-without-files", [*ONE_OFF, "--kinds", "klines", "--start", "2024-08-08", "--workers", "2"], 2,
+         "--workers are for --from-files"),
     # files whose content contradicts their path: one line, no row of them in the catalog
     Case("ingest-files-other-symbol", ["ingest", "--from-files", "{tmp}/files", "--offline"], 1,
          "its rows are ETHUSDT data but its path says BTCUSDT",
