@@ -128,8 +128,8 @@ CASES = [
           "URLs; drop --base-path-futures"),
     # a listed symbol without a tape in the local exchange: the exchange refuses its streams; the run ends with
     # one line as soon as they are given up (5 refusals), not silently after the whole --duration
-    yaml_case("live-stream-refused", "live", changed(strategy(instrument_id="DOGEUSDT-PERP.BINANCE")), 1,
-              "DOGEUSDT: the exchange refused the streams", "--offline", "--duration", "60",
+    yaml_case("live-stream-refused", "live", changed(strategy(instrument_id="ETHBUSD-PERP.BINANCE")), 1,
+              "ETHBUSD: the exchange refused the streams", "--offline", "--duration", "60",
               timeout=40),
     Case("live-missing-config", ["live", "missing.yaml"], 2, "config file missing.yaml does not exist; pass a YAML "
          "file, e.g. configs/live/paper_futures.yaml"),

@@ -108,8 +108,8 @@ CASES = [
                 "clock start"),
     record_yaml("offline-not-mapping", {"offline": 5}, "offline: expected a mapping"),
     # a listed symbol the exchange does not stream (offline: no tape): one line, not an endless reconnect loop
-    record_yaml("symbol-without-tape", {"markets": {"futures": {"symbols": ["DOGEUSDT"], "kinds": ["agg_trades"]}}},
-                "futures DOGEUSDT: the exchange refused the streams dogeusdt@aggTrade 5 times in a row (HTTP 400)",
+    record_yaml("symbol-without-tape", {"markets": {"futures": {"symbols": ["ETHBUSD"], "kinds": ["agg_trades"]}}},
+                "futures ETHBUSD: the exchange refused the streams ethbusd@aggTrade 5 times in a row (HTTP 400)",
                 "--offline", exit_code=1, timeout=60),
     record_yaml("symbol-unlisted", {"markets": {"futures": {"symbols": ["FOOUSDT"], "kinds": ["agg_trades"]}}},
                 "FOOUSDT", "--offline", "--duration", "5", exit_code=2, timeout=60),
