@@ -5,7 +5,8 @@ The catalog is on S3-compatible storage (moto on loopback; the nodes get the AWS
 nodes would from their environment). The head offers no CPU, so every run executes on the worker node; each run's
 folder is written in a temporary folder there and comes back to the driver (``sweep.run_variant_remote``), so
 nothing relies on a shared filesystem. The ranking must equal the local process pool's on a local copy of the
-catalog.
+catalog. A bulk import spread over the cluster (``ingest --from-files --engine ray``: the files travel through
+Ray's object store) must write into ``s3://`` the bytes one process writes into a local catalog.
 """
 
 from __future__ import annotations
@@ -111,3 +112,28 @@ def test_a_sweep_on_a_two_node_cluster_with_an_s3_catalog_ranks_as_the_process_p
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["total_return"] == pytest.approx(ranked.set_index("run").loc[run, "total_return"])
         assert "sweep-run-" not in (folder / "run_config.json").read_text()
+
+
+def test_a_bulk_import_on_the_cluster_into_s3_writes_what_one_process_writes_locally(cluster, s3_server,
+                                                                                     tmp_path) -> None:
+    from tests.test_bulk_volume import _several_days
+    from tests.test_ingest import snapshot
+
+    address, env = cluster
+    files = tmp_path / "files"
+    _several_days(files)  # four days of USD-M aggTrades (600,000 ids) and two of 1m klines
+    bucket = s3_server.make_bucket()
+
+    def ingest(catalog: str, *more: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "framework.main", "ingest", "--from-files", str(files),
+                               "--catalog", catalog, "--offline", *more], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    on_ray = ingest(f"s3://{bucket}/catalog", "--engine", "ray", "--ray-address", address)
+    assert on_ray.returncode == 0, on_ray.stderr
+    local = ingest(str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    s3_server.client().get(f"{bucket}/catalog", str(tmp_path / "from_s3"), recursive=True)
+    written = snapshot(tmp_path / "local")
+    assert len(written) >= 5 and any("trade_tick" in name for name in written)  # 4 trade days + bars (+ stats)
+    assert snapshot(tmp_path / "from_s3") == written
