@@ -140,6 +140,8 @@ CASES = [
     # bulk files
     Case("ingest-files-missing", ["ingest", "--from-files", "{tmp}/nope", "--offline"], 2,
          "--from-files: {tmp}/nope does not exist"),
+    Case("ingest-files-market-coinm", ["ingest", "--from-files", "{tmp}", "--files-market", "coinm", "--offline"], 2,
+         "argument --files-market: invalid choice: 'coinm' (choose from 'spot', 'futures')"),
     Case("ingest-files-none-found", ["ingest", "--from-files", "{tmp}", "--offline"], 2, "no Binance bulk file found"),
     Case("ingest-files-no-instruments", ["ingest", "--from-files", "{tmp}/files"], 2,
          "pass --exchange-info FILE", setup=lambda tmp: _file(tmp, f"{AGG_NAME}.csv", AGG_HEADER.encode()),
