@@ -72,12 +72,9 @@ class SeriesLocks:
                 except OSError as e:
                     if e.errno not in (errno.EAGAIN, errno.EACCES):
                         raise
-                    if not wait:
+                    if not _waited(wait, deadline, series_dir):
                         yield False
                         return
-                    if time.monotonic() > deadline:
-                        raise CatalogStoreError(f"{series_dir} is locked by another writer") from None
-                    time.sleep(0.05)
             self._held.add(held)
             try:
                 yield True
@@ -92,12 +89,9 @@ class SeriesLocks:
         """The series' lease on object storage (another thread of this process waits for it like any writer)."""
         deadline = time.monotonic() + self.timeout
         while series_dir in _LEASES:  # another thread of this process writes the series
-            if not wait:
+            if not _waited(wait, deadline, series_dir):
                 yield False
                 return
-            if time.monotonic() > deadline:
-                raise CatalogStoreError(f"{series_dir} is locked by another writer") from None
-            time.sleep(0.05)
         lease = Lease(lock_path(self.root, series_dir), "series writer")
         if wait:
             lease.acquire(max(0.0, deadline - time.monotonic()))
@@ -187,3 +181,14 @@ class FetchClaim:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _waited(wait: bool, deadline: float, series_dir: object) -> bool:
+    """One beat of waiting for a series held by another writer: False when the caller does not wait, an error past
+    the deadline, else a short sleep (both lock kinds, flock and lease, wait the same way)."""
+    if not wait:
+        return False
+    if time.monotonic() > deadline:
+        raise CatalogStoreError(f"{series_dir} is locked by another writer") from None
+    time.sleep(0.05)
+    return True
